@@ -1,0 +1,5 @@
+import sys
+
+from gdlab.cli import main
+
+sys.exit(main())
