@@ -192,15 +192,31 @@ class _Parser:
         return sympy.Mul(sympy.Integer(-1), expr), (None if value is None else -value)
 
     def binop(self, node: ast.BinOp) -> tuple[sympy.Expr, float | None]:
-        op = _BINOPS.get(type(node.op))
-        if op is None:
-            raise self.fail(
-                f"The operator {type(node.op).__name__} is not allowed",
-                node,
-                "Use + - * / and ^ (or **) only.",
-            )
-        a, va = self.visit(node.left)
-        b, vb = self.visit(node.right)
+        # a + b - c + ... parses as a left-leaning chain; walk it in a loop so a long sum
+        # or product costs no recursion depth (SymPy flattens it anyway)
+        base, links = _left_chain(node)
+        for _, link in links:
+            if type(link.op) not in _BINOPS:
+                raise self.fail(
+                    f"The operator {type(link.op).__name__} is not allowed",
+                    link,
+                    "Use + - * / and ^ (or **) only.",
+                )
+        a, va = self.visit(base)
+        for op_node, link in links:
+            b, vb = self.visit(link.right)
+            a, va = self.combine(_BINOPS[type(op_node)], a, va, b, vb, link)
+        return a, va
+
+    def combine(
+        self,
+        op: str,
+        a: sympy.Expr,
+        va: float | None,
+        b: sympy.Expr,
+        vb: float | None,
+        node: ast.AST,
+    ) -> tuple[sympy.Expr, float | None]:
         value = None
         if va is not None and vb is not None:
             value = self.fold(op, va, vb, node)
@@ -371,7 +387,27 @@ def _describe(node: ast.AST) -> str:
     return names.get(type(node).__name__, f"The construct {type(node).__name__}")
 
 
+_GROUPS = ((ast.Add, ast.Sub), (ast.Mult, ast.Div))
+
+
+def _left_chain(node: ast.BinOp) -> tuple[ast.expr, list[tuple[ast.operator, ast.BinOp]]]:
+    """Split ``a + b - c`` (a left-leaning chain of one precedence group) into its base
+    ``a`` and the links ``[(+, .. + b), (-, .. - c)]`` in evaluation order."""
+    group = next((g for g in _GROUPS if isinstance(node.op, g)), None)
+    links: list[tuple[ast.operator, ast.BinOp]] = [(node.op, node)]
+    cur: ast.expr = node.left
+    while group and isinstance(cur, ast.BinOp) and isinstance(cur.op, group):
+        links.append((cur.op, cur))
+        cur = cur.left
+    links.reverse()
+    return cur, links
+
+
 def _depth(node: ast.AST) -> int:
+    """Nesting depth, counting a chain like a + b + c + d as one level."""
+    if isinstance(node, ast.BinOp):
+        base, links = _left_chain(node)
+        return 1 + max(_depth(base), *(_depth(link.right) for _, link in links))
     children = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
     return 1 + max((_depth(c) for c in children), default=0)
 
@@ -567,7 +603,7 @@ def _parse_and_derive(
     # Reject cheap mistakes in-process: parsing alone is bounded by the size limits.
     parse_expression(text, variables)
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    ctx: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_worker, args=(send, text, variables), daemon=True)
     proc.start()
