@@ -140,7 +140,7 @@ class _Parser:
                 node,
                 "Only real numbers such as 2, 0.5 or 1e-3 are accepted.",
             )
-        if not math.isfinite(v) or abs(v) > MAX_LITERAL:
+        if abs(v) > MAX_LITERAL or not math.isfinite(v):
             raise self.fail(
                 f"The number {_shorten(repr(v), 30)} is too large (the limit is 1e12)",
                 node,
@@ -520,6 +520,13 @@ def parse_expression(
             f"{MAX_DEPTH}. Remove redundant brackets or simplify it."
         )
     expr, _ = parser.visit(tree)
+    if expr.has(sympy.zoo, sympy.oo, sympy.nan, sympy.I):
+        # e.g. x/0 or log(0*x): SymPy folds these to complex infinity or I
+        raise ExpressionError(
+            f"The expression {_shorten(text)!r} contains a division by zero, an infinite "
+            f"value or an imaginary part (it becomes {_shorten(str(expr), 60)}). Remove the "
+            "division by zero or the root/log of a negative number."
+        )
     if declared is None:
         names = tuple(sorted(parser.symbols, key=_natural_key))
     else:
