@@ -164,7 +164,9 @@ def find_critical_points(
     width = float(np.max(box[:, 1] - box[:, 0]))
     X = _starts(box, grid, n_random, rng)
     # the gradient's typical size, to judge "zero gradient" relative to the function's scale
-    g_scale = max(1.0, float(np.nanmedian(np.linalg.norm(func.grad(X), axis=-1))))
+    g0 = np.linalg.norm(func.grad(X), axis=-1)
+    g0 = g0[np.isfinite(g0)]
+    g_scale = max(1.0, float(np.median(g0))) if g0.size else 1.0
     done = np.zeros(len(X), dtype=bool)
     alive = np.ones(len(X), dtype=bool)
     step_tol = tol * width
@@ -194,14 +196,16 @@ def find_critical_points(
 def _collect(
     func: SymbolicFunction, X: NDArray[np.float64], width: float
 ) -> list[CriticalPoint]:
-    unique: list[NDArray[np.float64]] = []
     radius = 1e-6 * width
-    for x in X:
-        if all(np.linalg.norm(x - u) >= radius for u in unique):
-            unique.append(x)
-    if not unique:
+    U = np.empty_like(X)
+    n = 0
+    for x in X:  # one vectorized distance test per converged start
+        if n == 0 or np.min(np.linalg.norm(U[:n] - x, axis=-1)) >= radius:
+            U[n] = x
+            n += 1
+    if n == 0:
         return []
-    U = np.array(unique)
+    U = U[:n]
     values = func.value(U)
     eigs = np.linalg.eigvalsh(func.hessian(U))
     points = []
