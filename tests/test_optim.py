@@ -207,7 +207,9 @@ def test_per_row_learning_rates_broadcast(opt):
     starts = np.array([[-1.0, 1.5], [0.5, -0.5], [1.5, 2.0]])
     lrs = np.array([[1e-4], [3e-4], [5e-5]])
     batch, _ = run(opt, rosenbrock_grad, starts, lrs, 20)
-    rows = np.stack([run(opt, rosenbrock_grad, s, float(lr[0]), 20)[0] for s, lr in zip(starts, lrs)])
+    rows = np.stack(
+        [run(opt, rosenbrock_grad, s, float(lr[0]), 20)[0] for s, lr in zip(starts, lrs, strict=True)]
+    )
     np.testing.assert_allclose(batch, rows, rtol=1e-15, atol=0)
 
 
@@ -335,7 +337,9 @@ def test_get_optimizer_names_and_objects():
 
 
 def test_repr_and_get_params():
-    assert repr(Adam()) == "Adam(beta1=0.9, beta2=0.999, eps=1e-08, amsgrad=False, weight_decay=0.0)"
+    assert repr(Adam()) == (
+        "Adam(beta1=0.9, beta2=0.999, eps=1e-08, amsgrad=False, weight_decay=0.0)"
+    )
     assert repr(GD()) == "GD()"
     assert AdamW().get_params()["weight_decay"] == 0.01
     assert Nesterov(0.8).get_params() == {"beta": 0.8, "form": "lesson", "weight_decay": 0.0}
