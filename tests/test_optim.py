@@ -208,7 +208,7 @@ def test_per_row_learning_rates_broadcast(opt):
     lrs = np.array([[1e-4], [3e-4], [5e-5]])
     batch, _ = run(opt, rosenbrock_grad, starts, lrs, 20)
     rows = np.stack(
-        [run(opt, rosenbrock_grad, s, float(lr[0]), 20)[0] for s, lr in zip(starts, lrs, strict=True)]
+        [run(opt, rosenbrock_grad, s, float(r[0]), 20)[0] for s, r in zip(starts, lrs, strict=True)]
     )
     np.testing.assert_allclose(batch, rows, rtol=1e-15, atol=0)
 
