@@ -142,7 +142,8 @@ structured = st.lists(st.sampled_from(ALPHABET), max_size=60).map("".join)
 
 
 def _check_one(text: str) -> None:
-    t0 = time.perf_counter()
+    # CPU time: the bound is about work done, and other processes share the cores
+    t0 = time.process_time()
     try:
         expr, symbols = parse_expression(text)
     except ExpressionError:
@@ -150,7 +151,7 @@ def _check_one(text: str) -> None:
     else:
         assert isinstance(expr, sympy.Basic)
         assert set(expr.free_symbols) <= set(symbols)
-    assert time.perf_counter() - t0 < 0.2
+    assert time.process_time() - t0 < 0.2
 
 
 @settings(max_examples=2000, deadline=200, suppress_health_check=[HealthCheck.too_slow])
