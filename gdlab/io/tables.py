@@ -1,0 +1,968 @@
+"""Tables in: CSV / TSV / Parquet reading with one-line errors, target inference, feature encoding.
+
+Row numbers in every message
+----------------------------
+:func:`read_table` sets the DataFrame's index to where each row is in the file:
+
+* CSV / TSV: the index is named ``"line"`` and holds the 1-based **physical line number** in
+  the file where the row starts, header = line 1 (so with no blank lines the first data row
+  is line 2; a quoted field spanning several lines does not shift the rows after it).
+* Parquet: the index is named ``"row"`` and holds the 1-based data row number.
+
+Messages say ``line 17`` or ``row 17`` accordingly; a DataFrame built by hand is reported as
+``row <index label>``. Splits and subsets keep the labels, so errors found later (NaN in a
+feature, an unseen category) still point into the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import gzip
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from gdlab.io.safe_npz import ModelFileError
+
+__all__ = [
+    "SUPPORTED_EXTENSIONS",
+    "DataFileError",
+    "FeatureEncoder",
+    "infer_task",
+    "read_table",
+    "split_features_target",
+    "task_summary",
+]
+
+SUPPORTED_EXTENSIONS = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
+_NUMERIC_SHARE = 0.9  # >= 90% numbers among non-empty cells: a numeric column with bad cells
+_N_SHOWN = 6  # classes listed by task_summary
+
+Task = Literal["regression", "binary", "multiclass"]
+
+
+class DataFileError(ValueError):
+    """A data file (or a table from it) cannot be used; one line naming file, column and row."""
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _src(path: str | os.PathLike[str] | None) -> str:
+    return str(path) if path is not None else "data"
+
+
+def _names(items: Iterable[Any], limit: int = 12) -> str:
+    items = list(items)
+    shown = ", ".join(repr(str(c)) for c in items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def _where(index: pd.Index, pos: int) -> str:
+    """'line 17' / 'row 17' for the row at position `pos` (see the module docstring)."""
+    label = index[pos]
+    if index.name in ("line", "row"):
+        return f"{index.name} {label}"
+    return f"row {label!r}" if not isinstance(label, int | np.integer) else f"row {label}"
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= width else text[: width - 4] + "...'"
+
+
+def _kind_of(path: Path) -> tuple[str, str]:
+    """Return (format, suffix) from the file name, or raise listing what is supported."""
+    name = path.name.lower()
+    for ext in sorted(SUPPORTED_EXTENSIONS, key=len, reverse=True):
+        if name.endswith(ext):
+            return ("parquet" if ext in (".parquet", ".pq") else "csv"), ext
+    suffix = "".join(path.suffixes[-2:]) or "(none)"
+    raise DataFileError(
+        f"{path}: unsupported file type {suffix!r}; supported: {', '.join(SUPPORTED_EXTENSIONS)} "
+        "(rename the file or convert it)."
+    )
+
+
+# ---------------------------------------------------------------------------------- reading
+
+
+def _open_text(path: Path, ext: str) -> io.TextIOBase:
+    raw: Any = gzip.open(path, "rb") if ext.endswith(".gz") else open(path, "rb")
+    # utf-8-sig drops a byte-order mark that Excel writes; newline="" as the csv module wants
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+
+def _is_blank(row: list[str]) -> bool:
+    # pandas (skip_blank_lines=True) skips empty and whitespace-only lines; so do we, so that
+    # row counts and line numbers agree with the DataFrame
+    return not row or (len(row) == 1 and row[0].strip() == "")
+
+
+def _first_bad_utf8_line(path: Path, ext: str) -> tuple[int, int]:
+    """(line number, byte value) of the first line that is not UTF-8; only on the error path."""
+    raw: Any = gzip.open(path, "rb") if ext.endswith(".gz") else open(path, "rb")
+    with raw:
+        for k, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return k, line[exc.start]
+    return 0, 0
+
+
+def _scan_csv(path: Path, ext: str) -> tuple[list[str], NDArray[np.int64]]:
+    """Check the raw CSV: header names and every row's field count; return header, row lines.
+
+    pandas renames duplicate headers (``a``, ``a.1``) and pads short rows with NaN, silently;
+    the csv module sees the file as written. Streaming: memory stays O(rows) int64 only.
+    """
+    delimiter = "\t" if ext.startswith(".tsv") else ","
+    start = 1  # physical line where the record being parsed starts
+    with _open_text(path, ext) as fh:
+        reader = csv.reader(fh, delimiter=delimiter, strict=True)
+        try:
+            header: list[str] | None = None
+            for row in reader:
+                if not _is_blank(row):
+                    header = row
+                    break
+                start = reader.line_num + 1
+            if header is None:
+                raise DataFileError(
+                    f"{path}: the file is empty; expected a header line with column names and "
+                    "at least one data row."
+                )
+            n = len(header)
+            seen: dict[str, int] = {}
+            for j, name in enumerate(header, start=1):
+                if name.strip() == "":
+                    hint = (
+                        " (an unnamed index column written by pandas' to_csv? re-save it with "
+                        "index=False)"
+                        if j == 1
+                        else ""
+                    )
+                    raise DataFileError(
+                        f"{path}: header field {j} is empty{hint}; give every column a name."
+                    )
+                if name in seen:
+                    raise DataFileError(
+                        f"{path}: duplicate column name {name!r} in the header (columns "
+                        f"{seen[name]} and {j}); rename them so every column name is unique."
+                    )
+                seen[name] = j
+            lines: list[int] = []
+            start = reader.line_num + 1
+            for row in reader:
+                if not _is_blank(row):
+                    if len(row) != n:
+                        few = "too few" if len(row) < n else "too many"
+                        fields = f"{len(row)} field" + ("s" if len(row) != 1 else "")
+                        raise DataFileError(
+                            f"{path}: line {start} has {fields} but the header "
+                            f"has {n} ({few}); every row needs one value per column (an empty "
+                            "value is written as nothing between two separators)."
+                        )
+                    lines.append(start)
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise DataFileError(
+                f"{path}: the record starting at line {start} is not valid CSV ({exc}); check "
+                'its quotes (an opening " needs a closing one).'
+            ) from None
+        except UnicodeDecodeError:
+            line, byte = _first_bad_utf8_line(path, ext)
+            raise DataFileError(
+                f"{path}: line {line} is not UTF-8 text (byte 0x{byte:02x}); save the file as "
+                "UTF-8 CSV, or if it is another format give it the right extension."
+            ) from None
+        except (OSError, EOFError) as exc:  # a damaged .gz
+            raise DataFileError(f"{path}: cannot be read ({exc}); check the file.") from None
+    if not lines:
+        raise DataFileError(
+            f"{path}: no data rows (only the header line); expected at least one row."
+        )
+    return header, np.asarray(lines, dtype=np.int64)
+
+
+def _check_columns_exist(path: Path, wanted: Sequence[str], available: Sequence[str]) -> None:
+    missing = [c for c in wanted if c not in set(available)]
+    if missing:
+        raise DataFileError(
+            f"{path}: no column(s) {_names(missing)}; available columns: {_names(available)}."
+        )
+
+
+def read_table(
+    path: str | os.PathLike[str], *, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a CSV / TSV (optionally gzipped) or Parquet file, checking it on the way.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv``, ``.csv.gz``, ``.tsv``, ``.tsv.gz``, ``.parquet`` or ``.pq`` (by extension).
+    columns : sequence of str, optional
+        Keep only these columns, in this order.
+
+    Returns
+    -------
+    DataFrame
+        shape (n_rows, n_columns). Index: file line numbers named ``"line"`` (CSV/TSV, header =
+        line 1) or 1-based row numbers named ``"row"`` (Parquet). Empty cells and the usual NA
+        markers (``NA``, ``NaN``, ``null``, ...) become NaN; they are reported later, with
+        their line, by :func:`split_features_target` / :class:`FeatureEncoder`.
+
+    Raises
+    ------
+    DataFileError
+        One line naming the file (and line/column where it applies): missing file, unsupported
+        extension, empty file, header only, empty or duplicate header names, rows with too few
+        or too many fields, invalid quoting, not UTF-8, unreadable Parquet, unknown `columns`.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataFileError(f"{p}: no such file; check the path.")
+    if p.is_dir():
+        raise DataFileError(
+            f"{p}: is a directory; pass a data file ({', '.join(SUPPORTED_EXTENSIONS)})."
+        )
+    fmt, ext = _kind_of(p)
+    if p.stat().st_size == 0:
+        raise DataFileError(
+            f"{p}: the file is empty (0 bytes); expected a header line and at least one row."
+        )
+    if columns is not None:
+        columns = [str(c) for c in columns]
+        if len(set(columns)) != len(columns):
+            dup = sorted({c for c in columns if columns.count(c) > 1})
+            raise DataFileError(f"{p}: columns {_names(dup)} requested more than once.")
+    if fmt == "csv":
+        header, lines = _scan_csv(p, ext)
+        if columns is not None:
+            _check_columns_exist(p, columns, header)
+        try:
+            df = pd.read_csv(
+                p,
+                sep="\t" if ext.startswith(".tsv") else ",",
+                encoding="utf-8-sig",
+                usecols=columns,
+                skip_blank_lines=True,
+                low_memory=False,  # one dtype per column, not per chunk
+            )
+        except (ValueError, OSError) as exc:  # ParserError is a ValueError
+            msg = str(exc).strip().replace("\n", " ")
+            raise DataFileError(f"{p}: cannot be parsed as CSV ({msg}); check the file.") from None
+        if len(df) != len(lines):
+            # pandas and the csv module disagree on row boundaries (an unusual quoting corner)
+            raise DataFileError(
+                f"{p}: read {len(df)} rows with pandas but counted {len(lines)} data lines; "
+                "check quoting around line breaks inside fields."
+            )
+        df.index = pd.Index(lines, name="line")
+    else:
+        try:
+            df = pd.read_parquet(p, columns=columns)
+        except Exception as exc:  # pyarrow raises its own ArrowInvalid / OSError family
+            msg = str(exc).strip().replace("\n", " ")
+            if columns is not None:
+                try:
+                    import pyarrow.parquet as pq
+
+                    names = pq.ParquetFile(p).schema_arrow.names
+                except Exception:
+                    names = None
+                if names is not None:
+                    _check_columns_exist(p, columns, names)
+            raise DataFileError(
+                f"{p}: not a readable Parquet file ({type(exc).__name__}: {msg}); check that "
+                "it is Parquet, or give it the extension of its real format."
+            ) from None
+        unnamed = all(n is None for n in df.index.names)
+        if (unnamed and isinstance(df.index, pd.RangeIndex)) or df.index.name in ("line", "row"):
+            pass  # pandas' default index, or the one read_table set: not data
+        else:
+            df = df.reset_index()  # another stored index is data: keep it as column(s)
+        names = [str(c) for c in df.columns]
+        dup = sorted({c for c in names if names.count(c) > 1})
+        if dup:
+            raise DataFileError(
+                f"{p}: duplicate column name(s) {_names(dup)}; rename them so every column "
+                "name is unique."
+            )
+        empty = [j + 1 for j, c in enumerate(names) if c.strip() == ""]
+        if empty:
+            raise DataFileError(f"{p}: column {empty[0]} has an empty name; give it a name.")
+        df.columns = names
+        if df.shape[1] == 0:
+            raise DataFileError(f"{p}: the file has no columns; expected at least one.")
+        if len(df) == 0:
+            raise DataFileError(f"{p}: no data rows; expected at least one row.")
+        df.index = pd.RangeIndex(1, len(df) + 1, name="row")
+    if columns is not None:
+        df = df[list(columns)]  # usecols keeps file order; the caller asked for this order
+    return df
+
+
+# ---------------------------------------------------------------------- target and the task
+
+
+def split_features_target(
+    df: pd.DataFrame, target: str, *, path: str | os.PathLike[str] | None = None
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Split `df` into features and the target column.
+
+    Parameters
+    ----------
+    df : DataFrame, shape (n_rows, n_columns)
+        Usually from :func:`read_table`.
+    target : str
+        Name of the target column.
+    path : path-like, optional
+        Named in messages.
+
+    Returns
+    -------
+    X_df : DataFrame, shape (n_rows, n_columns - 1)
+    y : Series, shape (n_rows,)
+
+    Raises
+    ------
+    DataFileError
+        Target missing (lists the columns and the closest name), a missing (NaN/empty) or
+        infinite target value (names the line), no feature column left.
+    """
+    src = _src(path)
+    cols = [str(c) for c in df.columns]
+    if target not in cols:
+        folded = [c for c in cols if c.casefold() == target.casefold()]
+        close = folded or difflib.get_close_matches(target, cols, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise DataFileError(
+            f"{src}: no target column {target!r}{hint}; available columns: {_names(cols)}."
+        )
+    y = df[target]
+    missing = np.flatnonzero(y.isna().to_numpy())
+    if missing.size:
+        raise DataFileError(
+            f"{src}: the target column {target!r} has a missing value at "
+            f"{_where(df.index, int(missing[0]))} ({missing.size} missing in all); remove "
+            "those rows or fill them in."
+        )
+    if pd.api.types.is_float_dtype(y.dtype):
+        bad = np.flatnonzero(~np.isfinite(y.to_numpy(dtype=np.float64)))
+        if bad.size:
+            raise DataFileError(
+                f"{src}: the target column {target!r} has an infinite value "
+                f"{_short(y.iloc[int(bad[0])])} at {_where(df.index, int(bad[0]))}; fix or "
+                "remove that row."
+            )
+    X_df = df.drop(columns=[target])
+    if X_df.shape[1] == 0:
+        raise DataFileError(
+            f"{src}: no feature columns: {target!r} is the only column; a model needs at "
+            "least one feature."
+        )
+    return X_df, y
+
+
+def _numeric_view(
+    s: pd.Series, *, what: str, src: str
+) -> tuple[NDArray[np.float64] | None, str | None]:
+    """Parse a column as numbers under the 90% rule.
+
+    Returns (values, None) when numeric; (None, example) when categorical; raises when >= 90%
+    of the non-empty cells are numbers but some are not (a numeric column with bad cells).
+    """
+    if pd.api.types.is_bool_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
+        return None, _short(s.dropna().iloc[0]) if s.notna().any() else None
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_complex_dtype(s.dtype):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan), None
+    if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
+        raise DataFileError(
+            f"{src}: {what} has dtype {s.dtype}; gdlab models take numbers or categories, "
+            "convert it (e.g. to seconds or to year/month columns) first."
+        )
+    if pd.api.types.is_complex_dtype(s.dtype):
+        raise DataFileError(f"{src}: {what} holds complex numbers; gdlab models take real numbers.")
+    present = s.notna().to_numpy()
+    parsed = pd.to_numeric(s.where(present, None).astype("object"), errors="coerce")
+    as_num = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = ~np.isnan(as_num) | ~present
+    # a literal 'nan' string parses to NaN: count it as a number-looking cell too
+    ok |= (
+        s.astype("string")
+        .str.strip()
+        .str.lower()
+        .isin(["nan", "+nan", "-nan"])
+        .to_numpy(dtype=bool, na_value=False)
+    )
+    n_present = int(present.sum())
+    n_numeric = int((ok & present).sum())
+    if n_present and n_numeric >= _NUMERIC_SHARE * n_present:
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            i = int(bad[0])
+            raise DataFileError(
+                f"{src}: {what} is numeric but {_where(s.index, i)} holds "
+                f"{_short(s.iloc[i])} ({bad.size} non-numeric cell(s) in all); fix those cells "
+                "(a missing value is an empty cell)."
+            )
+        return as_num, None
+    first = s[present].iloc[0] if n_present else None
+    return None, _short(first) if first is not None else None
+
+
+def _format_class(v: Any) -> str:
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return repr(int(v))
+    return _short(v)
+
+
+def _class_values(
+    y: pd.Series | NDArray[Any] | Sequence[Any], src: str, name: str
+) -> tuple[NDArray[Any], bool]:
+    """Return (values, numeric) for the target, applying the 90% rule to text targets."""
+    s = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y), name=name)
+    if s.isna().any():
+        i = int(np.flatnonzero(s.isna().to_numpy())[0])
+        raise DataFileError(
+            f"{src}: the target column {name!r} has a missing value at {_where(s.index, i)}; "
+            "remove those rows or fill them in."
+        )
+    values, _ = _numeric_view(s, what=f"the target column {name!r}", src=src)
+    if values is not None:
+        if not np.isfinite(values).all():
+            i = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise DataFileError(
+                f"{src}: the target column {name!r} has an infinite value at "
+                f"{_where(s.index, i)}; fix or remove that row."
+            )
+        return values, True
+    return s.astype("string").to_numpy(dtype=object), False
+
+
+def default_max_classes(n: int) -> int:
+    """Most distinct integer-like values a target may have and still be read as classes."""
+    return max(20, n // 200)
+
+
+def infer_task(
+    y: pd.Series | NDArray[Any] | Sequence[Any],
+    *,
+    path: str | os.PathLike[str] | None = None,
+    max_classes: int | None = None,
+) -> Task:
+    """Infer the learning task from the target values.
+
+    Rules, in order:
+
+    * a single distinct value -> error (a classifier needs two classes, and a constant target
+      has nothing to regress);
+    * exactly two distinct values (numbers, text or bool) -> ``"binary"``;
+    * numbers with a non-integer value -> ``"regression"``;
+    * integer-like numbers with 3 .. `max_classes` distinct values -> ``"multiclass"``, more
+      -> ``"regression"``;
+    * text / category / bool with 3 .. `max_classes` distinct values -> ``"multiclass"``; more
+      -> error (an id-like column).
+
+    Parameters
+    ----------
+    y : Series or array-like, shape (n,)
+    path : path-like, optional
+        Named in messages.
+    max_classes : int, optional
+        Default ``max(20, n // 200)`` (0.5% of the rows).
+
+    Returns
+    -------
+    {'regression', 'binary', 'multiclass'}
+    """
+    src = _src(path)
+    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "target"
+    values, numeric = _class_values(y, src, name)
+    n = len(values)
+    if n == 0:
+        raise DataFileError(f"{src}: the target column {name!r} is empty; expected rows.")
+    limit = default_max_classes(n) if max_classes is None else int(max_classes)
+    uniq = np.unique(values) if numeric else pd.unique(values)
+    k = len(uniq)
+    if k == 1:
+        raise DataFileError(
+            f"{src}: the target column {name!r} has a single class {_format_class(uniq[0])}; "
+            "a classifier needs at least two (and a constant has nothing to regress)."
+        )
+    if k == 2:
+        return "binary"
+    if numeric:
+        if not np.all(uniq == np.round(uniq)):
+            return "regression"
+        return "multiclass" if k <= limit else "regression"
+    if k <= limit:
+        return "multiclass"
+    raise DataFileError(
+        f"{src}: the target column {name!r} has {k} distinct text values in {n} rows (more "
+        f"than {limit}); that looks like an id, not classes; pick another target column."
+    )
+
+
+def task_summary(y: pd.Series | NDArray[Any] | Sequence[Any], task: Task) -> str:
+    """One line saying what was inferred, e.g. for the CLI to print.
+
+    ``target 'species': 3 classes ('setosa', 'versicolor', 'virginica') -> multiclass
+    (softmax regression)``
+    """
+    name = str(y.name) if isinstance(y, pd.Series) and y.name is not None else "target"
+    model = {
+        "regression": "linear regression",
+        "binary": "logistic regression",
+        "multiclass": "softmax regression",
+    }[task]
+    s = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
+    if task == "regression":
+        v = s.to_numpy(dtype=np.float64)
+        what = f"continuous values in [{v.min():.6g}, {v.max():.6g}]"
+    else:
+        classes = sorted(s.unique().tolist(), key=lambda c: (str(type(c)), c))
+        shown = ", ".join(_format_class(c) for c in classes[:_N_SHOWN])
+        more = ", ..." if len(classes) > _N_SHOWN else ""
+        what = f"{len(classes)} classes ({shown}{more})"
+    return f"target {name!r}: {what} -> {task} ({model})"
+
+
+# ----------------------------------------------------------------------------- the encoder
+
+
+class FeatureEncoder:
+    """Turn a feature DataFrame into a float matrix, by column name, with checks.
+
+    Fitted on the training features, it records the column names and which are numeric and
+    which categorical (bool / category / text dtypes; a text column with >= 90% numbers is
+    numeric with bad cells, an error). Categorical columns are one-hot encoded with their
+    sorted training categories; numeric columns can be standardized with the training mean
+    and standard deviation (ddof=0; a zero-variance column gets scale 1). The state is plain
+    arrays + JSON (:meth:`to_arrays`, :meth:`to_meta`, :meth:`from_state`), so it is saved
+    inside a model file with :func:`gdlab.io.save_arrays`, no pickle.
+
+    Parameters
+    ----------
+    categorical : {'onehot', 'error'}
+        What to do with a non-numeric column.
+    standardize : bool
+        Standardize numeric columns.
+    max_categories : int
+        Refuse a categorical column with more distinct values (an id-like column).
+
+    Attributes
+    ----------
+    feature_names_in_ : list of str, length n_features_in
+        Training columns, in training order (the output column order follows it).
+    numeric_columns_, categorical_columns_ : list of str
+    categories_ : dict of str to list of str
+        Sorted training categories per categorical column (values compared as text).
+    feature_names_out_ : list of str, length n_features_out
+        ``name`` for numeric columns, ``name=value`` for one-hot columns.
+    means_, scales_ : ndarray of float64, shape (n_features_out,)
+        ``X_out = (X_raw - means_) / scales_``; 0 and 1 where nothing is done.
+    """
+
+    STATE_VERSION = 1
+
+    def __init__(
+        self,
+        *,
+        categorical: Literal["onehot", "error"] = "onehot",
+        standardize: bool = False,
+        max_categories: int = 100,
+    ) -> None:
+        if categorical not in ("onehot", "error"):
+            raise ValueError(
+                "The 'categorical' parameter of FeatureEncoder must be one of "
+                f"{{'onehot', 'error'}}. Got {categorical!r} instead."
+            )
+        if not isinstance(standardize, bool | np.bool_):
+            raise TypeError(
+                "The 'standardize' parameter of FeatureEncoder must be a bool. "
+                f"Got {standardize!r} instead."
+            )
+        if (
+            isinstance(max_categories, bool)
+            or not isinstance(max_categories, int)
+            or max_categories < 2
+        ):
+            raise ValueError(
+                "The 'max_categories' parameter of FeatureEncoder must be an int in the range "
+                f"[2, inf). Got {max_categories!r} instead."
+            )
+        self.categorical = categorical
+        self.standardize = bool(standardize)
+        self.max_categories = max_categories
+
+    # ---------------------------------------------------------------------------- fitting
+
+    @staticmethod
+    def _column_names(X_df: pd.DataFrame, src: str) -> list[str]:
+        if not isinstance(X_df, pd.DataFrame):
+            raise TypeError(
+                f"FeatureEncoder needs a pandas DataFrame with named columns. "
+                f"Got {type(X_df).__name__} instead."
+            )
+        names = [str(c) for c in X_df.columns]
+        dup = sorted({c for c in names if names.count(c) > 1})
+        if dup:
+            raise DataFileError(
+                f"{src}: duplicate column name(s) {_names(dup)}; rename them so every column "
+                "name is unique."
+            )
+        return names
+
+    @staticmethod
+    def _check_finite(values: NDArray[np.float64], s: pd.Series, name: str, src: str) -> None:
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            v = values[i]
+            what = "a missing value (empty or NaN)" if np.isnan(v) else f"an infinite value ({v})"
+            raise DataFileError(
+                f"{src}: column {name!r} has {what} at {_where(s.index, i)} "
+                f"({int(bad.sum())} non-finite cell(s) in the column); fill or drop those rows."
+            )
+
+    def fit(
+        self, X_df: pd.DataFrame, *, path: str | os.PathLike[str] | None = None
+    ) -> FeatureEncoder:
+        """Learn column names, kinds, categories and (optionally) means and scales.
+
+        Parameters
+        ----------
+        X_df : DataFrame, shape (n_rows, n_features_in)
+        path : path-like, optional
+            Named in messages.
+        """
+        src = _src(path)
+        names = self._column_names(X_df, src)
+        if len(X_df) == 0:
+            raise DataFileError(f"{src}: no rows to fit the feature encoder on.")
+        if not names:
+            raise DataFileError(f"{src}: no feature columns; a model needs at least one.")
+        numeric: list[str] = []
+        cats: dict[str, list[str]] = {}
+        raw_cols: list[NDArray[np.float64]] = []
+        for name, col in zip(names, X_df.columns, strict=True):
+            s = X_df[col]
+            values, example = _numeric_view(s, what=f"column {name!r}", src=src)
+            if values is not None:
+                self._check_finite(values, s, name, src)
+                numeric.append(name)
+                raw_cols.append(values)
+                continue
+            if self.categorical == "error":
+                raise DataFileError(
+                    f"{src}: column {name!r} is not numeric (values like {example}); pass "
+                    "--categorical onehot to one-hot encode it."
+                )
+            missing = np.flatnonzero(s.isna().to_numpy())
+            if missing.size:
+                raise DataFileError(
+                    f"{src}: categorical column {name!r} has a missing value at "
+                    f"{_where(s.index, int(missing[0]))}; fill it (e.g. with 'unknown') or drop "
+                    "those rows."
+                )
+            text = s.astype("string")
+            levels = sorted(text.unique().tolist())
+            if len(levels) > self.max_categories:
+                raise DataFileError(
+                    f"{src}: column {name!r} has {len(levels)} distinct values (like "
+                    f"{example}); one-hot encoding would add {len(levels)} columns (limit "
+                    f"{self.max_categories}); drop the column or raise max_categories."
+                )
+            cats[name] = levels
+        self.feature_names_in_ = names
+        self.numeric_columns_ = numeric
+        self.categorical_columns_ = [n for n in names if n in cats]
+        self.categories_ = cats
+        self.feature_names_out_ = self._out_names()
+        n_out = len(self.feature_names_out_)
+        means = np.zeros(n_out)
+        scales = np.ones(n_out)
+        if self.standardize and numeric:
+            pos = self._numeric_positions()
+            M = np.column_stack(raw_cols)
+            means[pos] = M.mean(axis=0)
+            sd = M.std(axis=0)
+            # constant columns: dividing by ~0 would blow up; scale 1 leaves them at 0 after
+            # centering, which the model then ignores
+            tiny = sd <= 1e-12 * np.maximum(1.0, np.abs(means[pos]))
+            sd[tiny] = 1.0
+            scales[pos] = sd
+        self.means_ = means
+        self.scales_ = scales
+        return self
+
+    def _out_names(self) -> list[str]:
+        out: list[str] = []
+        for name in self.feature_names_in_:
+            if name in self.categories_:
+                out.extend(f"{name}={v}" for v in self.categories_[name])
+            else:
+                out.append(name)
+        return out
+
+    def _numeric_positions(self) -> NDArray[np.intp]:
+        pos: list[int] = []
+        j = 0
+        for name in self.feature_names_in_:
+            if name in self.categories_:
+                j += len(self.categories_[name])
+            else:
+                pos.append(j)
+                j += 1
+        return np.asarray(pos, dtype=np.intp)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "feature_names_in_"):
+            raise RuntimeError(
+                "This FeatureEncoder is not fitted yet; call fit(X_df) or from_state(...) first."
+            )
+
+    @property
+    def n_features_in_(self) -> int:
+        self._check_fitted()
+        return len(self.feature_names_in_)
+
+    @property
+    def n_features_out_(self) -> int:
+        self._check_fitted()
+        return len(self.feature_names_out_)
+
+    # -------------------------------------------------------------------------- transform
+
+    def transform(
+        self,
+        X_df: pd.DataFrame,
+        *,
+        allow_extra: bool = False,
+        path: str | os.PathLike[str] | None = None,
+        dtype: type[np.floating[Any]] | np.dtype[Any] = np.float64,
+    ) -> NDArray[np.floating[Any]]:
+        """Encode `X_df` into a C-contiguous float matrix, matching columns by name.
+
+        Parameters
+        ----------
+        X_df : DataFrame, shape (n_rows, n_columns)
+            Columns in any order; every training column must be present.
+        allow_extra : bool
+            Ignore columns not seen in training instead of refusing them.
+        path : path-like, optional
+            Named in messages.
+        dtype : float64 or float32
+
+        Returns
+        -------
+        ndarray, shape (n_rows, n_features_out_)
+        """
+        self._check_fitted()
+        src = _src(path)
+        out_dtype = np.dtype(dtype)
+        if out_dtype not in (np.dtype(np.float64), np.dtype(np.float32)):
+            raise ValueError(
+                f"The 'dtype' parameter of FeatureEncoder.transform must be float64 or float32. "
+                f"Got {out_dtype} instead."
+            )
+        names = self._column_names(X_df, src)
+        by_name = dict(zip(names, X_df.columns, strict=True))
+        missing = [c for c in self.feature_names_in_ if c not in by_name]
+        if missing:
+            raise DataFileError(
+                f"{src}: missing column(s) {_names(missing)} that the model was trained on; "
+                "the data needs every training column (matched by name): "
+                f"{_names(self.feature_names_in_)}."
+            )
+        extra = [c for c in names if c not in set(self.feature_names_in_)]
+        if extra and not allow_extra:
+            raise DataFileError(
+                f"{src}: unexpected column(s) {_names(extra)} not seen in training; drop them "
+                "(or allow extra columns to ignore them)."
+            )
+        n = len(X_df)
+        X = np.empty((n, self.n_features_out_), dtype=np.float64)
+        j = 0
+        for name in self.feature_names_in_:
+            s = X_df[by_name[name]]
+            if name in self.categories_:
+                levels = self.categories_[name]
+                if s.isna().any():
+                    i = int(np.flatnonzero(s.isna().to_numpy())[0])
+                    raise DataFileError(
+                        f"{src}: categorical column {name!r} has a missing value at "
+                        f"{_where(s.index, i)}; fill it or drop that row."
+                    )
+                text = s.astype("string")
+                codes = pd.Index(levels).get_indexer(text)  # -1: not a training category
+                unseen = np.flatnonzero(codes < 0)
+                if unseen.size:
+                    i = int(unseen[0])
+                    raise DataFileError(
+                        f"{src}: column {name!r} has the value {_short(text.iloc[i])} at "
+                        f"{_where(s.index, i)}, not seen in training (known: {_names(levels)}); "
+                        "drop those rows or retrain with data that includes it."
+                    )
+                block = X[:, j : j + len(levels)]
+                block[:] = 0.0
+                block[np.arange(n), codes] = 1.0
+                j += len(levels)
+            else:
+                values, example = _numeric_view(s, what=f"column {name!r}", src=src)
+                if values is None:
+                    raise DataFileError(
+                        f"{src}: column {name!r} was numeric in training but holds text here "
+                        f"(values like {example}); fix the data."
+                    )
+                self._check_finite(values, s, name, src)
+                X[:, j] = values
+                j += 1
+        if self.standardize:
+            X -= self.means_
+            X /= self.scales_
+        return np.ascontiguousarray(X, dtype=out_dtype)
+
+    def fit_transform(
+        self,
+        X_df: pd.DataFrame,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        dtype: type[np.floating[Any]] | np.dtype[Any] = np.float64,
+    ) -> NDArray[np.floating[Any]]:
+        """``fit(X_df).transform(X_df)``."""
+        return self.fit(X_df, path=path).transform(X_df, path=path, dtype=dtype)
+
+    # ------------------------------------------------------------------------------ state
+
+    def to_arrays(self, prefix: str = "encoder.") -> dict[str, NDArray[np.float64]]:
+        """Arrays for :func:`gdlab.io.save_arrays`: ``{prefix}means``, ``{prefix}scales``."""
+        self._check_fitted()
+        return {f"{prefix}means": self.means_.copy(), f"{prefix}scales": self.scales_.copy()}
+
+    def to_meta(self) -> dict[str, Any]:
+        """JSON-serializable description (names, kinds, categories, options)."""
+        self._check_fitted()
+        return {
+            "state_version": self.STATE_VERSION,
+            "categorical": self.categorical,
+            "standardize": self.standardize,
+            "max_categories": self.max_categories,
+            "feature_names_in": list(self.feature_names_in_),
+            "categories": {k: list(v) for k, v in self.categories_.items()},
+        }
+
+    @staticmethod
+    def schema(prefix: str = "encoder.") -> dict[str, tuple[str, tuple[None]]]:
+        """Schema entries for :func:`gdlab.io.load_arrays` covering :meth:`to_arrays`."""
+        return {f"{prefix}means": ("f", (None,)), f"{prefix}scales": ("f", (None,))}
+
+    @classmethod
+    def from_state(
+        cls,
+        arrays: Mapping[str, NDArray[Any]],
+        meta: Mapping[str, Any],
+        *,
+        prefix: str = "encoder.",
+        path: str | os.PathLike[str] | None = None,
+    ) -> FeatureEncoder:
+        """Rebuild a fitted encoder from :meth:`to_arrays` / :meth:`to_meta` output.
+
+        Everything is checked (types, lengths, unique names, finite means, positive scales);
+        a problem raises :class:`gdlab.io.ModelFileError` naming `path`.
+        """
+        src = _src(path)
+
+        def bad(what: str) -> ModelFileError:
+            return ModelFileError(
+                f"{src}: the feature encoder state is invalid ({what}); the file was altered or "
+                "not written by gdlab; re-save the model."
+            )
+
+        if not isinstance(meta, Mapping):
+            raise bad(f"meta is a {type(meta).__name__}, expected a dict")
+        expected_keys = {
+            "state_version",
+            "categorical",
+            "standardize",
+            "max_categories",
+            "feature_names_in",
+            "categories",
+        }
+        if set(meta) != expected_keys:
+            raise bad(
+                f"unknown keys {sorted(set(meta) - expected_keys)}, missing keys "
+                f"{sorted(expected_keys - set(meta))}"
+            )
+        version = meta["state_version"]
+        if (
+            not isinstance(version, int)
+            or isinstance(version, bool)
+            or version != cls.STATE_VERSION
+        ):
+            raise bad(f"state_version {version!r}, this gdlab reads {cls.STATE_VERSION}")
+        names = meta["feature_names_in"]
+        if not isinstance(names, list) or not all(isinstance(c, str) for c in names) or not names:
+            raise bad("feature_names_in must be a non-empty list of str")
+        if len(set(names)) != len(names):
+            raise bad("feature_names_in has duplicates")
+        cats = meta["categories"]
+        if not isinstance(cats, dict) or not set(cats) <= set(names):
+            raise bad("categories must map feature names to lists")
+        for k, levels in cats.items():
+            ok = isinstance(levels, list) and len(levels) >= 1
+            ok = ok and all(isinstance(v, str) for v in levels)
+            if not ok or levels != sorted(set(levels)):
+                raise bad(f"categories of {k!r} must be a sorted list of distinct str")
+        try:
+            enc = cls(
+                categorical=meta["categorical"],
+                standardize=meta["standardize"],
+                max_categories=meta["max_categories"],
+            )
+        except (TypeError, ValueError) as exc:
+            raise bad(str(exc)) from None
+        enc.feature_names_in_ = list(names)
+        enc.categories_ = {k: list(cats[k]) for k in names if k in cats}
+        enc.categorical_columns_ = [k for k in names if k in cats]
+        enc.numeric_columns_ = [k for k in names if k not in cats]
+        enc.feature_names_out_ = enc._out_names()
+        n_out = len(enc.feature_names_out_)
+        for key in ("means", "scales"):
+            a = arrays.get(f"{prefix}{key}")
+            if a is None:
+                raise bad(f"array {prefix}{key} is missing")
+            if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.shape != (n_out,):
+                shape = getattr(a, "shape", None)
+                raise bad(f"array {prefix}{key} has shape {shape}, expected ({n_out},) float")
+            if not np.isfinite(a).all():
+                raise bad(f"array {prefix}{key} has non-finite values")
+        means = np.asarray(arrays[f"{prefix}means"], dtype=np.float64)
+        scales = np.asarray(arrays[f"{prefix}scales"], dtype=np.float64)
+        if (scales <= 0).any():
+            raise bad(f"array {prefix}scales has non-positive values")
+        enc.means_ = means.copy()
+        enc.scales_ = scales.copy()
+        return enc
+
+    def __repr__(self) -> str:
+        fitted = (
+            f", {self.n_features_in_} -> {self.n_features_out_} columns"
+            if hasattr(self, "feature_names_in_")
+            else ""
+        )
+        return (
+            f"FeatureEncoder(categorical={self.categorical!r}, standardize={self.standardize}"
+            f"{fitted})"
+        )

@@ -1,0 +1,502 @@
+"""Tables: reading with one-line errors, target inference, the feature encoder and its state."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gdlab.io.safe_npz import ModelFileError, load_arrays, save_arrays
+from gdlab.io.tables import (
+    SUPPORTED_EXTENSIONS,
+    DataFileError,
+    FeatureEncoder,
+    infer_task,
+    read_table,
+    split_features_target,
+    task_summary,
+)
+
+
+def _write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode() if isinstance(text, str) else text)
+    return p
+
+
+def _err(exc: pytest.ExceptionInfo[BaseException]) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg  # one line, always
+    return msg
+
+
+# ------------------------------------------------------------------------------- read_table
+
+
+def test_read_csv_values_and_line_index(tmp_path: Path) -> None:
+    text = '\ufeffa,b,city\n1,2.5,Paris\n\n2,-3e2,"Rome, IT"\n  \n3,,"New\nYork"\n4,5,Oslo\n'
+    p = _write(tmp_path, "d.csv", text)
+    df = read_table(p)
+    assert list(df.columns) == ["a", "b", "city"]  # BOM stripped
+    assert df.index.name == "line"
+    # header = line 1; blank lines skipped; the 2-line record starts at line 6
+    assert df.index.tolist() == [2, 4, 6, 8]
+    assert df["a"].tolist() == [1, 2, 3, 4]
+    assert df["b"].iloc[1] == -300.0 and np.isnan(df["b"].iloc[2])
+    assert df["city"].tolist() == ["Paris", "Rome, IT", "New\nYork", "Oslo"]
+
+
+def test_read_csv_gz_tsv_and_columns(tmp_path: Path) -> None:
+    body = "x,y,z\n1,2,3\n4,5,6\n"
+    gz = tmp_path / "d.csv.gz"
+    gz.write_bytes(gzip.compress(body.encode()))
+    tsv = _write(tmp_path, "d.tsv", body.replace(",", "\t"))
+    for p in (gz, tsv):
+        df = read_table(p)
+        assert df.to_numpy().tolist() == [[1, 2, 3], [4, 5, 6]]
+    sub = read_table(gz, columns=["z", "x"])
+    assert list(sub.columns) == ["z", "x"]
+    assert sub.to_numpy().tolist() == [[3, 1], [6, 4]]
+    with pytest.raises(DataFileError) as exc:
+        read_table(gz, columns=["x", "w"])
+    assert _err(exc) == f"{gz}: no column(s) 'w'; available columns: 'x', 'y', 'z'."
+
+
+def test_read_parquet(tmp_path: Path) -> None:
+    df = pd.DataFrame({"a": [1.5, 2.5, 3.5], "c": ["u", "v", "u"], "y": [0, 1, 1]})
+    p = tmp_path / "d.parquet"
+    df.to_parquet(p)
+    out = read_table(p)
+    assert out.index.name == "row" and out.index.tolist() == [1, 2, 3]
+    pd.testing.assert_frame_equal(out.reset_index(drop=True), df)
+    # a stored named index is data, kept as a column
+    q = tmp_path / "d.pq"
+    df.set_index(pd.Index([10, 11, 12], name="id")).to_parquet(q)
+    assert list(read_table(q).columns) == ["id", "a", "c", "y"]
+    # a frame from read_table written back does not grow a 'row'/'line' column
+    r = tmp_path / "again.parquet"
+    out.to_parquet(r)
+    assert list(read_table(r).columns) == ["a", "c", "y"]
+    assert list(read_table(p, columns=["y"]).columns) == ["y"]
+    with pytest.raises(DataFileError) as exc:
+        read_table(p, columns=["nope"])
+    assert _err(exc) == f"{p}: no column(s) 'nope'; available columns: 'a', 'c', 'y'."
+
+
+def test_missing_file_directory_and_extension(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError) as exc:
+        read_table(tmp_path / "nope.csv")
+    assert _err(exc) == f"{tmp_path / 'nope.csv'}: no such file; check the path."
+    with pytest.raises(DataFileError, match="is a directory"):
+        read_table(tmp_path)
+    p = _write(tmp_path, "data.xlsx", "a,b\n1,2\n")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p)
+    assert _err(exc) == (
+        f"{p}: unsupported file type '.xlsx'; supported: .csv, .csv.gz, .tsv, .tsv.gz, "
+        ".parquet, .pq (rename the file or convert it)."
+    )
+    assert SUPPORTED_EXTENSIONS == (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
+
+
+def test_empty_files(tmp_path: Path) -> None:
+    p = _write(tmp_path, "e.csv", "")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p)
+    assert _err(exc) == (
+        f"{p}: the file is empty (0 bytes); expected a header line and at least one row."
+    )
+    p = _write(tmp_path, "blank.csv", "\n \n\n")
+    with pytest.raises(DataFileError, match=r"blank.csv: the file is empty; expected a header"):
+        read_table(p)
+    p = _write(tmp_path, "h.csv", "a,b\n\n")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p)
+    assert _err(exc) == f"{p}: no data rows (only the header line); expected at least one row."
+    q = tmp_path / "e.parquet"
+    pd.DataFrame({"a": pd.Series([], dtype=float)}).to_parquet(q)
+    with pytest.raises(DataFileError) as exc:
+        read_table(q)
+    assert _err(exc) == f"{q}: no data rows; expected at least one row."
+
+
+def test_duplicate_and_empty_headers(tmp_path: Path) -> None:
+    p = _write(tmp_path, "d.csv", "a,b,a\n1,2,3\n")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p)
+    assert _err(exc) == (
+        f"{p}: duplicate column name 'a' in the header (columns 1 and 3); rename them so every "
+        "column name is unique."
+    )
+    p = _write(tmp_path, "i.csv", ",a,b\n0,1,2\n")
+    with pytest.raises(DataFileError, match=r"header field 1 is empty \(an unnamed index column"):
+        read_table(p)
+    p = _write(tmp_path, "j.csv", "a,,b\n0,1,2\n")
+    with pytest.raises(DataFileError, match="header field 2 is empty; give every column a name"):
+        read_table(p)
+
+
+def test_ragged_rows_too_many_and_too_few(tmp_path: Path) -> None:
+    p = _write(tmp_path, "many.csv", "a,b,c\n1,2,3\n4,5,6,7\n")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p)
+    assert _err(exc) == (
+        f"{p}: line 3 has 4 fields but the header has 3 (too many); every row needs one value "
+        "per column (an empty value is written as nothing between two separators)."
+    )
+    # pandas would silently pad this row with NaN
+    p = _write(tmp_path, "few.csv", "a,b,c\n1,2,3\n\n4,5,6\n7,8\n9,10,11\n")
+    with pytest.raises(
+        DataFileError,
+        match=r"few.csv: line 5 has 2 fields but the header has 3 "
+        r"\(too few\)",
+    ):
+        read_table(p)
+    p = _write(tmp_path, "one.csv", "a,b\n1,2\n3\n")
+    with pytest.raises(DataFileError, match=r"line 3 has 1 field but the header has 2"):
+        read_table(p)
+    # all rows with a trailing comma: pandas would turn column 1 into the index
+    p = _write(tmp_path, "trail.csv", "a,b\n1,2,\n3,4,\n")
+    with pytest.raises(DataFileError, match=r"line 2 has 3 fields but the header has 2"):
+        read_table(p)
+
+
+def test_bad_quoting_and_encoding(tmp_path: Path) -> None:
+    p = _write(tmp_path, "q.csv", 'a,b\n1,2\n3,"x\n4,5\n')
+    with pytest.raises(DataFileError) as exc:
+        read_table(p)
+    assert _err(exc).startswith(f"{p}: the record starting at line 3 is not valid CSV (")
+    p = _write(tmp_path, "l.csv", b"a,b\n1,2\n3,caf\xe9\n")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p)
+    assert _err(exc) == (
+        f"{p}: line 3 is not UTF-8 text (byte 0xe9); save the file as UTF-8 CSV, or if it is "
+        "another format give it the right extension."
+    )
+    p = _write(tmp_path, "g.parquet", "a,b\n1,2\n")
+    with pytest.raises(DataFileError, match=r"g.parquet: not a readable Parquet file \("):
+        read_table(p)
+    p = _write(tmp_path, "bad.csv.gz", b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(DataFileError, match=r"bad.csv.gz: cannot be read"):
+        read_table(p)
+
+
+# ---------------------------------------------------------------- split_features_target
+
+
+def test_split_features_target(tmp_path: Path) -> None:
+    p = _write(tmp_path, "d.csv", "a,b,price\n1,2,10.5\n3,4,11\n")
+    df = read_table(p)
+    X, y = split_features_target(df, "price", path=p)
+    assert list(X.columns) == ["a", "b"] and y.tolist() == [10.5, 11.0]
+    assert y.name == "price" and y.index.tolist() == [2, 3]
+    with pytest.raises(DataFileError) as exc:
+        split_features_target(df, "prce", path=p)
+    assert _err(exc) == (
+        f"{p}: no target column 'prce' (did you mean 'price'?); available columns: 'a', 'b', "
+        "'price'."
+    )
+    with pytest.raises(DataFileError, match=r"no target column 'PRICE' \(did you mean 'price'"):
+        split_features_target(df, "PRICE", path=p)
+    with pytest.raises(DataFileError, match=r"^data: no target column 'zzz'; available"):
+        split_features_target(df, "zzz")
+    with pytest.raises(DataFileError, match="no feature columns: 'a' is the only column"):
+        split_features_target(df[["a"]], "a", path=p)
+
+
+def test_target_nan_and_inf_name_the_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, "d.csv", "a,y\n1,0\n2,1\n\n3,\n4,NA\n")
+    df = read_table(p)
+    with pytest.raises(DataFileError) as exc:
+        split_features_target(df, "y", path=p)
+    assert _err(exc) == (
+        f"{p}: the target column 'y' has a missing value at line 5 (2 missing in all); remove "
+        "those rows or fill them in."
+    )
+    p = _write(tmp_path, "i.csv", "a,y\n1,0.5\n2,inf\n")
+    with pytest.raises(
+        DataFileError,
+        match=r"target column 'y' has an infinite value inf at "
+        r"line 3",
+    ):
+        split_features_target(read_table(p), "y", path=p)
+
+
+# ------------------------------------------------------------------------------ infer_task
+
+
+def test_infer_task_rules() -> None:
+    rng = np.random.default_rng(0)
+    assert infer_task(pd.Series(rng.normal(size=50))) == "regression"
+    assert infer_task(pd.Series([0.5, 1.0, 2.0])) == "regression"  # one non-integer value
+    assert infer_task(pd.Series([0, 1, 1, 0])) == "binary"
+    assert infer_task(pd.Series([-1.0, 1.0])) == "binary"
+    assert infer_task(pd.Series(["yes", "no", "no"])) == "binary"
+    assert infer_task(pd.Series([True, False, True])) == "binary"
+    assert infer_task(np.array([0, 1, 2, 2, 1])) == "multiclass"
+    assert infer_task(pd.Series([1.0, 2.0, 3.0])) == "multiclass"  # integer-valued floats
+    assert infer_task(pd.Series(["a", "b", "c"])) == "multiclass"
+    assert infer_task(pd.Series(pd.Categorical(["lo", "mid", "hi"]))) == "multiclass"
+    # integer-like: classes up to max(20, n // 200); more distinct values -> regression
+    assert infer_task(pd.Series(np.arange(20).repeat(2))) == "multiclass"
+    assert infer_task(pd.Series(np.arange(21).repeat(2))) == "regression"
+    assert infer_task(pd.Series(np.arange(25).repeat(400))) == "multiclass"  # n=10000: 50
+    assert infer_task(pd.Series(np.arange(30)), max_classes=30) == "multiclass"
+    # numeric strings (an object column) are numbers
+    assert infer_task(pd.Series(["1.5", "2.25", "3"], dtype=object)) == "regression"
+
+
+def test_infer_task_single_class_and_bad_targets() -> None:
+    with pytest.raises(DataFileError) as exc:
+        infer_task(pd.Series(["x", "x", "x"], name="c"), path="f.csv")
+    assert _err(exc) == (
+        "f.csv: the target column 'c' has a single class 'x'; a classifier needs at least two "
+        "(and a constant has nothing to regress)."
+    )
+    with pytest.raises(DataFileError, match="the target column 'y' has a single class 1;"):
+        infer_task(pd.Series([1.0, 1.0], name="y"))
+    with pytest.raises(DataFileError, match="has 60 distinct text values in 60 rows"):
+        infer_task(pd.Series([f"id{i}" for i in range(60)], name="id"))
+    s = pd.Series(
+        [str(i % 5) for i in range(20)],
+        name="t",
+        index=pd.Index(range(2, 22), name="line"),
+        dtype=object,
+    )
+    s.iloc[15] = "abc"
+    with pytest.raises(DataFileError) as exc:
+        infer_task(s, path="f.csv")
+    assert _err(exc) == (
+        "f.csv: the target column 't' is numeric but line 17 holds 'abc' (1 non-numeric "
+        "cell(s) in all); fix those cells (a missing value is an empty cell)."
+    )
+    with pytest.raises(DataFileError, match="target column 'target' has a missing value at row 1"):
+        infer_task(np.array([0.0, np.nan, 1.0]))
+
+
+def test_task_summary() -> None:
+    y = pd.Series(["virginica", "setosa", "versicolor", "setosa"], name="species")
+    assert task_summary(y, infer_task(y)) == (
+        "target 'species': 3 classes ('setosa', 'versicolor', 'virginica') -> multiclass "
+        "(softmax regression)"
+    )
+    y = pd.Series([1.0, 0.0, 1.0], name="spam")
+    assert (
+        task_summary(y, "binary") == "target 'spam': 2 classes (0, 1) -> binary (logistic "
+        "regression)"
+    )
+    y = pd.Series([0.25, -3.5, 100.0], name="price")
+    assert task_summary(y, "regression") == (
+        "target 'price': continuous values in [-3.5, 100] -> regression (linear regression)"
+    )
+
+
+# --------------------------------------------------------------------------- FeatureEncoder
+
+
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x1": [1.0, 2.0, 3.0, 4.0],
+            "city": pd.array(["Rome", "Paris", "Rome", "Oslo"], dtype="string"),
+            "n": [10, 10, 10, 10],  # zero variance
+            "flag": [True, False, True, True],
+        },
+        index=pd.Index([2, 3, 4, 5], name="line"),
+    )
+
+
+def test_onehot_exact() -> None:
+    enc = FeatureEncoder().fit(_frame())
+    assert enc.numeric_columns_ == ["x1", "n"]
+    assert enc.categorical_columns_ == ["city", "flag"]
+    assert enc.categories_ == {"city": ["Oslo", "Paris", "Rome"], "flag": ["False", "True"]}
+    assert enc.feature_names_out_ == [
+        "x1",
+        "city=Oslo",
+        "city=Paris",
+        "city=Rome",
+        "n",
+        "flag=False",
+        "flag=True",
+    ]
+    X = enc.transform(_frame())
+    expected = np.array(
+        [
+            [1, 0, 0, 1, 10, 0, 1],
+            [2, 0, 1, 0, 10, 1, 0],
+            [3, 0, 0, 1, 10, 0, 1],
+            [4, 1, 0, 0, 10, 0, 1],
+        ],
+        dtype=np.float64,
+    )
+    np.testing.assert_array_equal(X, expected)
+    assert X.dtype == np.float64 and X.flags.c_contiguous
+    # columns matched by name: another order gives the same matrix
+    shuffled = _frame()[["flag", "n", "city", "x1"]]
+    np.testing.assert_array_equal(enc.transform(shuffled), expected)
+    # a subset of categories at transform time is fine
+    np.testing.assert_array_equal(enc.transform(_frame().iloc[[1]]), expected[[1]])
+    X32 = enc.transform(_frame(), dtype=np.float32)
+    assert X32.dtype == np.float32
+    np.testing.assert_array_equal(X32, expected.astype(np.float32))
+
+
+def test_standardize() -> None:
+    enc = FeatureEncoder(standardize=True).fit(_frame())
+    x1 = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(enc.means_, [x1.mean(), 0, 0, 0, 10.0, 0, 0])
+    np.testing.assert_array_equal(enc.scales_, [x1.std(), 1, 1, 1, 1.0, 1, 1])  # n: scale 1
+    X = enc.transform(_frame())
+    np.testing.assert_allclose(X[:, 0], (x1 - 2.5) / np.sqrt(1.25), rtol=0, atol=1e-15)
+    assert X[:, 0].mean() == pytest.approx(0.0, abs=1e-15)
+    assert X[:, 0].std() == pytest.approx(1.0, rel=1e-15)
+    np.testing.assert_array_equal(X[:, 4], 0.0)  # constant column centred, not divided by 0
+    np.testing.assert_array_equal(X[:, 1:4].sum(axis=1), 1.0)  # one-hot untouched
+
+
+def test_categorical_error_mode() -> None:
+    with pytest.raises(DataFileError) as exc:
+        FeatureEncoder(categorical="error").fit(_frame(), path="d.csv")
+    assert _err(exc) == (
+        "d.csv: column 'city' is not numeric (values like 'Rome'); pass --categorical onehot "
+        "to one-hot encode it."
+    )
+    with pytest.raises(ValueError, match=r"'categorical' parameter of FeatureEncoder must be one"):
+        FeatureEncoder(categorical="ordinal")  # type: ignore[arg-type]
+
+
+def test_numeric_column_with_a_bad_cell(tmp_path: Path) -> None:
+    rows = [f"{i},{i * 0.5},{i % 3}" for i in range(15)]
+    rows[15 - 1] = "14,abc,2"  # data row 15 -> line 16; then one more row
+    rows.append("15,7.5,0")
+    p = _write(tmp_path, "d.csv", "a,b,y\n" + "\n".join(rows) + "\n")
+    X, _ = split_features_target(read_table(p), "y", path=p)
+    with pytest.raises(DataFileError) as exc:
+        FeatureEncoder().fit(X, path=p)
+    assert _err(exc) == (
+        f"{p}: column 'b' is numeric but line 16 holds 'abc' (1 non-numeric cell(s) in all); "
+        "fix those cells (a missing value is an empty cell)."
+    )
+
+
+def test_nan_and_inf_cells(tmp_path: Path) -> None:
+    p = _write(tmp_path, "d.csv", "a,b,y\n1,2,0\n2,,1\n3,4,1\n")
+    X, _ = split_features_target(read_table(p), "y", path=p)
+    with pytest.raises(DataFileError) as exc:
+        FeatureEncoder().fit(X, path=p)
+    assert _err(exc) == (
+        f"{p}: column 'b' has a missing value (empty or NaN) at line 3 (1 non-finite cell(s) "
+        "in the column); fill or drop those rows."
+    )
+    p = _write(tmp_path, "i.csv", "a,b,y\n1,2,0\n2,3,1\n3,-inf,1\n")
+    X, _ = split_features_target(read_table(p), "y", path=p)
+    with pytest.raises(DataFileError, match=r"column 'b' has an infinite value \(-inf\) at line 4"):
+        FeatureEncoder().fit(X, path=p)
+    df = pd.DataFrame({"c": ["u", None, "v"], "y": [0, 1, 0]})
+    with pytest.raises(DataFileError, match=r"categorical column 'c' has a missing value at row 1"):
+        FeatureEncoder().fit(df)
+
+
+def test_transform_checks(tmp_path: Path) -> None:
+    enc = FeatureEncoder().fit(_frame(), path="train.csv")
+    with pytest.raises(DataFileError) as exc:
+        enc.transform(_frame().drop(columns=["n", "x1"]), path="new.csv")
+    assert _err(exc) == (
+        "new.csv: missing column(s) 'x1', 'n' that the model was trained on; the data needs "
+        "every training column (matched by name): 'x1', 'city', 'n', 'flag'."
+    )
+    extra = _frame().assign(z=1.0, w=2.0)
+    with pytest.raises(DataFileError) as exc:
+        enc.transform(extra, path="new.csv")
+    assert _err(exc) == (
+        "new.csv: unexpected column(s) 'z', 'w' not seen in training; drop them (or allow "
+        "extra columns to ignore them)."
+    )
+    np.testing.assert_array_equal(enc.transform(extra, allow_extra=True), enc.transform(_frame()))
+    unseen = _frame()
+    unseen.loc[4, "city"] = "Lyon"
+    with pytest.raises(DataFileError) as exc:
+        enc.transform(unseen, path="new.csv")
+    assert _err(exc) == (
+        "new.csv: column 'city' has the value 'Lyon' at line 4, not seen in training (known: "
+        "'Oslo', 'Paris', 'Rome'); drop those rows or retrain with data that includes it."
+    )
+    texty = _frame().assign(x1=["a", "b", "c", "d"])
+    with pytest.raises(DataFileError, match="column 'x1' was numeric in training but holds text"):
+        enc.transform(texty, path="new.csv")
+    nan = _frame().assign(x1=[1.0, np.nan, 2.0, 3.0])
+    with pytest.raises(DataFileError, match="column 'x1' has a missing value .* at line 3"):
+        enc.transform(nan, path="new.csv")
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        FeatureEncoder().transform(_frame())
+
+
+def test_other_refusals() -> None:
+    ids = pd.DataFrame({"user": [f"u{i}" for i in range(120)]})
+    with pytest.raises(
+        DataFileError, match=r"column 'user' has 120 distinct values .*\(limit 100\)"
+    ):
+        FeatureEncoder().fit(ids)
+    assert FeatureEncoder(max_categories=200).fit(ids).n_features_out_ == 120
+    dates = pd.DataFrame({"d": pd.to_datetime(["2024-01-01", "2024-02-01"])})
+    with pytest.raises(DataFileError, match=r"column 'd' has dtype datetime64"):
+        FeatureEncoder().fit(dates)
+    dup = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    with pytest.raises(DataFileError, match=r"duplicate column name\(s\) 'a'"):
+        FeatureEncoder().fit(dup)
+
+
+def test_encoder_round_trip_through_model_file(tmp_path: Path) -> None:
+    train = _frame()
+    enc = FeatureEncoder(standardize=True).fit(train)
+    X = enc.transform(train)
+    theta = np.arange(enc.n_features_out_ + 1, dtype=np.float64)
+    p = tmp_path / "model.npz"
+    save_arrays(
+        p,
+        {"theta": theta, **enc.to_arrays()},
+        {"model": "linear", "encoder": enc.to_meta()},
+        kind="model",
+    )
+    schema = {"theta": ("f", (None,)), **FeatureEncoder.schema()}
+    arrays, meta = load_arrays(p, kind="model", schema=schema)
+    enc2 = FeatureEncoder.from_state(arrays, meta["encoder"], path=p)
+    assert enc2.feature_names_out_ == enc.feature_names_out_
+    assert enc2.categories_ == enc.categories_
+    assert (
+        repr(enc2)
+        == repr(enc)
+        == ("FeatureEncoder(categorical='onehot', standardize=True, 4 -> 7 columns)")
+    )
+    X2 = enc2.transform(train)
+    assert X2.tobytes() == X.tobytes()  # bit-identical
+
+
+def test_from_state_refuses_bad_state() -> None:
+    enc = FeatureEncoder(standardize=True).fit(_frame())
+    arrays, meta = enc.to_arrays(), enc.to_meta()
+    FeatureEncoder.from_state(arrays, meta)  # fine
+
+    def refused(a: dict, m: dict, text: str) -> None:
+        with pytest.raises(ModelFileError) as exc:
+            FeatureEncoder.from_state(a, m, path="m.npz")
+        msg = _err(exc)
+        assert msg.startswith("m.npz: the feature encoder state is invalid (")
+        assert text in msg
+
+    refused(arrays, {**meta, "feature_names_in": ["x1", "x1", "n", "flag"]}, "duplicates")
+    refused(arrays, {**meta, "extra": 1}, "unknown keys ['extra']")
+    refused(arrays, {**meta, "state_version": 2}, "state_version 2, this gdlab reads 1")
+    refused(
+        arrays,
+        {**meta, "categories": {"city": ["Rome", "Oslo"], "flag": ["False", "True"]}},
+        "sorted list of distinct str",
+    )
+    refused({**arrays, "encoder.scales": np.ones(3)}, meta, "expected (7,) float")
+    refused({**arrays, "encoder.scales": -np.ones(7)}, meta, "non-positive")
+    refused({"encoder.means": arrays["encoder.means"]}, meta, "encoder.scales is missing")
+    refused(arrays, {**meta, "categorical": "maybe"}, "'categorical' parameter")
