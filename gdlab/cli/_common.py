@@ -1,0 +1,21 @@
+"""Small printing helpers shared by the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A rich table on stdout; plain text (no colours, no box-drawing) when not a terminal."""
+    console = Console(soft_wrap=True)
+    table = Table(title=title, box=box.SIMPLE if console.is_terminal else None,
+                  header_style="bold" if console.is_terminal else "")
+    for i, c in enumerate(columns):
+        table.add_column(c, justify="left" if i < 2 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

@@ -1,0 +1,70 @@
+"""`gdlab compare`: the lessons' comparison of batch modes and optimizers."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from gdlab.cli._app import cli
+from gdlab.cli._common import print_table
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v.strip().lower() for v in value.split(",") if v.strip()]
+
+
+@cli.command()
+@click.option("--dataset", default="wine", show_default=True,
+              type=click.Choice(["iris", "wine", "breast_cancer", "digits", "diabetes"]),
+              help="A dataset bundled with scikit-learn (no network).")
+@click.option("--optimizers", default="gd,momentum,nesterov,adagrad,rmsprop,adam,adamw",
+              show_default=True, help="Comma-separated optimizer names.")
+@click.option("--batches", default="full,mini,stochastic", show_default=True,
+              help="Comma-separated batch modes: full, mini, stochastic.")
+@click.option("--batch-size", "mini_batch_size", default=32, show_default=True, type=int,
+              help="Rows per step in the 'mini' mode.")
+@click.option("--epochs", default=50, show_default=True, type=click.IntRange(1, None))
+@click.option("--lr", type=float, default=None,
+              help="One learning rate for every optimizer (default: a good one per optimizer).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the loss curves to this figure (.png, .svg or .pdf).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, epochs: int,
+            lr: float | None, seed: int, plot_path: Path | None, as_json: bool) -> None:
+    """Fit one model with full-batch, mini-batch and stochastic descent and each optimizer."""
+    from gdlab.compare import best_row, load_dataset, rows_to_histories
+    from gdlab.compare import compare as run_compare
+
+    if lr is not None and not (lr > 0 and math.isfinite(lr)):
+        raise click.BadParameter(f"must be a positive number, got {lr}.", param_hint="--lr")
+    X, y, task = load_dataset(dataset)
+    rows = run_compare(X, y, task, optimizers=_csv_list(optimizers), batches=_csv_list(batches),
+                       epochs=epochs, lr=lr, mini_batch_size=mini_batch_size, random_state=seed)
+    if plot_path is not None:
+        from gdlab.plots._save import save_figure
+        from gdlab.plots.curves import plot_loss_curves
+
+        save_figure(plot_loss_curves(rows_to_histories(rows),
+                                     title=f"{dataset}: loss per epoch"), plot_path)
+    best = best_row(rows)
+    if as_json:
+        click.echo(json.dumps({"dataset": dataset, "task": task,
+                               "rows": [r.as_dict(with_curve=True) for r in rows],
+                               "best": best.as_dict(),
+                               "plot": str(plot_path) if plot_path else None}, indent=1))
+        return
+    metric = rows[0].metric
+    print_table(
+        f"{dataset} ({task}), {epochs} epochs, held-out {metric}",
+        ["batch", "optimizer", "lr", "final loss", metric, "epochs", "seconds", "status"],
+        [[r.batch + ("" if r.batch_size is None else f" ({r.batch_size})"), r.optimizer,
+          f"{r.lr:g}", f"{r.final_loss:.5g}", f"{r.score:.4f}", str(r.epochs),
+          f"{r.seconds:.2f}", r.status] for r in rows],
+    )
+    click.echo(f"best: {best.optimizer} / {best.batch} ({metric} {best.score:.4f})")
+    if plot_path is not None:
+        click.echo(f"loss curves written to {plot_path}")

@@ -1,0 +1,72 @@
+"""Training curves: loss per epoch for several runs, side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+
+def plot_loss_curves(
+    curves: Mapping[str, Sequence[float]],
+    *,
+    ax: Axes | None = None,
+    title: str = "Training loss per epoch",
+    log_y: bool = True,
+    ylabel: str = "loss",
+    group_by_prefix: bool = True,
+) -> Figure:
+    """One line per run. ``curves`` maps a label (e.g. "adam / mini (lr=0.01)") to values.
+
+    With ``group_by_prefix`` labels sharing the text after ' / ' get one subplot each
+    (e.g. one panel per batch mode), which keeps 20 curves readable.
+    """
+    groups: dict[str, dict[str, Sequence[float]]] = {}
+    for label, values in curves.items():
+        key = label.split(" / ", 1)[1].split(" (")[0] if (group_by_prefix and " / " in label) \
+            else ""
+        groups.setdefault(key, {})[label] = values
+    if ax is not None:
+        fig = ax.figure
+        axes = [ax]
+        groups = {"": dict(curves)}
+    else:
+        fig = Figure(figsize=(5.2 * len(groups), 4.2), layout="constrained")
+        axes = list(np.atleast_1d(fig.subplots(1, len(groups), squeeze=False)[0]))
+    for a, (key, group) in zip(axes, groups.items(), strict=True):
+        for label, values in group.items():
+            v = np.asarray(values, dtype=float)
+            a.plot(np.arange(1, v.size + 1), v, label=label.split(" / ")[0] + (
+                " " + label.split(" (")[-1].rstrip(")") if " (" in label else ""), lw=1.6)
+        if log_y and all(np.all(np.asarray(v, float)[np.isfinite(v)] > 0)
+                         for v in group.values()):
+            a.set_yscale("log")
+        a.set_xlabel("epoch")
+        a.set_ylabel(ylabel)
+        a.set_title(f"{title}{': ' + key if key else ''}", fontsize=10)
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
+    return fig  # type: ignore[return-value]
+
+
+def plot_history(history: Sequence[Mapping[str, Any]], *, title: str = "Fit history") -> Figure:
+    """Train (and validation) loss and the learning rate per epoch of one fit."""
+    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    ax_loss, ax_lr = fig.subplots(1, 2)
+    epochs = [h["epoch"] + 1 for h in history]
+    ax_loss.plot(epochs, [h["loss"] for h in history], label="train loss")
+    if any(h.get("val_loss") is not None for h in history):
+        ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation loss")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    ax_lr.plot(epochs, [h["lr"] for h in history], color="tab:green")
+    ax_lr.set_xlabel("epoch")
+    ax_lr.set_ylabel("learning rate")
+    ax_lr.grid(alpha=0.3)
+    fig.suptitle(title)
+    return fig
