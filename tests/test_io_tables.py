@@ -500,3 +500,53 @@ def test_from_state_refuses_bad_state() -> None:
     refused({**arrays, "encoder.scales": -np.ones(7)}, meta, "non-positive")
     refused({"encoder.means": arrays["encoder.means"]}, meta, "encoder.scales is missing")
     refused(arrays, {**meta, "categorical": "maybe"}, "'categorical' parameter")
+
+
+CASES = {
+    "ok": "a,b\n1,2\n\n3,4\r\n  \n5,6",  # blank, whitespace-only, CRLF, no final newline
+    "few": "a,b,c\n1,2,3\n\n4,5\n",
+    "many": "a,b\n1,2\n3,4,5\n",
+    "dup": "x,y,x\n1,2,3\n",
+    "noname": ",y\n1,2\n",
+    "header_only": "\n\na,b\n\n",
+    "blank": " \n\n",
+    "one_col": "a\n1\n\n2\n",
+    "latin1": "a,b\n1,2\n3,caf\xe9\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fast_scan_agrees_with_csv_module(tmp_path: Path, case: str) -> None:
+    from gdlab.io.tables import _scan_csv, _scan_csv_fast
+
+    p = tmp_path / f"{case}.csv"
+    p.write_bytes(CASES[case].encode("latin-1"))
+
+    def outcome(fast: bool) -> tuple[str, object]:
+        try:
+            header, lines = _scan_csv(p, ".csv", fast=fast)
+        except DataFileError as exc:
+            return "error", str(exc)
+        return "ok", (header, lines.tolist())
+
+    if case == "latin1":
+        assert _scan_csv_fast(p, ".csv", ",") is None  # not UTF-8: handed to the exact path
+    else:
+        assert outcome(True) == outcome(False)
+    if case == "ok":
+        assert outcome(True) == ("ok", (["a", "b"], [2, 4, 6]))
+
+
+def test_fast_scan_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gdlab.io.tables as tables
+
+    monkeypatch.setattr(tables, "_CHUNK", 7)  # every block boundary splits lines
+    body = "\ufeffa,b\n" + "".join(f"{i},{i * 2}\n" for i in range(40)) + "\n41,82,0\n"
+    p = _write(tmp_path, "d.csv", body)
+    with pytest.raises(DataFileError, match=r"line 43 has 3 fields but the header has 2"):
+        tables._scan_csv(p, ".csv")
+    p = _write(tmp_path, "e.csv", body.replace("\n41,82,0\n", "\n41,82"))
+    header, lines = tables._scan_csv(p, ".csv")
+    assert header == ["a", "b"]
+    assert lines.tolist() == list(range(2, 42)) + [43]
+    assert read_table(p)["b"].iloc[-1] == 82

@@ -118,13 +118,138 @@ def _first_bad_utf8_line(path: Path, ext: str) -> tuple[int, int]:
     return 0, 0
 
 
-def _scan_csv(path: Path, ext: str) -> tuple[list[str], NDArray[np.int64]]:
+def _check_header(path: Path, header: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for j, name in enumerate(header, start=1):
+        if name.strip() == "":
+            hint = (
+                " (an unnamed index column written by pandas' to_csv? re-save it with index=False)"
+                if j == 1
+                else ""
+            )
+            raise DataFileError(
+                f"{path}: header field {j} is empty{hint}; give every column a name."
+            )
+        if name in seen:
+            raise DataFileError(
+                f"{path}: duplicate column name {name!r} in the header (columns "
+                f"{seen[name]} and {j}); rename them so every column name is unique."
+            )
+        seen[name] = j
+
+
+def _ragged(path: Path, line: int, got: int, n: int) -> DataFileError:
+    few = "too few" if got < n else "too many"
+    fields = f"{got} field" + ("s" if got != 1 else "")
+    return DataFileError(
+        f"{path}: line {line} has {fields} but the header has {n} ({few}); every row needs one "
+        "value per column (an empty value is written as nothing between two separators)."
+    )
+
+
+_CHUNK = 1 << 24  # 16 MiB per block in the fast scan
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[[9, 10, 11, 12, 13, 32]] = True  # ASCII whitespace, as str.strip() sees it
+
+
+def _scan_csv_fast(
+    path: Path, ext: str, delimiter: str
+) -> tuple[list[str], NDArray[np.int64]] | None:
+    """Vectorized field counts for the common CSV without quotes; None means "use csv module".
+
+    Without a quote character a record is exactly one physical line and its field count is
+    1 + the number of delimiters, so NumPy counts them per line in a few passes over the bytes
+    (~10x faster than the csv module). Quotes, a lone CR line ending or non-UTF-8 bytes send
+    the file to the exact path.
+    """
+    d = ord(delimiter)
+    header: list[str] | None = None
+    n = 0
+    line_base = 0  # physical lines before the current block
+    found: list[NDArray[np.int64]] = []
+    raw: Any = gzip.open(path, "rb") if ext.endswith(".gz") else open(path, "rb")
+    with raw:
+        carry = b""
+        first = True
+        while True:
+            chunk = raw.read(_CHUNK)
+            buf = carry + chunk
+            if first:
+                first = False
+                if buf.startswith(b"\xef\xbb\xbf"):
+                    buf = buf[3:]
+            if not chunk:
+                if not buf:
+                    break
+                block, carry = (buf if buf.endswith(b"\n") else buf + b"\n"), b""
+            else:
+                cut = buf.rfind(b"\n")
+                if cut < 0:
+                    carry = buf
+                    continue
+                block, carry = buf[: cut + 1], buf[cut + 1 :]
+            if b'"' in block or block.count(b"\r") != block.count(b"\r\n"):
+                return None
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            a = np.frombuffer(block, dtype=np.uint8)
+            ends = np.flatnonzero(a == 10)
+            starts = np.concatenate(([0], ends[:-1] + 1))
+            # per-line counts from sorted positions: searchsorted beats a cumsum over every byte
+            delims = np.flatnonzero(a == d)
+            n_delim = np.searchsorted(delims, ends) - np.searchsorted(delims, starts)
+            keep = n_delim > 0
+            maybe_blank = np.flatnonzero(~keep)
+            if maybe_blank.size:  # blank / whitespace-only lines are skipped, as pandas does
+                solid = np.flatnonzero(~_SPACE[a])
+                lo, hi = starts[maybe_blank], ends[maybe_blank]
+                keep[maybe_blank] = np.searchsorted(solid, hi) > np.searchsorted(solid, lo)
+            idx = np.flatnonzero(keep)
+            if header is None and idx.size:
+                h = int(idx[0])
+                text = block[starts[h] : ends[h]].decode("utf-8").removesuffix("\r")
+                header = text.split(delimiter)
+                n = len(header)
+                _check_header(path, header)
+                idx = idx[1:]
+            if header is not None and idx.size:
+                wrong = np.flatnonzero(n_delim[idx] != n - 1)
+                if wrong.size:
+                    k = int(idx[wrong[0]])
+                    raise _ragged(path, line_base + k + 1, int(n_delim[k]) + 1, n)
+                found.append(line_base + idx.astype(np.int64) + 1)
+            line_base += int(ends.size)
+            if not chunk:
+                break
+    if header is None:
+        raise DataFileError(
+            f"{path}: the file is empty; expected a header line with column names and at least "
+            "one data row."
+        )
+    lines = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    if lines.size == 0:
+        raise DataFileError(
+            f"{path}: no data rows (only the header line); expected at least one row."
+        )
+    return header, lines
+
+
+def _scan_csv(path: Path, ext: str, *, fast: bool = True) -> tuple[list[str], NDArray[np.int64]]:
     """Check the raw CSV: header names and every row's field count; return header, row lines.
 
     pandas renames duplicate headers (``a``, ``a.1``) and pads short rows with NaN, silently;
     the csv module sees the file as written. Streaming: memory stays O(rows) int64 only.
     """
     delimiter = "\t" if ext.startswith(".tsv") else ","
+    if fast:
+        try:
+            quick = _scan_csv_fast(path, ext, delimiter)
+        except (OSError, EOFError) as exc:  # a damaged .gz
+            raise DataFileError(f"{path}: cannot be read ({exc}); check the file.") from None
+        if quick is not None:
+            return quick
     start = 1  # physical line where the record being parsed starts
     with _open_text(path, ext) as fh:
         reader = csv.reader(fh, delimiter=delimiter, strict=True)
@@ -141,36 +266,13 @@ def _scan_csv(path: Path, ext: str) -> tuple[list[str], NDArray[np.int64]]:
                     "at least one data row."
                 )
             n = len(header)
-            seen: dict[str, int] = {}
-            for j, name in enumerate(header, start=1):
-                if name.strip() == "":
-                    hint = (
-                        " (an unnamed index column written by pandas' to_csv? re-save it with "
-                        "index=False)"
-                        if j == 1
-                        else ""
-                    )
-                    raise DataFileError(
-                        f"{path}: header field {j} is empty{hint}; give every column a name."
-                    )
-                if name in seen:
-                    raise DataFileError(
-                        f"{path}: duplicate column name {name!r} in the header (columns "
-                        f"{seen[name]} and {j}); rename them so every column name is unique."
-                    )
-                seen[name] = j
+            _check_header(path, header)
             lines: list[int] = []
             start = reader.line_num + 1
             for row in reader:
                 if not _is_blank(row):
                     if len(row) != n:
-                        few = "too few" if len(row) < n else "too many"
-                        fields = f"{len(row)} field" + ("s" if len(row) != 1 else "")
-                        raise DataFileError(
-                            f"{path}: line {start} has {fields} but the header "
-                            f"has {n} ({few}); every row needs one value per column (an empty "
-                            "value is written as nothing between two separators)."
-                        )
+                        raise _ragged(path, start, len(row), n)
                     lines.append(start)
                 start = reader.line_num + 1
         except csv.Error as exc:
@@ -394,31 +496,41 @@ def _numeric_view(
     if pd.api.types.is_complex_dtype(s.dtype):
         raise DataFileError(f"{src}: {what} holds complex numbers; gdlab models take real numbers.")
     present = s.notna().to_numpy()
-    parsed = pd.to_numeric(s.where(present, None).astype("object"), errors="coerce")
-    as_num = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-    ok = ~np.isnan(as_num) | ~present
-    # a literal 'nan' string parses to NaN: count it as a number-looking cell too
-    ok |= (
-        s.astype("string")
-        .str.strip()
-        .str.lower()
-        .isin(["nan", "+nan", "-nan"])
-        .to_numpy(dtype=bool, na_value=False)
-    )
     n_present = int(present.sum())
-    n_numeric = int((ok & present).sum())
-    if n_present and n_numeric >= _NUMERIC_SHARE * n_present:
-        bad = np.flatnonzero(~ok)
-        if bad.size:
+    if n_present == 0:  # all missing: numeric NaNs, reported as missing values by the caller
+        return np.full(len(s), np.nan), None
+    # Decide on the distinct values (few for a categorical column) and weigh them by count;
+    # parse every cell only when the column turns out numeric.
+    counts = s.value_counts(dropna=True, sort=False)
+    uniq = pd.Series(counts.index.to_numpy(dtype=object), dtype=object)
+    ok_u = pd.to_numeric(uniq, errors="coerce").notna().to_numpy(copy=True)
+    # a literal 'nan' string parses to NaN: it looks like a number too (and is reported later
+    # as a missing value)
+    ok_u |= uniq.map(lambda v: str(v).strip().lower() in ("nan", "+nan", "-nan")).to_numpy(bool)
+    n_numeric = int(counts.to_numpy()[ok_u].sum())
+    if n_numeric >= _NUMERIC_SHARE * n_present:
+        if not ok_u.all():
+            bad_mask = s.isin(uniq[~ok_u].tolist()).to_numpy(dtype=bool, na_value=False)
+            bad = np.flatnonzero(bad_mask)
             i = int(bad[0])
             raise DataFileError(
                 f"{src}: {what} is numeric but {_where(s.index, i)} holds "
                 f"{_short(s.iloc[i])} ({bad.size} non-numeric cell(s) in all); fix those cells "
                 "(a missing value is an empty cell)."
             )
-        return as_num, None
-    first = s[present].iloc[0] if n_present else None
-    return None, _short(first) if first is not None else None
+        parsed = pd.to_numeric(s.astype(object), errors="coerce")
+        return parsed.to_numpy(dtype=np.float64, na_value=np.nan), None
+    first = s.iloc[int(np.flatnonzero(present)[0])]
+    return None, _short(first)
+
+
+def _as_text_codes(s: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
+    """Factorize a categorical column; categories compared as ``str(value)``.
+
+    Returns (codes into `uniques`, uniques as text); -1 codes mark missing cells.
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.intp), [str(u) for u in uniques]
 
 
 def _format_class(v: Any) -> str:
@@ -676,8 +788,7 @@ class FeatureEncoder:
                     f"{_where(s.index, int(missing[0]))}; fill it (e.g. with 'unknown') or drop "
                     "those rows."
                 )
-            text = s.astype("string")
-            levels = sorted(text.unique().tolist())
+            levels = sorted(set(_as_text_codes(s)[1]))
             if len(levels) > self.max_categories:
                 raise DataFileError(
                     f"{src}: column {name!r} has {len(levels)} distinct values (like "
@@ -805,13 +916,15 @@ class FeatureEncoder:
                         f"{src}: categorical column {name!r} has a missing value at "
                         f"{_where(s.index, i)}; fill it or drop that row."
                     )
-                text = s.astype("string")
-                codes = pd.Index(levels).get_indexer(text)  # -1: not a training category
+                raw_codes, uniques = _as_text_codes(s)
+                # map each distinct text to its training category; -1: not seen in training
+                lookup = pd.Index(levels).get_indexer(uniques)
+                codes = lookup[raw_codes]
                 unseen = np.flatnonzero(codes < 0)
                 if unseen.size:
                     i = int(unseen[0])
                     raise DataFileError(
-                        f"{src}: column {name!r} has the value {_short(text.iloc[i])} at "
+                        f"{src}: column {name!r} has the value {_short(uniques[raw_codes[i]])} at "
                         f"{_where(s.index, i)}, not seen in training (known: {_names(levels)}); "
                         "drop those rows or retrain with data that includes it."
                     )
