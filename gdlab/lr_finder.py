@@ -79,6 +79,9 @@ def _suggest(
     if end - skip < 2:
         skip = 0
     candidates = slope[skip:end]
+    drop = float(np.max(s[skip:end]) - s[end - 1])
+    if not drop > 1e-9 * float(np.max(np.abs(s))):  # flat up to rounding: no descent
+        return math.nan
     i = int(np.argmin(candidates))
     return float(lrs[skip + i]) if candidates[i] < 0 else math.nan
 
@@ -113,9 +116,9 @@ def lr_range_test(
     rates, past the stability limit). The search runs from index ``ceil(1 / (1 - smooth)) - 1``
     (earlier averages rest on too few losses; at most a quarter of the sweep is skipped) to
     the minimum of ``z``, over the finite points before any divergence stop. NaN when the
-    loss never falls. On least squares with gradient descent it lands between ~1e-2 and
-    ~0.5 times the stability limit ``2 / L`` (``L`` the largest curvature), full-batch or
-    mini-batch.
+    loss never falls (by more than 1e-9 relative). On least squares with gradient descent it
+    lands between ~4e-3 and ~0.5 times the stability limit ``2 / L`` (``L`` the largest
+    curvature; measured over 144 full- and mini-batch problems).
 
     Parameters
     ----------

@@ -1,0 +1,1 @@
+"""Matplotlib figures (the only part of gdlab that imports matplotlib)."""
