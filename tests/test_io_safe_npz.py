@@ -411,3 +411,46 @@ def test_overwrite_is_atomic_on_failure(good: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.undo()
     load_arrays(good, kind="model")
     assert io.BytesIO(before).read(4) == b"PK\x03\x04"
+
+
+_SAVER = """
+import sys
+import numpy as np
+from gdlab.io.safe_npz import save_arrays
+path = sys.argv[1]
+i = 0
+while True:
+    i += 1
+    save_arrays(path, {"theta": np.full(1_000_000, float(i))}, {"step": i}, kind="checkpoint")
+    if i == 1:
+        print("ready", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_save_leaves_a_loadable_checkpoint(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gdlab.io.atomic import clean_stale_temp_files
+
+    p = tmp_path / "ckpt.npz"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SAVER, str(p)], stdout=subprocess.PIPE, env=env
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(float(rng.uniform(0.0, 0.4)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        arrays, meta = load_arrays(p, kind="checkpoint", schema={"theta": ("f", (1_000_000,))})
+        assert meta["step"] >= 1
+        np.testing.assert_array_equal(arrays["theta"], float(meta["step"]))
+        clean_stale_temp_files(tmp_path)
+        assert sorted(os.listdir(tmp_path)) == ["ckpt.npz"]

@@ -81,6 +81,16 @@ def test_read_parquet(tmp_path: Path) -> None:
     out.to_parquet(r)
     assert list(read_table(r).columns) == ["a", "c", "y"]
     assert list(read_table(p, columns=["y"]).columns) == ["y"]
+    # Parquet rows are numbered from 1 in messages
+    nan = tmp_path / "nan.parquet"
+    df.assign(a=[1.5, np.nan, 3.5]).to_parquet(nan)
+    X, _ = split_features_target(read_table(nan), "y", path=nan)
+    with pytest.raises(
+        DataFileError,
+        match=r"column 'a' has a missing value \(empty or NaN\) at "
+        r"row 2 ",
+    ):
+        FeatureEncoder().fit(X, path=nan)
     with pytest.raises(DataFileError) as exc:
         read_table(p, columns=["nope"])
     assert _err(exc) == f"{p}: no column(s) 'nope'; available columns: 'a', 'c', 'y'."
