@@ -560,3 +560,20 @@ def test_fast_scan_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert header == ["a", "b"]
     assert lines.tolist() == list(range(2, 42)) + [43]
     assert read_table(p)["b"].iloc[-1] == 82
+
+
+def test_wrong_separator(tmp_path: Path) -> None:
+    p = _write(tmp_path, "semi.csv", "a;b\n1;2\n")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p)
+    assert _err(exc) == (
+        f"{p}: the header 'a;b' is one column containing semicolons; this file type is read as "
+        "comma-separated (.csv); convert the file or use the matching extension (.csv for "
+        "commas, .tsv for tabs)."
+    )
+    p = _write(tmp_path, "c.tsv", "a,b\n1,2\n")
+    with pytest.raises(DataFileError, match="one column containing commas; .* tab-separated"):
+        read_table(p)
+    p = _write(tmp_path, "q.csv", '"a;b"\n"1;2"\n')  # the exact (quoted) path checks it too
+    with pytest.raises(DataFileError, match="one column containing semicolons"):
+        read_table(p)

@@ -118,7 +118,18 @@ def _first_bad_utf8_line(path: Path, ext: str) -> tuple[int, int]:
     return 0, 0
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _check_header(path: Path, header: list[str], delimiter: str) -> None:
+    if len(header) == 1:
+        # one column whose name holds another usual separator: the separator is wrong, and
+        # every row would be read as one text cell
+        for sep, word in ((";", "semicolon"), ("\t", "tab"), (",", "comma"), ("|", "pipe")):
+            if sep != delimiter and sep in header[0]:
+                want = "tab-separated (.tsv)" if delimiter == "\t" else "comma-separated (.csv)"
+                raise DataFileError(
+                    f"{path}: the header {header[0]!r} is one column containing {word}s; this "
+                    f"file type is read as {want}; convert the file or use the matching "
+                    "extension (.csv for commas, .tsv for tabs)."
+                )
     seen: dict[str, int] = {}
     for j, name in enumerate(header, start=1):
         if name.strip() == "":
@@ -212,7 +223,7 @@ def _scan_csv_fast(
                 text = block[starts[h] : ends[h]].decode("utf-8").removesuffix("\r")
                 header = text.split(delimiter)
                 n = len(header)
-                _check_header(path, header)
+                _check_header(path, header, delimiter)
                 idx = idx[1:]
             if header is not None and idx.size:
                 wrong = np.flatnonzero(n_delim[idx] != n - 1)
@@ -266,7 +277,7 @@ def _scan_csv(path: Path, ext: str, *, fast: bool = True) -> tuple[list[str], ND
                     "at least one data row."
                 )
             n = len(header)
-            _check_header(path, header)
+            _check_header(path, header, delimiter)
             lines: list[int] = []
             start = reader.line_num + 1
             for row in reader:
