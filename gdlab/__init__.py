@@ -36,6 +36,8 @@ _EXPORTS = {
     "get_optimizer": "gdlab.optim",
     "get_schedule": "gdlab.schedules",
     "DivergenceError": "gdlab.train",
+    "load": "gdlab.io.models",
+    "minimize": "gdlab.descent",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -56,6 +58,8 @@ if TYPE_CHECKING:  # pragma: no cover
         get_optimizer,
     )
     from gdlab.schedules import get_schedule
+    from gdlab.descent import minimize
+    from gdlab.io.models import load
     from gdlab.train import DivergenceError
 
 

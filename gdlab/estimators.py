@@ -148,7 +148,7 @@ class _GDEstimator(BaseEstimator):
         return X, y
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool,
-             classes: Any = None) -> _GDEstimator:
+             classes: Any = None, resume_from: TrainState | None = None) -> _GDEstimator:
         first = not (partial or self.warm_start) or not hasattr(self, "state_")
         if not first and partial:
             X, y = self._validate_X_y(X, y, reset=False)
@@ -182,7 +182,10 @@ class _GDEstimator(BaseEstimator):
                 return loss, self._score_encoded(theta, Xv, yv)
 
         problem = GLMProblem(model, X, y_enc, w, self.alpha)
-        if first:
+        if resume_from is not None:
+            state = resume_from
+            self._schedule_obj = None
+        elif first:
             W0 = np.zeros((model.n_features, model.n_outputs), dtype=X.dtype)
             b0 = self._intercept_init(y_enc, w) if self.fit_intercept else 0.0
             state = TrainState.start(model.pack(W0, b0).astype(X.dtype), self._optimizer(),
@@ -195,11 +198,13 @@ class _GDEstimator(BaseEstimator):
             config = self._config(state.epoch + 1)
             config.tol, config.warn_on_no_convergence = None, False
         else:
-            config = self._config(state.epoch + self.epochs if not first else self.epochs)
-            state.no_improve, state.best_value, state.best_theta = 0, np.inf, None
+            config = self._config(self.epochs if (first or resume_from is not None)
+                                  else state.epoch + self.epochs)
+            if resume_from is None:
+                state.no_improve, state.best_value, state.best_theta = 0, np.inf, None
         from gdlab.schedules import get_schedule
 
-        if getattr(self, "_schedule_obj", None) is None:
+        if getattr(self, "_schedule_obj", None) is None or resume_from is not None:
             self._schedule_obj = get_schedule(self.schedule)
         callbacks = list(self.callbacks or [])
         progress = None
@@ -250,6 +255,12 @@ class _GDEstimator(BaseEstimator):
         coef = np.atleast_2d(self.coef_).astype(X.dtype, copy=False)
         return X @ coef.T + np.atleast_1d(self.intercept_).astype(X.dtype)
 
+    def save(self, path: Any) -> Any:
+        """Write the fitted model to one safe .npz file (no pickle); load with gdlab.load."""
+        from gdlab.io.models import save_model
+
+        return save_model(self, path)
+
     @property
     def theta_(self) -> Array:
         """The flat parameter vector [W row-major, b] (see gdlab.models)."""
@@ -299,11 +310,14 @@ class LinearRegression(RegressorMixin, _GDEstimator):
 
     _loss = "mse"
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            resume_from: TrainState | None = None) -> LinearRegression:
         """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,) or
-        (n_samples, n_targets)."""
+        (n_samples, n_targets). ``resume_from``: a TrainState from a checkpoint
+        (:func:`gdlab.io.checkpoint.load_checkpoint`) to continue exactly where it stopped."""
         self._validate_params()
-        return self._fit(X, y, sample_weight, partial=False)  # type: ignore[return-value]
+        return self._fit(X, y, sample_weight, partial=False,  # type: ignore[return-value]
+                         resume_from=resume_from)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One more epoch over (X, y), keeping parameters and optimizer state."""
@@ -383,10 +397,13 @@ class _Classifier(ClassifierMixin, _GDEstimator):
         pred = (z[:, 0] > 0).astype(int) if z.shape[1] == 1 else z.argmax(axis=1)
         return float(np.mean(pred == y_enc))
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _Classifier:
-        """Fit on X of shape (n_samples, n_features) and labels y of shape (n_samples,)."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            resume_from: TrainState | None = None) -> _Classifier:
+        """Fit on X of shape (n_samples, n_features) and labels y of shape (n_samples,).
+        ``resume_from``: a TrainState from a checkpoint to continue exactly where it stopped."""
         self._validate_params()
-        return self._fit(X, y, sample_weight, partial=False)  # type: ignore[return-value]
+        return self._fit(X, y, sample_weight, partial=False,  # type: ignore[return-value]
+                         resume_from=resume_from)
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None,
                     sample_weight: Any = None) -> _Classifier:
