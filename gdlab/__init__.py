@@ -10,7 +10,7 @@ Names are imported on first use, so ``gdlab explain`` does not pay for scikit-le
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -41,27 +41,6 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-if TYPE_CHECKING:  # pragma: no cover
-    from gdlab.estimators import LinearRegression, LogisticRegression, SoftmaxRegression
-    from gdlab.gradcheck import GradCheckResult, check_gradient, check_model_gradient
-    from gdlab.models import GLM, LinearModel, LogisticModel, SoftmaxModel
-    from gdlab.optim import (
-        GD,
-        SGD,
-        Adagrad,
-        Adam,
-        AdamW,
-        Momentum,
-        Nesterov,
-        RMSprop,
-        get_optimizer,
-    )
-    from gdlab.schedules import get_schedule
-    from gdlab.descent import minimize
-    from gdlab.io.models import load
-    from gdlab.train import DivergenceError
-
 
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)

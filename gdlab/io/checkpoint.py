@@ -59,6 +59,12 @@ def _dec_float(v: Any) -> float | None:
     return float(v)
 
 
+def _record(r: dict[str, Any]) -> EpochRecord:
+    floats = ("loss", "lr", "grad_norm", "seconds", "val_loss", "val_score")
+    fields: dict[str, Any] = {k: (_dec_float(v) if k in floats else v) for k, v in r.items()}
+    return EpochRecord(**fields)
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: TrainState, *, fingerprint: str,
                     meta: dict[str, Any] | None = None) -> Path:
     """Write ``state`` to ``path`` atomically (a crash keeps the previous checkpoint)."""
@@ -120,9 +126,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, fingerprint: str | None = N
         order=arrays.get("order"),
         best_theta=arrays.get("best_theta"),
         schedule_state=meta.get("schedule_state"),
-        history=[EpochRecord(**{k: (_dec_float(v) if k in ("loss", "lr", "grad_norm", "seconds",
-                                                             "val_loss", "val_score") else v)
-                                for k, v in r.items()}) for r in meta.get("history", [])],
+        history=[_record(r) for r in meta.get("history", [])],
     )
     for k in _SCALARS:
         v = s[k]

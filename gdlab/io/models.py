@@ -57,7 +57,7 @@ class TabularModel:
     task: str
 
     def transform(self, df: pd.DataFrame, *, path: Any = None, allow_extra: bool = False
-                  ) -> NDArray[np.float64]:
+                  ) -> NDArray[np.floating[Any]]:
         """The model's input matrix from a DataFrame, columns matched by name."""
         return self.encoder.transform(df, path=path, allow_extra=allow_extra)
 
