@@ -173,3 +173,31 @@ class TestBadInput:
             GLM(n_features=2, layout="diagonal")
         with pytest.raises(ValueError, match="'loss' parameter of SoftmaxModel"):
             SoftmaxModel(n_features=2, n_outputs=3, loss="hinge")
+
+
+@pytest.mark.parametrize(("kind", "loss"), [("linear", "mse"), ("logistic", "bce"),
+                                            ("softmax", "cce")])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_large_problems_use_the_fused_kernel_with_equal_results(kind: str, loss: str, order: str,
+                                                                 rng: np.random.Generator,
+                                                                 monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from gdlab import kernels
+
+    m, n = 5000, 50  # m * n >= FUSED_MIN_SIZE
+    assert m * n >= kernels.FUSED_MIN_SIZE
+    X = np.asarray(rng.normal(size=(m, n)), order=order)
+    model = {"linear": LinearModel(n_features=n), "logistic": LogisticModel(n_features=n),
+             "softmax": SoftmaxModel(n_features=n, n_outputs=4)}[kind]
+    y = {"linear": rng.normal(size=m), "logistic": rng.integers(0, 2, m),
+         "softmax": rng.integers(0, 4, m)}[kind]
+    theta = model.init(rng, scale=0.5)
+    w = rng.uniform(0.5, 2, m)
+    calls = []
+    real = kernels.loss_grad
+    monkeypatch.setattr(kernels, "loss_grad", lambda *a, **k: calls.append(1) or real(*a, **k))
+    fused = model.loss_and_grad(theta, X, y, sample_weight=w, alpha=0.1)
+    assert calls, "the fused kernel was not used"
+    monkeypatch.setattr(kernels, "FUSED_MIN_SIZE", 10**12)
+    plain = model.loss_and_grad(theta, X, y, sample_weight=w, alpha=0.1)
+    assert fused[0] == pytest.approx(plain[0], rel=1e-12)
+    np.testing.assert_allclose(fused[1], plain[1], rtol=1e-11, atol=1e-14)

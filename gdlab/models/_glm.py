@@ -28,6 +28,7 @@ from gdlab._validation import (
     check_scalar,
     check_shape,
 )
+from gdlab import kernels
 from gdlab.losses import get_loss
 
 Array = NDArray[np.floating[Any]]
@@ -198,6 +199,11 @@ class GLM:
         W, b = self.unpack(theta)
         m = X.shape[0] if self.layout == "rows" else X.shape[1]
         y = self._targets(y, m)
+        if self._use_kernel(X, y):
+            # one pass over X: residuals and X^T r block by block (gdlab.kernels)
+            loss, gW, gb = kernels.loss_grad(self.loss, X, y, W, b,
+                                             sample_weight=sample_weight, reduction=reduction)
+            return self._finish(loss, gW, gb, W, alpha)
         z = self.logits(theta, X)
         z_rows = z.T if (self.layout == "columns" and z.ndim == 2) else z
         loss, dz = get_loss(self.loss)(z_rows, y, reduction=reduction,
@@ -205,7 +211,19 @@ class GLM:
         dz2 = dz[:, None] if dz.ndim == 1 else dz
         # dL/dW = X^T dL/dz (rows) or X dZ^T (columns): the identity every lesson derives
         gW = X.T @ dz2 if self.layout == "rows" else X @ dz2
-        gb = dz2.sum(axis=0) if self.fit_intercept else np.zeros(self.n_outputs, dz2.dtype)
+        return self._finish(loss, gW, dz2.sum(axis=0), W, alpha)
+
+    def _use_kernel(self, X: Array, y: Array) -> bool:
+        """The fused kernel covers the canonical heads on large row-major problems."""
+        return (self.layout == "rows" and X.shape[0] * X.shape[1] >= kernels.FUSED_MIN_SIZE
+                and (self.loss in ("bce", "cce") or (self.loss == "mse" and self.n_outputs == 1))
+                and y.ndim == 1)
+
+    def _finish(self, loss: float, gW: Array, gb: Array, W: Array, alpha: float
+                ) -> tuple[float, Array]:
+        """Add the L2 term, zero the bias gradient without an intercept, flatten."""
+        if not self.fit_intercept:
+            gb = np.zeros_like(gb)
         if alpha:
             loss += 0.5 * alpha * float(np.sum(W * W))
             gW = gW + alpha * W
