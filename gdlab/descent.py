@@ -49,6 +49,7 @@ __all__ = [
     "basins",
     "critical_points",
     "grid_starts",
+    "make_schedule",
     "minimize",
     "minimize_many",
 ]
@@ -300,6 +301,46 @@ def _schedule_name(spec: Any) -> str:
     return str(getattr(spec, "__name__", "custom"))
 
 
+def _horizon_defaults(key: str, steps: int) -> dict[str, Any]:
+    """Settings for a schedule named without them, scaled to the run's length."""
+    n = max(int(steps), 1)
+    table: dict[str, dict[str, Any]] = {
+        "dynamic": {"total_steps": n}, "dynamiclr": {"total_steps": n},
+        "polynomial": {"total_steps": n}, "polynomiallr": {"total_steps": n},
+        "onecycle": {"total_steps": n}, "onecyclelr": {"total_steps": n},
+        "cosine": {"T_max": n}, "cosineannealinglr": {"T_max": n},
+        "cosine_restarts": {"T_0": max(n // 4, 1)},
+        "cosineannealingwarmrestarts": {"T_0": max(n // 4, 1)},
+        "step": {"step_size": max(n // 3, 1)}, "steplr": {"step_size": max(n // 3, 1)},
+        "multistep": {"milestones": [n // 2, (3 * n) // 4]},
+        "multisteplr": {"milestones": [n // 2, (3 * n) // 4]},
+        # down to 1 % of the base rate at the last step
+        "exponential": {"gamma": 0.01 ** (1.0 / n)}, "exponentiallr": {"gamma": 0.01 ** (1.0 / n)},
+        "warmup": {"warmup_steps": max(n // 10, 1)},
+        "linearwarmup": {"warmup_steps": max(n // 10, 1)},
+    }
+    return table.get(key, {})
+
+
+def make_schedule(spec: Any, steps: int) -> Any:
+    """A schedule for a run of ``steps`` updates.
+
+    A name is built with settings scaled to the run (``"dynamic"``: ``lr (1 - k/steps)``,
+    ``"cosine"``: ``T_max = steps``, ``"exponential"``: down to 1 % at the end, ``"step"``:
+    x0.1 every third of the run, ...). Objects and callables are used as they are. A
+    plateau schedule needs a metric per epoch and is refused.
+    """
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        if key in ("plateau", "reducelronplateau"):
+            raise ValueError(
+                "The 'schedule' 'plateau' reacts to a metric per epoch, which minimize does "
+                "not report; choose a schedule of the step alone, e.g. 'dynamic' or 'cosine'."
+            )
+        return get_schedule(key, **_horizon_defaults(key, steps))
+    return get_schedule(spec)
+
+
 def _descend(
     obj: Objective,
     X0: NDArray[np.floating],
@@ -316,7 +357,7 @@ def _descend(
 ) -> MultiStartResult:
     """The batched loop; ``record`` lists the start indices whose trajectories are kept."""
     opt = get_optimizer(optimizer)
-    sched = get_schedule(schedule)
+    sched = make_schedule(schedule, steps)
     n, d = X0.shape
     dtype = X0.dtype
     x_end = X0.copy()
@@ -658,6 +699,10 @@ class BasinResult:
         Fraction of starts per outcome, minima first (named "minimum 1 (x, y)").
     descent : MultiStartResult
     domain : ndarray of shape (d, 2)
+    name : str
+    steps : int
+    function : SymbolicFunction
+    variables : tuple of str
     """
 
     starts: NDArray[np.floating]
@@ -670,6 +715,8 @@ class BasinResult:
     domain: NDArray[np.float64]
     name: str = ""
     steps: int = 0
+    function: SymbolicFunction | None = None
+    variables: tuple[str, ...] = ()
 
     def outcome_name(self, label: int) -> str:
         """Text of a label: ``"minimum 1 (0.228, -1.626)"`` or ``"escaped"``."""
@@ -778,6 +825,7 @@ def basins(
         labels[conv[near & is_min]] = nearest[near & is_min]
         labels[conv[near & ~is_min]] = OTHER_CRITICAL
     out = BasinResult(S, grid_shape, labels, minima, crit, {}, res, box,
-                      obj.name, steps)
+                      obj.surface.name if obj.surface is not None else obj.name, steps, fn,
+                      obj.variables)
     out.shares = {r["outcome"]: r["share"] for r in out.rows()}
     return out
