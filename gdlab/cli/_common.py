@@ -11,11 +11,13 @@ from rich.table import Table
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A rich table on stdout; plain text (no colours, no box-drawing) when not a terminal."""
-    console = Console(soft_wrap=True)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # pipes and files: never wrap cells
     table = Table(title=title, box=box.SIMPLE if console.is_terminal else None,
                   header_style="bold" if console.is_terminal else "")
     for i, c in enumerate(columns):
-        table.add_column(c, justify="left" if i < 2 else "right")
+        table.add_column(c, justify="left" if i < 2 else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -70,3 +70,31 @@ def plot_history(history: Sequence[Mapping[str, Any]], *, title: str = "Fit hist
     ax_lr.grid(alpha=0.3)
     fig.suptitle(title)
     return fig
+
+
+def plot_softmax_losses(curves: Sequence[Any], *, target: float = 0.9,
+                        title: str = "Softmax regression on digits: which loss?") -> Figure:
+    """Held-out accuracy and gradient norm per epoch for each loss (CCE vs MSE vs BCE)."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax_acc, ax_g = fig.subplots(1, 2)
+    names = {"cce": "categorical cross-entropy", "mse": "MSE on softmax outputs",
+             "bce": "BCE on softmax outputs"}
+    for c in curves:
+        epochs = np.arange(1, len(c.test_accuracy) + 1)
+        hit = c.epochs_to(target)
+        label = f"{names.get(c.loss, c.loss)} ({target:.0%} at epoch {hit})"
+        ax_acc.plot(epochs, c.test_accuracy, label=label, lw=1.8)
+        ax_g.plot(epochs, c.grad_norm, label=names.get(c.loss, c.loss), lw=1.8)
+    ax_acc.axhline(target, color="grey", ls=":", lw=1)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("held-out accuracy")
+    ax_acc.set_ylim(0.6, 1)
+    ax_acc.legend(fontsize=8, loc="lower right")
+    ax_acc.grid(alpha=0.3)
+    ax_g.set_yscale("log")
+    ax_g.set_xlabel("epoch")
+    ax_g.set_ylabel("gradient norm")
+    ax_g.legend(fontsize=8)
+    ax_g.grid(alpha=0.3)
+    fig.suptitle(title)
+    return fig
