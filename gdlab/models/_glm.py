@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit, softmax
 
+from gdlab import kernels
 from gdlab._validation import (
     as_float_array,
     check_choice,
@@ -28,7 +29,6 @@ from gdlab._validation import (
     check_scalar,
     check_shape,
 )
-from gdlab import kernels
 from gdlab.losses import get_loss
 
 Array = NDArray[np.floating[Any]]
