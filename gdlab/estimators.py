@@ -150,19 +150,8 @@ class _GDEstimator(BaseEstimator):
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool,
              classes: Any = None, resume_from: TrainState | None = None) -> _GDEstimator:
         first = not (partial or self.warm_start) or not hasattr(self, "state_")
-        if not first and partial:
-            X, y = self._validate_X_y(X, y, reset=False)
-        else:
-            X, y = self._validate_X_y(X, y, reset=True)
-        y_enc = self._encode_y(y, first=first, classes=classes)
-        w = None
-        if sample_weight is not None:
-            w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
-        if getattr(self, "class_weight", None) is not None:
-            cw = compute_sample_weight(self.class_weight, y)  # keys are the original labels
-            w = cw.astype(X.dtype) if w is None else w * cw
-        model = GLM(n_features=X.shape[1], n_outputs=self._n_outputs(), loss=self._loss,
-                    fit_intercept=self.fit_intercept)
+        X, y_enc, w, model = self._prepare(X, y, sample_weight, first=first, partial=partial,
+                                           classes=classes)
         validation = None
         if self.early_stopping and not partial:
             stratify = y_enc if isinstance(self, ClassifierMixin) else None
@@ -224,6 +213,55 @@ class _GDEstimator(BaseEstimator):
                 progress.close()
         self._set_fitted(model, state)
         return self
+
+    def _prepare(self, X: Any, y: Any, sample_weight: Any, *, first: bool, partial: bool,
+                 classes: Any = None) -> tuple[Array, Array, Array | None, GLM]:
+        """Validated X, encoded y, combined sample and class weights, and the model."""
+        X, y = self._validate_X_y(X, y, reset=not (partial and not first))
+        y_enc = self._encode_y(y, first=first, classes=classes)
+        w = None
+        if sample_weight is not None:
+            w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        if getattr(self, "class_weight", None) is not None:
+            cw = compute_sample_weight(self.class_weight, y)  # keys are the original labels
+            w = cw.astype(X.dtype) if w is None else w * cw
+        model = GLM(n_features=X.shape[1], n_outputs=self._n_outputs(), loss=self._loss,
+                    fit_intercept=self.fit_intercept)
+        return X, y_enc, w, model
+
+    def lr_range_test(self, X: Any, y: Any, *, sample_weight: Any = None, lr_min: float = 1e-6,
+                      lr_max: float = 10.0, num_steps: int = 200) -> Any:
+        """Learning-rate range test ("LR finder") with this estimator's optimizer and batches.
+
+        Sweeps the learning rate exponentially from lr_min to lr_max, one step each, on
+        mini-batches of ``batch_size`` rows from a seeded shuffle, and returns a
+        :class:`gdlab.lr_finder.LRRangeResult` (lrs, losses, smoothed losses, ``suggestion``).
+        The estimator itself is not changed; plot with gdlab.plots.training.plot_lr_range.
+        """
+        from sklearn.base import clone
+
+        from gdlab.lr_finder import lr_range_test
+
+        self._validate_params()
+        est = clone(self)
+        X, y_enc, w, model = est._prepare(X, y, sample_weight, first=True, partial=False)
+        problem = GLMProblem(model, X, y_enc, w, self.alpha)
+        bs = est._config(1).batch_size
+        n = problem.n_samples
+        rng = np.random.default_rng(est._seed())
+        order = rng.permutation(n)
+
+        def loss_and_grad(theta: Array, step: int) -> tuple[float, Array]:
+            if bs is None or bs >= n:
+                return problem.loss_and_grad(theta, None)
+            start = (step * bs) % n
+            return problem.loss_and_grad(theta, order[start:start + bs])
+
+        W0 = np.zeros((model.n_features, model.n_outputs), dtype=X.dtype)
+        b0 = est._intercept_init(y_enc, w) if self.fit_intercept else 0.0
+        return lr_range_test(loss_and_grad, model.pack(W0, b0).astype(X.dtype),
+                             est._optimizer(), lr_min=lr_min, lr_max=lr_max,
+                             num_steps=num_steps)
 
     def _seed(self) -> int | None:
         rs = self.random_state

@@ -60,3 +60,24 @@ def test_cli_compare_bad_input(args, message, capsys) -> None:  # type: ignore[n
     assert main(["compare", "--dataset", "iris", "--epochs", "2", *args]) != 0
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_lr_range_test_from_the_estimator_and_cli(tmp_path, capsys) -> None:  # type: ignore
+    from sklearn.preprocessing import StandardScaler
+
+    from gdlab.estimators import SoftmaxRegression
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    est = SoftmaxRegression(optimizer="gd", batch_size=64, random_state=0)
+    result = est.lr_range_test(X, y)
+    assert not hasattr(est, "coef_")  # the estimator is left unfitted
+    assert 1e-3 < result.suggestion < 5.0
+    fitted = SoftmaxRegression(optimizer="gd", lr=result.suggestion, batch_size=64, epochs=20,
+                               random_state=0).fit(X, y)
+    assert fitted.score(X, y) > 0.95
+    plot = tmp_path / "lr.svg"
+    assert main(["lr-find", "--dataset", "iris", "--steps", "60", "--plot", str(plot)]) == 0
+    assert "suggested learning rate" in capsys.readouterr().out
+    assert plot.read_text().lstrip().startswith("<?xml")
+    assert main(["lr-find", "--dataset", "iris", "--lr-min", "1", "--lr-max", "0.1"]) != 0

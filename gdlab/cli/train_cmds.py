@@ -68,3 +68,57 @@ def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, e
     click.echo(f"best: {best.optimizer} / {best.batch} ({metric} {best.score:.4f})")
     if plot_path is not None:
         click.echo(f"loss curves written to {plot_path}")
+
+
+@cli.command("lr-find")
+@click.option("--dataset", default="digits", show_default=True,
+              type=click.Choice(["iris", "wine", "breast_cancer", "digits", "diabetes"]))
+@click.option("--optimizer", default="adam", show_default=True)
+@click.option("--batch-size", default="64", show_default=True,
+              help="Rows per step, or 'full'.")
+@click.option("--lr-min", default=1e-6, show_default=True, type=float)
+@click.option("--lr-max", default=10.0, show_default=True, type=float)
+@click.option("--steps", default=200, show_default=True, type=click.IntRange(10, None))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the loss-vs-learning-rate curve to this figure.")
+@click.option("--json", "as_json", is_flag=True)
+def lr_find(dataset: str, optimizer: str, batch_size: str, lr_min: float, lr_max: float,
+            steps: int, seed: int, plot_path: Path | None, as_json: bool) -> None:
+    """Learning-rate range test: sweep the rate exponentially and suggest one."""
+    from sklearn.preprocessing import StandardScaler
+
+    from gdlab.compare import estimator_for, load_dataset
+
+    if not (0 < lr_min < lr_max):
+        raise click.BadParameter(f"need 0 < --lr-min < --lr-max, got {lr_min} and {lr_max}.",
+                                 param_hint="--lr-min/--lr-max")
+    bs: int | None = None
+    if batch_size != "full":
+        try:
+            bs = int(batch_size)
+        except ValueError:
+            raise click.BadParameter(f"must be a positive integer or 'full', got "
+                                     f"{batch_size!r}.", param_hint="--batch-size") from None
+    X, y, task = load_dataset(dataset)
+    X = StandardScaler().fit_transform(X)
+    est = estimator_for(task, optimizer=optimizer, batch_size=bs, random_state=seed)
+    result = est.lr_range_test(X, y, lr_min=lr_min, lr_max=lr_max, num_steps=steps)
+    if plot_path is not None:
+        from gdlab.plots._save import save_figure
+        from gdlab.plots.training import plot_lr_range
+
+        save_figure(plot_lr_range(result), plot_path)
+    if as_json:
+        click.echo(json.dumps({"dataset": dataset, "optimizer": optimizer,
+                               "suggestion": result.suggestion,
+                               "stopped_early": result.stopped_early,
+                               "lrs": list(map(float, result.lrs)),
+                               "losses": list(map(float, result.losses))}))
+        return
+    click.echo(f"{dataset}, {optimizer}, batch {batch_size}: swept {len(result.lrs)} rates "
+               f"from {result.lrs[0]:.3g} to {result.lrs[-1]:.3g}"
+               f"{' (stopped early: the loss diverged)' if result.stopped_early else ''}")
+    click.echo(f"suggested learning rate: {result.suggestion:.4g}")
+    if plot_path is not None:
+        click.echo(f"curve written to {plot_path}")
