@@ -24,7 +24,9 @@ lessons' code challenge, in which the step shrinks as the slope flattens (``lr *
 
 from __future__ import annotations
 
+import difflib
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +115,14 @@ def as_objective(f: FunctionLike, variables: Sequence[str] | None = None) -> Obj
         key = f.strip().lower().replace("-", "_").replace(" ", "_")
         if key in SURFACES and variables is None:
             f = get_surface(key)
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{2,}", f.strip()) and variables is None:
+            # a bare word is meant as a surface name (f(v) = v has no minimum to find)
+            close = difflib.get_close_matches(key, SURFACES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"Unknown surface {f.strip()!r}.{hint} Choose one of {', '.join(SURFACES)}, or "
+                "type a formula such as 'x^2 + 3*y^2'."
+            )
         else:
             f = compile_function(f, variables)
     if isinstance(f, Surface):

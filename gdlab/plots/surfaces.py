@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io as _io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -448,7 +447,8 @@ def animate_descent(
     Frames sample the steps evenly (at most ``max_frames``); the last frame holds the end.
     The file is written atomically. Returns the path.
     """
-    from matplotlib.animation import FuncAnimation, PillowWriter
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
 
     from gdlab.io.atomic import atomic_write_bytes
 
@@ -483,15 +483,25 @@ def animate_descent(
     lines, heads = [], []
     for i in range(len(res)):
         c = colors[i % len(colors)]
-        (ln,) = ax.plot([], [], "-", color=c, lw=1.8, zorder=8,
+        (ln,) = ax.plot([], [], "-", color=c, lw=1.8, zorder=8, animated=True,
                         path_effects=_STROKE if d == 2 else None)
-        (hd,) = ax.plot([], [], "o", color=c, markersize=8, markeredgecolor="black", zorder=9)
+        (hd,) = ax.plot([], [], "o", color=c, markersize=8, markeredgecolor="black", zorder=9,
+                        animated=True)
         lines.append(ln)
         heads.append(hd)
     step_text = ax.text(0.98, 0.02, "", transform=ax.transAxes, ha="right", va="bottom",
-                        fontsize=10, bbox={"facecolor": "white", "alpha": 0.8})
-
-    def draw(k: int) -> list[Any]:
+                        fontsize=10, bbox={"facecolor": "white", "alpha": 0.8}, animated=True)
+    # Blitting: the map, legend and layout are drawn once; each frame restores that background
+    # and draws only the growing paths (a full redraw per frame is ~50x slower).
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    canvas.draw()
+    fig.set_layout_engine("none")  # keep the positions the constrained layout chose
+    background = canvas.copy_from_bbox(fig.bbox)
+    images: list[Any] = []
+    palette_image = None
+    for k in frames:
+        canvas.restore_region(background)
         for r, ln, hd in zip(res, lines, heads, strict=True):
             assert r.points is not None and r.values is not None
             m = min(int(k), r.n_steps)
@@ -501,14 +511,22 @@ def animate_descent(
                 xs, ys = r.points[: m + 1, 0], r.values[: m + 1]
             ln.set_data(xs, ys)
             hd.set_data(xs[-1:], ys[-1:])
+            ax.draw_artist(ln)
+            ax.draw_artist(hd)
         step_text.set_text(f"step {int(k)}")
-        return [*lines, *heads, step_text]
-
-    anim = FuncAnimation(fig, draw, frames=frames, blit=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp) / "anim.gif"
-        anim.save(str(tmp_path), writer=PillowWriter(fps=fps), dpi=dpi)
-        data = tmp_path.read_bytes()
+        ax.draw_artist(step_text)
+        frame = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(),
+                                 "raw", "RGBA", 0, 1).convert("RGB")
+        # one palette for every frame (from the first) avoids colour flicker
+        if palette_image is None:
+            palette_image = frame.quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+            images.append(palette_image)
+        else:
+            images.append(frame.quantize(palette=palette_image, dither=Image.Dither.NONE))
+    buf = _io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:],
+                   duration=max(int(1000 / fps), 20), loop=0, optimize=False)
+    data = buf.getvalue()
     atomic_write_bytes(p, data)
     return p
 
