@@ -60,8 +60,8 @@ CRIT_STYLE = {"minimum": ("*", "white", 15), "maximum": ("^", "#ff3b30", 10),
 
 def _results(results: Any) -> list[DescentResult]:
     if isinstance(results, DescentResult):
-        return [results]
-    if isinstance(results, MultiStartResult):
+        out = [results]
+    elif isinstance(results, MultiStartResult):
         out = [results.recorded[i] for i in sorted(results.recorded)]
     else:
         out = list(results)
