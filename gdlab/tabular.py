@@ -19,6 +19,7 @@ that changes the result; resuming with other data or settings is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -30,7 +31,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from gdlab.io.checkpoint import CHECKPOINT_NAME, CheckpointCallback, fingerprint, load_checkpoint
 from gdlab.io.models import TabularModel, load_model
 from gdlab.io.safe_npz import ModelFileError
 from gdlab.io.tables import (
@@ -68,7 +68,7 @@ class FitSettings:
 
     model: str = "auto"  # 'auto', 'linear', 'logistic', 'softmax'
     optimizer: str = "adam"
-    lr: float = 0.01
+    lr: float | None = None  # None: a good default for the optimizer (gdlab.compare)
     schedule: str | None = None
     batch_size: int | str | None = "auto"  # None: full batch
     epochs: int = 200
@@ -99,6 +99,7 @@ class FitResult:
     """What :func:`fit_table` produced."""
 
     model: TabularModel
+    settings: FitSettings  # with the learning rate resolved
     task: str
     inferred: bool
     summary: str  # task_summary line, e.g. "target 'y': 3 classes (...) -> multiclass (...)"
@@ -186,6 +187,39 @@ def _split(n: int, y: Array, task: str, test_size: float, seed: int
     return np.sort(tr), np.sort(te)
 
 
+def _fit_encoder(full: FeatureEncoder, X_df: pd.DataFrame, tr: Array, s: FitSettings,
+                 path: str | os.PathLike[str]) -> FeatureEncoder:
+    """The column encoder: kinds and categories from every row (``full``, fitted on all rows
+    without scaling), scaling from the training rows.
+
+    Column kinds (numeric or categorical) and the checks (missing, infinite, non-numeric
+    cells) look at the whole file, so a message points at the line wherever it is and a
+    column does not change kind with the split; the one-hot vocabulary covers every row, so
+    a rare category that only lands in the held-out rows is not an error. The means and
+    scales come from the training rows only, as they would for new data.
+    """
+    meta = {**full.to_meta(), "standardize": bool(s.standardize)}
+    n_out = full.n_features_out_
+    means, scales = np.zeros(n_out), np.ones(n_out)
+    if s.standardize and full.numeric_columns_:
+        pos: list[int] = []
+        j = 0
+        for name in full.feature_names_in_:
+            if name in full.categories_:
+                j += len(full.categories_[name])
+            else:
+                pos.append(j)
+                j += 1
+        M = full.transform(X_df.iloc[tr], path=path)[:, pos]
+        means[pos] = M.mean(axis=0)
+        sd = M.std(axis=0)
+        # same rule as FeatureEncoder.fit: a constant column keeps scale 1
+        sd[sd <= 1e-12 * np.maximum(1.0, np.abs(means[pos]))] = 1.0
+        scales[pos] = sd
+    return FeatureEncoder.from_state({"encoder.means": means, "encoder.scales": scales}, meta,
+                                     path=path)
+
+
 def _finite_or_none(v: float) -> float | None:
     v = float(v)
     return v if np.isfinite(v) else None
@@ -201,7 +235,7 @@ def metrics_for(task: str, estimator: Any, X: Array, y: Array) -> dict[str, floa
     from sklearn import metrics
 
     n = int(X.shape[0])
-    out: dict[str, float | None] = {"n": float(n)}
+    out: dict[str, float | None] = {"n": n}
     if n == 0:
         return out
     if task == "regression":
@@ -283,10 +317,13 @@ def fit_table(
         _check_model_fits_target(s.model, inferred_task, y_series, src)
     task = _task_of(s.model, inferred_task)
     y = _target_array(y_series, task)
+    # every check of the feature cells runs on the whole file before anything heavy is
+    # imported, so a bad file is reported quickly
+    full = FeatureEncoder(categorical=s.categorical,  # type: ignore[arg-type]
+                          standardize=False).fit(X_df, path=path)
     tr, te = _split(len(df), y, task, s.test_size, s.seed)
-    encoder = FeatureEncoder(categorical=s.categorical,  # type: ignore[arg-type]
-                             standardize=s.standardize)
-    X_train = encoder.fit_transform(X_df.iloc[tr], path=path)
+    encoder = _fit_encoder(full, X_df, tr, s, path)
+    X_train = encoder.transform(X_df.iloc[tr], path=path)
     X_test = encoder.transform(X_df.iloc[te], path=path)
     y_train, y_test = y[tr], y[te]
     if task != "regression" and len(np.unique(y_train.astype(str))) < 2:
@@ -295,6 +332,17 @@ def fit_table(
             "a classifier needs at least two (use a smaller --test-size or more data)."
         )
 
+    from gdlab.io.checkpoint import (
+        CHECKPOINT_NAME,
+        CheckpointCallback,
+        fingerprint,
+        load_checkpoint,
+    )
+
+    if s.lr is None:
+        from gdlab.compare import DEFAULT_LRS
+
+        s = dataclasses.replace(s, lr=DEFAULT_LRS.get(s.optimizer, 0.01))
     notes: list[str] = []
     callbacks: list[Any] = []
     resume_state = None
@@ -341,7 +389,7 @@ def fit_table(
                "test": metrics_for(task, est, X_test, y_test)}
     model = TabularModel(est, encoder, target, task)
     return FitResult(
-        model=model, task=task, inferred=inferred, summary=task_summary(y_series, task),  # type: ignore[arg-type]
+        model=model, settings=s, task=task, inferred=inferred, summary=task_summary(y_series, task),  # type: ignore[arg-type]
         onehot_columns=list(encoder.categorical_columns_), n_train=len(tr), n_test=len(te),
         metrics=metrics, epochs=int(est.n_iter_), seconds=seconds,
         converged=bool(est.converged_), history=list(est.history_), warnings=caught,
@@ -372,13 +420,13 @@ def _drop_target(model: TabularModel, df: pd.DataFrame) -> tuple[pd.DataFrame, b
     return df, False
 
 
-def predict_table(model: TabularModel, data: str | os.PathLike[str]
-                  ) -> tuple[pd.DataFrame, Array, bool]:
+def predict_table(model: TabularModel, data: str | os.PathLike[str], *,
+                  allow_extra: bool = False) -> tuple[pd.DataFrame, Array, bool]:
     """Predictions for every row of the table in ``data``.
 
     Columns are matched by name; missing or unexpected columns raise a
     :class:`DataFileError` listing them. A column named like the model's target is dropped
-    (the returned flag says so).
+    (the returned flag says so). ``allow_extra`` ignores other unknown columns.
 
     Returns
     -------
@@ -388,18 +436,19 @@ def predict_table(model: TabularModel, data: str | os.PathLike[str]
     """
     df = read_table(data)
     X_df, dropped = _drop_target(model, df)
-    y_hat = model.predict(X_df, path=data)
+    y_hat = model.predict(X_df, path=data, allow_extra=allow_extra)
     return df, np.asarray(y_hat), dropped
 
 
 def evaluate_table(model: TabularModel, data: str | os.PathLike[str],
-                   target: str | None = None) -> dict[str, float | None]:
+                   target: str | None = None, *, allow_extra: bool = False
+                   ) -> dict[str, float | None]:
     """Metrics of ``model`` on the table in ``data`` (target: the model's by default)."""
     target = model.target if target is None else target
     df = read_table(data)
     X_df, y_series = split_features_target(df, target, path=data)
     y = _target_array(y_series, model.task)
-    X = model.transform(X_df, path=data)
+    X = model.transform(X_df, path=data, allow_extra=allow_extra)
     if model.task != "regression":
         known = {str(c) for c in model.estimator.classes_}
         unseen = [v for v in pd.unique(y) if str(v) not in known]

@@ -116,7 +116,6 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
         out: Path | None, plot_path: Path | None, as_json: bool, checkpoint_dir: Path | None,
         checkpoint_every: int, resume: bool) -> None:
     """Fit a linear, logistic or softmax model on the table DATA (.csv, .tsv, .parquet)."""
-    from gdlab.compare import DEFAULT_LRS
     from gdlab.tabular import FitSettings, fit_table
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
@@ -125,7 +124,7 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
         raise click.UsageError("--resume needs --checkpoint DIR (where the checkpoint is).")
     settings = FitSettings(
         model=model, optimizer=optimizer,
-        lr=lr if lr is not None else DEFAULT_LRS.get(optimizer, 0.01),
+        lr=lr,
         schedule=schedule, batch_size=_batch_size(batch_size), epochs=epochs, alpha=alpha,
         tol=_tol(tol_text), early_stopping=early_stopping, standardize=standardize,
         categorical=categorical, test_size=test_size, seed=seed,
@@ -150,7 +149,7 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
             "onehot_columns": res.onehot_columns, "standardized": standardize,
             "features": list(res.model.encoder.feature_names_out_),
             "n_train": res.n_train, "n_test": res.n_test,
-            "settings": {k: v for k, v in settings.__dict__.items()},
+            "settings": dict(res.settings.__dict__),
             "metrics": res.metrics, "epochs": res.epochs, "seconds": res.seconds,
             "converged": res.converged, "warnings": res.warnings,
             "checkpoint": str(res.checkpoint) if res.checkpoint else None,
@@ -172,8 +171,8 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
     rows = _metric_rows(res.metrics, res.task)
     rows.append(["epochs", str(res.epochs)] + ([""] if res.n_test else []))
     rows.append(["seconds", f"{res.seconds:.2f}"] + ([""] if res.n_test else []))
-    print_table(f"{type(est).__name__}, {res.n_train} training / {res.n_test} held-out rows",
-                ["metric", *sets], rows)
+    click.echo(f"{type(est).__name__}: {res.n_train} training rows, {res.n_test} held-out")
+    print_table("metrics", ["metric", *sets], rows)
     for text in res.warnings:
         _warn(f"warning: {text}")
     if res.checkpoint is not None:
@@ -207,14 +206,17 @@ def _write_table(df: Any, path: Path) -> None:
               help="Write the table with a prediction column (.csv or .parquet); default: "
                    "CSV of the predictions on stdout.")
 @click.option("--proba", is_flag=True, help="Add one probability column per class.")
-def predict(model_path: Path, data: Path, out: Path | None, proba: bool) -> None:
+@click.option("--allow-extra", is_flag=True,
+              help="Ignore columns the model was not trained on instead of refusing them.")
+def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
+            allow_extra: bool) -> None:
     """Predict with MODEL (from gdlab fit) for every row of DATA; columns matched by name."""
     import pandas as pd
 
     from gdlab.tabular import load_tabular_model, predict_table
 
     model = load_tabular_model(model_path)
-    df, y_hat, dropped = predict_table(model, data)
+    df, y_hat, dropped = predict_table(model, data, allow_extra=allow_extra)
     if dropped:
         _warn(f"ignoring the target column {model.target!r} in {data}")
     col = f"predicted_{model.target}"
@@ -226,7 +228,8 @@ def predict(model_path: Path, data: Path, out: Path | None, proba: bool) -> None
         if model.task == "regression":
             raise click.UsageError("--proba needs a classifier; this model is a regression.")
         X_df = df.drop(columns=[model.target]) if dropped else df
-        P = model.estimator.predict_proba(model.transform(X_df, path=data))
+        P = model.estimator.predict_proba(model.transform(X_df, path=data,
+                                                          allow_extra=allow_extra))
         for k, c in enumerate(model.estimator.classes_):
             result[f"proba_{c}"] = P[:, k]
     if out is None:
@@ -247,17 +250,20 @@ def predict(model_path: Path, data: Path, out: Path | None, proba: bool) -> None
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", "-t", default=None,
               help="The target column (default: the one the model was trained on).")
+@click.option("--allow-extra", is_flag=True,
+              help="Ignore columns the model was not trained on instead of refusing them.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
-def evaluate(model_path: Path, data: Path, target: str | None, as_json: bool) -> None:
+def evaluate(model_path: Path, data: Path, target: str | None, allow_extra: bool,
+             as_json: bool) -> None:
     """Metrics of MODEL on the rows of DATA (R^2/MAE/RMSE or accuracy/log-loss/F1)."""
     from gdlab.tabular import evaluate_table, load_tabular_model
 
     model = load_tabular_model(model_path)
-    m = evaluate_table(model, data, target)
+    m = evaluate_table(model, data, target, allow_extra=allow_extra)
     if as_json:
         click.echo(json.dumps({"model": str(model_path), "data": str(data),
                                "target": target or model.target, "task": model.task,
                                "metrics": m}, allow_nan=False))
         return
-    print_table(f"{type(model.estimator).__name__} on {data} ({int(m['n'] or 0)} rows)",
-                ["metric", "value"], _metric_rows({"train": m}, model.task))
+    click.echo(f"{type(model.estimator).__name__} ({model_path}) on {data}: {m['n']} rows")
+    print_table("metrics", ["metric", "value"], _metric_rows({"train": m}, model.task))
