@@ -170,7 +170,7 @@ class _GDEstimator(BaseEstimator):
                 loss = model.loss_value(theta, Xv, yv, sample_weight=wv, alpha=self.alpha)
                 return loss, self._score_encoded(theta, Xv, yv)
 
-        problem = GLMProblem(model, X, y_enc, w, self.alpha)
+        problem = GLMProblem(model, X, y_enc, w, self.alpha, gram=self._use_gram(X))
         if resume_from is not None:
             state = resume_from
             self._schedule_obj = None
@@ -213,6 +213,10 @@ class _GDEstimator(BaseEstimator):
                 progress.close()
         self._set_fitted(model, state)
         return self
+
+    def _use_gram(self, X: Array) -> bool:
+        """Only LinearRegression can cache X^T X (see its ``precompute``)."""
+        return False
 
     def _prepare(self, X: Any, y: Any, sample_weight: Any, *, first: bool, partial: bool,
                  classes: Any = None) -> tuple[Array, Array, Array | None, GLM]:
@@ -336,6 +340,9 @@ class LinearRegression(RegressorMixin, _GDEstimator):
         weights when stopping.
     random_state : int, Generator or None
         Seeds the shuffles and the validation split.
+    precompute : bool or 'auto', default='auto'
+        Cache X^T X and X^T y so that a full-batch step costs O(n_features^2) instead of a
+        pass over X; 'auto' does it when every step is full-batch and it pays off.
 
     Attributes
     ----------
@@ -347,6 +354,35 @@ class LinearRegression(RegressorMixin, _GDEstimator):
     """
 
     _loss = "mse"
+    _parameter_constraints = {**_GDEstimator._parameter_constraints,
+                              "precompute": ["boolean", StrOptions({"auto"})]}
+
+    def __init__(self, *, optimizer: Any = "adam", lr: float = 0.01, schedule: Any = None,
+                 batch_size: int | str | None = "auto", epochs: int = 200, alpha: float = 1e-4,
+                 tol: float | None = 1e-4, n_iter_no_change: int = 5,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 shuffle: bool = True, fit_intercept: bool = True, schedule_unit: str = "epoch",
+                 warm_start: bool = False, random_state: Any = None, verbose: int = 0,
+                 callbacks: list[Any] | None = None, precompute: bool | str = "auto") -> None:
+        super().__init__(optimizer=optimizer, lr=lr, schedule=schedule, batch_size=batch_size,
+                         epochs=epochs, alpha=alpha, tol=tol, n_iter_no_change=n_iter_no_change,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction,
+                         shuffle=shuffle, fit_intercept=fit_intercept,
+                         schedule_unit=schedule_unit, warm_start=warm_start,
+                         random_state=random_state, verbose=verbose, callbacks=callbacks)
+        self.precompute = precompute
+
+    def _use_gram(self, X: Array) -> bool:
+        """Cache X^T X and X^T y for full-batch steps: each step then costs O(n^2) instead
+        of a pass over X. 'auto' does so when every step is full-batch, n <= 1000 and there
+        are enough epochs (>= 10) to repay building the Gram matrix (about n/8 passes)."""
+        if self.precompute is not True and self.precompute != "auto":
+            return False
+        bs = self._config(1).batch_size
+        full = bs is None or bs >= X.shape[0]
+        if self.precompute is True:
+            return full
+        return full and X.shape[1] <= 1000 and self.epochs >= max(10, X.shape[1] // 8)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
             resume_from: TrainState | None = None) -> LinearRegression:

@@ -208,3 +208,22 @@ class TestBadInput:
             LogisticRegression().fit(X, y)
         with pytest.raises(ValueError, match="got 1 class"):
             LogisticRegression().fit(X[:10], y[:10])
+
+
+def test_gram_cache_gives_the_same_fit_as_passes_over_X() -> None:
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    w = np.random.default_rng(0).uniform(0.5, 2, len(y))
+    kw = dict(optimizer="gd", lr=0.1, batch_size=None, epochs=200, tol=None, alpha=0.01)
+    cached = LinearRegression(precompute=True, **kw).fit(X, y, sample_weight=w)
+    plain = LinearRegression(precompute=False, **kw).fit(X, y, sample_weight=w)
+    assert cached.state_ is not None
+    np.testing.assert_allclose(cached.coef_, plain.coef_, rtol=1e-9)
+    np.testing.assert_allclose(cached.loss_curve_, plain.loss_curve_, rtol=1e-9)
+    two = np.column_stack([y, 2 * y])
+    a = LinearRegression(precompute=True, **kw).fit(X, two)
+    b = LinearRegression(precompute=False, **kw).fit(X, two)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-9)
+    # 'auto' uses the cache only when every step is full-batch
+    assert LinearRegression(batch_size=None, epochs=50)._use_gram(X)
+    assert not LinearRegression(batch_size=32, epochs=50)._use_gram(X)
