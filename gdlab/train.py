@@ -117,7 +117,7 @@ class GLMProblem:
 
     def _gram_loss_and_grad(self, theta: Array) -> tuple[float, Array]:
         A, c, yy, total = self._gram()
-        n, K = self.model.n_features, self.model.n_outputs
+        n = self.model.n_features
         W, b = self.model.unpack(theta)
         T = np.vstack([W, b[None, :]])  # (n+1, K): [W; b]
         AT = A @ T
