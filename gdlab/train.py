@@ -143,7 +143,12 @@ class GLMProblem:
             if w is not None and not w.any():
                 # a batch of zero-weight rows carries no information: a zero step
                 return 0.0, np.zeros_like(theta)
-        return self.model.loss_and_grad(theta, X, y, sample_weight=w, alpha=self.alpha)
+        return self.model.loss_and_grad_checked(theta, X, y, sample_weight=w, alpha=self.alpha)
+
+    def __post_init__(self) -> None:
+        # validate the targets once; each step then takes the unchecked path
+        self.model.unpack(np.zeros(self.model.n_params))
+        self.y = self.model._targets(self.y, self.n_samples)
 
 
 @dataclass

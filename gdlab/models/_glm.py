@@ -196,16 +196,29 @@ class GLM:
         loss : float
         grad : array of shape (n_params,)
         """
-        W, b = self.unpack(theta)
+        self.unpack(theta)  # checks theta's shape
         m = X.shape[0] if self.layout == "rows" else X.shape[1]
-        y = self._targets(y, m)
+        return self.loss_and_grad_checked(theta, X, self._targets(y, m),
+                                          sample_weight=sample_weight, reduction=reduction,
+                                          alpha=alpha)
+
+    def loss_and_grad_checked(self, theta: Array, X: Array, y: Array, *,
+                              sample_weight: Array | None = None, reduction: str = "mean",
+                              alpha: float = 0.0) -> tuple[float, Array]:
+        """:meth:`loss_and_grad` for inputs already validated (the training loop's hot path:
+        y as returned by the model's target check, theta of length n_params)."""
+        nk = self.n_features * self.n_outputs
+        W, b = theta[:nk].reshape(self.n_features, self.n_outputs), theta[nk:]
         if self._use_kernel(X, y):
             # one pass over X: residuals and X^T r block by block (gdlab.kernels)
             loss, gW, gb = kernels.loss_grad(self.loss, X, y, W, b,
                                              sample_weight=sample_weight, reduction=reduction)
             return self._finish(loss, gW, gb, W, alpha)
-        z = self.logits(theta, X)
-        z_rows = z.T if (self.layout == "columns" and z.ndim == 2) else z
+        if self.layout == "rows":
+            z = X @ W + b
+        else:
+            z = (W.T @ X + b[:, None]).T
+        z_rows = z[:, 0] if self.n_outputs == 1 else z
         loss, dz = get_loss(self.loss)(z_rows, y, reduction=reduction,
                                        sample_weight=sample_weight)
         dz2 = dz[:, None] if dz.ndim == 1 else dz
