@@ -42,6 +42,16 @@ def time_once(fn: Callable[[], Any]) -> float:
 _POOL: ThreadPoolExecutor | None = None
 
 
+def repeat(fn: Callable[[], Any], times: int) -> Callable[[], None]:
+    """`fn` called `times` times in a row: times small calls above the timer's resolution."""
+
+    def run() -> None:
+        for _ in range(times):
+            fn()
+
+    return run
+
+
 def read_probe(a: NDArray[Any], threads: int = 2) -> Callable[[], float]:
     """A callable that reads all of `a` once (sum split over `threads` threads).
 

@@ -39,7 +39,7 @@ from scipy.special import expit
 from gdlab._validation import check_choice, check_consistent_length
 
 try:  # numba is a declared dependency, but the kernels degrade to blocked NumPy without it
-    from numba import njit, prange
+    from numba import njit, prange, set_parallel_chunksize
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is absent
@@ -65,7 +65,7 @@ BLOCK_BYTES = 1_536 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
 # Below this many entries of X (m * n), the plain formula is faster than the fused kernel
 # (numba's parallel region costs ~20-50 us to start); measured in docs/benchmarks.md.
-FUSED_MIN_SIZE = 200_000
+FUSED_MIN_SIZE = 300_000
 
 _LINEAR_LOSSES = ("mse", "bce")
 _HEADS = ("mse", "bce", "cce")
@@ -544,6 +544,22 @@ if HAVE_NUMBA:
         return P, losses
 
 
+class _DynamicChunks:
+    """Hand the prange chunks out one at a time (dynamic schedule), then restore the setting.
+
+    numba's default static schedule gives each thread a fixed half of the chunks; on a shared
+    machine a descheduled thread then stalls the whole call. Dynamic hand-out changes only who
+    computes a chunk, not the sums (each chunk's partial is stored in its own row), so results
+    stay bit-for-bit reproducible.
+    """
+
+    def __enter__(self) -> None:
+        self.old = set_parallel_chunksize(1)
+
+    def __exit__(self, *exc: object) -> None:
+        set_parallel_chunksize(self.old)
+
+
 def _use_compiled(X: NDArray[Any]) -> bool:
     """True when the compiled row-wise kernel suits X: C-contiguous and numba present.
 
@@ -569,7 +585,8 @@ def _linear_fused(
     head = _LINEAR_LOSSES.index(loss)
     w64 = np.ascontiguousarray(w, dtype=np.float64)
     s64 = np.empty(0) if s is None else s
-    P = _linear_c_nb(X, y, w64, float(b), s64, head, _n_chunks(X))
+    with _DynamicChunks():
+        P = _linear_c_nb(X, y, w64, float(b), s64, head, _n_chunks(X))
     total = P.sum(axis=0)  # chunk order is fixed: reproducible
     return float(total[n + 1]) / S, (total[:n] / S).astype(X.dtype), float(total[n]) / S
 
@@ -590,7 +607,8 @@ def _softmax_fused(
     b64 = np.ascontiguousarray(b, dtype=np.float64)
     s64 = np.empty(0) if s is None else s
     Wt = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)  # K-major: rows of W^T
-    P, losses = _softmax_c_nb(X, y, Wt, b64, s64, _n_chunks(X))
+    with _DynamicChunks():
+        P, losses = _softmax_c_nb(X, y, Wt, b64, s64, _n_chunks(X))
     total = P.sum(axis=0)
     grad_W = (total[:, :n].T / S).astype(X.dtype)
     return float(losses.sum()) / S, grad_W, (total[:, n] / S).astype(X.dtype)

@@ -1,0 +1,61 @@
+"""Where the fused kernel starts to beat the plain formula: sets kernels.FUSED_MIN_SIZE.
+
+    python benchmarks/dispatch.py [--quick] [--repeats N]
+
+For X of m * n entries (float64, C order, n = 10 and 100) times `linear_loss_grad` (fused)
+and `plain_linear_loss_grad` (and the softmax pair, K = 10) in paired rounds, and prints the
+ratio plain / fused: above 1 the fused kernel wins.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gdlab import _bench, kernels  # noqa: E402
+
+HEADERS = ["m*n", "n", "head", "plain us", "fused us", "plain/fused"]
+
+
+def main() -> None:
+    args = _bench.parser(__doc__.splitlines()[0]).parse_args()
+    repeats = args.repeats or (3 if args.quick else 9)
+    sizes = [10_000, 100_000, 1_000_000] if args.quick else [
+        3_000, 10_000, 30_000, 100_000, 200_000, 300_000, 1_000_000, 3_000_000]
+    rng = np.random.default_rng(0)
+    rows = []
+    for size in sizes:
+        for n in (10, 100):
+            m = max(1, size // n)
+            X = rng.standard_normal((m, n))
+            y = rng.standard_normal(m)
+            w = rng.standard_normal(n)
+            labels = rng.integers(0, 10, m)
+            W = rng.standard_normal((n, 10))
+            b = np.zeros(10)
+            inner = max(1, 2_000_000 // size)  # enough calls per timing to beat timer noise
+            for head, fused, plain in (
+                ("mse", partial(kernels.linear_loss_grad, X, y, w, 0.0),
+                 partial(kernels.plain_linear_loss_grad, X, y, w, 0.0)),
+                ("cce", partial(kernels.softmax_loss_grad, X, labels, W, b),
+                 partial(kernels.plain_softmax_loss_grad, X, labels, W, b)),
+            ):
+                res = _bench.paired(
+                    {"plain": _bench.repeat(plain, inner), "fused": _bench.repeat(fused, inner)},
+                    repeats=repeats, pause_s=0.02)
+                rows.append([size, n, head, res.median("plain") / inner * 1e6,
+                             res.median("fused") / inner * 1e6, 1 / res.ratio("fused", "plain")])
+                print(_bench.table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
+    print()
+    print(_bench.machine_info())
+    print(f"paired rounds: {repeats} (medians); FUSED_MIN_SIZE = {kernels.FUSED_MIN_SIZE}")
+    print(_bench.table(HEADERS, rows))
+
+
+if __name__ == "__main__":
+    main()
