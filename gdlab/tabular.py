@@ -254,11 +254,24 @@ def metrics_for(task: str, estimator: Any, X: Array, y: Array) -> dict[str, floa
     return out
 
 
+def _schedule(name: str | None, epochs: int) -> Any:
+    """A schedule by name with settings scaled to the run (the estimators step it per epoch):
+    'exponential' decays to 1 % at the last epoch, 'cosine' has T_max = epochs, 'step'
+    divides by 10 every third of the run, ... (see :func:`gdlab.descent.make_schedule`).
+    'plateau' reacts to the loss and needs no horizon."""
+    if name is None or name.strip().lower() in ("constant", "plateau", "reducelronplateau"):
+        return name
+    from gdlab.descent import make_schedule
+
+    return make_schedule(name, epochs)
+
+
 def _estimator(task: str, s: FitSettings, callbacks: list[Any], verbose: int) -> Any:
     from gdlab.compare import estimator_for
 
     return estimator_for(
-        task, optimizer=s.optimizer, lr=s.lr, schedule=s.schedule, batch_size=s.batch_size,
+        task, optimizer=s.optimizer, lr=s.lr, schedule=_schedule(s.schedule, s.epochs),
+        batch_size=s.batch_size,
         epochs=s.epochs, alpha=s.alpha, tol=s.tol, n_iter_no_change=s.n_iter_no_change,
         early_stopping=s.early_stopping, random_state=s.seed, verbose=verbose,
         callbacks=callbacks,

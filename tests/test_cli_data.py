@@ -63,7 +63,7 @@ def cls_csv(tmp_path: Path) -> Path:
     return p
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()
     return code, out, err
@@ -247,6 +247,16 @@ def test_not_converging_is_a_warning_on_stderr(
     code, _, err = run(capsys, "fit", reg_csv, "-t", "y", "--epochs", "3")
     assert code == 0
     assert "gdlab: warning: Stopped after the maximum of 3 epochs" in err
+
+
+def test_schedule_by_name_is_scaled_to_the_epochs(
+        reg_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "fit", reg_csv, "-t", "y", "--schedule", "exponential",
+                         "--epochs", "20", "--tol", "none", "--lr", "0.1", "--json")
+    assert code == 0, err
+    lrs = json.loads(out)["lr_curve"]
+    # exponential: down to 1 % of the base rate at the end of the run, per epoch
+    np.testing.assert_allclose(lrs, 0.1 * 0.01 ** (np.arange(20) / 20), rtol=1e-12)
 
 
 def test_bad_options_are_one_line(reg_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -97,7 +97,7 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seeds the held-out split and the shuffles.")
 @click.option("--early-stopping", is_flag=True,
-              help="Hold out 10%% of the training rows and stop when their score stalls.")
+              help="Hold out 10% of the training rows and stop when their score stalls.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the model (.npz, with the column encoder).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -156,6 +156,7 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
             "resumed_from_epoch": res.resumed_from_epoch,
             "out": str(out) if out else None, "plot": str(plot_path) if plot_path else None,
             "loss_curve": [h["loss"] for h in res.history],
+            "lr_curve": [h["lr"] for h in res.history],
         }, allow_nan=False))
         return
     for note in res.notes:
