@@ -111,7 +111,7 @@ class FitResult:
     seconds: float
     converged: bool
     history: list[dict[str, Any]]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # convergence warnings, one line each
     checkpoint: Path | None = None
     resumed_from_epoch: int | None = None  # None: not resumed
     notes: list[str] = field(default_factory=list)  # e.g. "no checkpoint yet: started afresh"
@@ -391,7 +391,13 @@ def fit_table(
         warnings.simplefilter("always")
         est.fit(X_train, y_train, resume_from=resume_state)
     seconds = time.perf_counter() - t0
+    from sklearn.exceptions import ConvergenceWarning
+
     for item in w:
+        if not issubclass(item.category, ConvergenceWarning):
+            # not ours to report: hand it back to the warnings machinery unchanged
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+            continue
         text = " ".join(str(item.message).split())
         if text not in caught:
             caught.append(text)
