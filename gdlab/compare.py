@@ -68,8 +68,9 @@ def load_dataset(name: str) -> tuple[NDArray[Any], NDArray[Any], str]:
 def estimator_for(task: str, **params: Any) -> Any:
     """The gdlab estimator for a task: 'regression', 'binary' or 'multiclass'."""
     check_choice(task, "task", ("regression", "binary", "multiclass"))
-    cls = {"regression": LinearRegression, "binary": LogisticRegression,
-           "multiclass": SoftmaxRegression}[task]
+    classes: dict[str, type] = {"regression": LinearRegression, "binary": LogisticRegression,
+                                "multiclass": SoftmaxRegression}
+    cls = classes[task]
     return cls(**params)
 
 
