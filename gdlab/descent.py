@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike, NDArray
 from gdlab._validation import check_choice, check_scalar
 from gdlab.critical import CriticalPoint, find_critical_points
 from gdlab.optim import get_optimizer
-from gdlab.schedules import get_schedule
+from gdlab.schedules import schedule_for_run
 from gdlab.surfaces import SURFACES, Surface, get_surface
 from gdlab.symbolic import SymbolicFunction, compile_function
 
@@ -311,27 +311,6 @@ def _schedule_name(spec: Any) -> str:
     return str(getattr(spec, "__name__", "custom"))
 
 
-def _horizon_defaults(key: str, steps: int) -> dict[str, Any]:
-    """Settings for a schedule named without them, scaled to the run's length."""
-    n = max(int(steps), 1)
-    table: dict[str, dict[str, Any]] = {
-        "dynamic": {"total_steps": n}, "dynamiclr": {"total_steps": n},
-        "polynomial": {"total_steps": n}, "polynomiallr": {"total_steps": n},
-        "onecycle": {"total_steps": n}, "onecyclelr": {"total_steps": n},
-        "cosine": {"T_max": n}, "cosineannealinglr": {"T_max": n},
-        "cosine_restarts": {"T_0": max(n // 4, 1)},
-        "cosineannealingwarmrestarts": {"T_0": max(n // 4, 1)},
-        "step": {"step_size": max(n // 3, 1)}, "steplr": {"step_size": max(n // 3, 1)},
-        "multistep": {"milestones": [n // 2, (3 * n) // 4]},
-        "multisteplr": {"milestones": [n // 2, (3 * n) // 4]},
-        # down to 1 % of the base rate at the last step
-        "exponential": {"gamma": 0.01 ** (1.0 / n)}, "exponentiallr": {"gamma": 0.01 ** (1.0 / n)},
-        "warmup": {"warmup_steps": max(n // 10, 1)},
-        "linearwarmup": {"warmup_steps": max(n // 10, 1)},
-    }
-    return table.get(key, {})
-
-
 def make_schedule(spec: Any, steps: int) -> Any:
     """A schedule for a run of ``steps`` updates.
 
@@ -347,8 +326,7 @@ def make_schedule(spec: Any, steps: int) -> Any:
                 "The 'schedule' 'plateau' reacts to a metric per epoch, which minimize does "
                 "not report; choose a schedule of the step alone, e.g. 'dynamic' or 'cosine'."
             )
-        return get_schedule(key, **_horizon_defaults(key, steps))
-    return get_schedule(spec)
+    return schedule_for_run(spec, steps)
 
 
 def _descend(

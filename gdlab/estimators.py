@@ -191,10 +191,13 @@ class _GDEstimator(BaseEstimator):
                                   else state.epoch + self.epochs)
             if resume_from is None:
                 state.no_improve, state.best_value, state.best_theta = 0, np.inf, None
-        from gdlab.schedules import get_schedule
+        from gdlab.schedules import schedule_for_run
 
         if getattr(self, "_schedule_obj", None) is None or resume_from is not None:
-            self._schedule_obj = get_schedule(self.schedule)
+            # a schedule named without settings is scaled to the run (e.g. cosine: T_max)
+            per_epoch = -(-problem.n_samples // (config.batch_size or problem.n_samples))
+            horizon = self.epochs * (per_epoch if self.schedule_unit == "step" else 1)
+            self._schedule_obj = schedule_for_run(self.schedule, horizon)
         callbacks = list(self.callbacks or [])
         progress = None
         if self.verbose and not partial:

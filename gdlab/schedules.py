@@ -542,3 +542,35 @@ __all__ = [
     "StepLR",
     "get_schedule",
 ]
+
+
+def horizon_defaults(key: str, steps: int) -> dict[str, Any]:
+    """Settings for a schedule named without them, scaled to the run's length."""
+    n = max(int(steps), 1)
+    table: dict[str, dict[str, Any]] = {
+        "dynamic": {"total_steps": n}, "dynamiclr": {"total_steps": n},
+        "polynomial": {"total_steps": n}, "polynomiallr": {"total_steps": n},
+        "onecycle": {"total_steps": n}, "onecyclelr": {"total_steps": n},
+        "cosine": {"T_max": n}, "cosineannealinglr": {"T_max": n},
+        "cosine_restarts": {"T_0": max(n // 4, 1)},
+        "cosineannealingwarmrestarts": {"T_0": max(n // 4, 1)},
+        "step": {"step_size": max(n // 3, 1)}, "steplr": {"step_size": max(n // 3, 1)},
+        "multistep": {"milestones": [n // 2, (3 * n) // 4]},
+        "multisteplr": {"milestones": [n // 2, (3 * n) // 4]},
+        # down to 1 % of the base rate at the last step
+        "exponential": {"gamma": 0.01 ** (1.0 / n)}, "exponentiallr": {"gamma": 0.01 ** (1.0 / n)},
+        "warmup": {"warmup_steps": max(n // 10, 1)},
+        "linearwarmup": {"warmup_steps": max(n // 10, 1)},
+    }
+    return table.get(key, {})
+
+
+def schedule_for_run(spec: Any, steps: int) -> Any:
+    """:func:`get_schedule` for a run of ``steps`` schedule steps: a name given without its
+    settings gets them scaled to the run (``"dynamic"``: lr (1 - t/steps), ``"cosine"``:
+    T_max = steps, ``"exponential"``: down to 1 % at the end, ``"step"``: x0.1 every third
+    of the run, ...). Objects, callables and None are passed to :func:`get_schedule`."""
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        return get_schedule(key, **horizon_defaults(key, steps))
+    return get_schedule(spec)

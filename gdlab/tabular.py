@@ -255,15 +255,10 @@ def metrics_for(task: str, estimator: Any, X: Array, y: Array) -> dict[str, floa
 
 
 def _schedule(name: str | None, epochs: int) -> Any:
-    """A schedule by name with settings scaled to the run (the estimators step it per epoch):
-    'exponential' decays to 1 % at the last epoch, 'cosine' has T_max = epochs, 'step'
-    divides by 10 every third of the run, ... (see :func:`gdlab.descent.make_schedule`).
-    'plateau' reacts to the loss and needs no horizon."""
-    if name is None or name.strip().lower() in ("constant", "plateau", "reducelronplateau"):
-        return name
-    from gdlab.descent import make_schedule
-
-    return make_schedule(name, epochs)
+    """The schedule's name: the estimators scale a bare name to the run
+    (:func:`gdlab.schedules.schedule_for_run`: 'exponential' decays to 1 % at the last epoch,
+    'cosine' has T_max = epochs, 'step' divides by 10 every third of the run, ...)."""
+    return name
 
 
 def _estimator(task: str, s: FitSettings, callbacks: list[Any], verbose: int) -> Any:

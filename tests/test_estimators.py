@@ -227,3 +227,46 @@ def test_gram_cache_gives_the_same_fit_as_passes_over_X() -> None:
     # 'auto' uses the cache only when every step is full-batch
     assert LinearRegression(batch_size=None, epochs=50)._use_gram(X)
     assert not LinearRegression(batch_size=32, epochs=50)._use_gram(X)
+
+
+def test_optimizer_objects_and_schedule_names() -> None:
+    from gdlab.optim import Adam
+    from gdlab.schedules import ExponentialLR
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = SoftmaxRegression(optimizer=Adam(beta1=0.8), lr=0.05, epochs=10, tol=None,
+                            schedule="cosine", random_state=0).fit(X, y)
+    lrs = [h["lr"] for h in clf.history_]
+    # a bare name is scaled to the run: cosine with T_max = epochs
+    np.testing.assert_allclose(lrs, [0.05 * (1 + np.cos(np.pi * t / 10)) / 2 for t in range(10)],
+                               rtol=1e-12)
+    clf = SoftmaxRegression(schedule=ExponentialLR(gamma=0.5), lr=0.1, epochs=3, tol=None,
+                            random_state=0).fit(X, y)
+    assert [h["lr"] for h in clf.history_] == [0.1, 0.05, 0.025]
+    step = SoftmaxRegression(schedule="dynamic", schedule_unit="step", batch_size=50, lr=0.1,
+                             epochs=2, tol=None, random_state=0).fit(X, y)
+    assert step.t_ == 6 and step.history_[-1]["lr"] == pytest.approx(0.1 * (1 - 5 / 6))
+    with pytest.raises(ValueError, match="optimizer"):
+        SoftmaxRegression(optimizer=42).fit(X, y)
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from gdlab.progress import EpochProgress
+    from gdlab.train import EpochRecord
+
+    record = EpochRecord(epoch=0, loss=0.5, lr=0.1, grad_norm=1.0, seconds=0.1, steps=1)
+    buf = io.StringIO()
+    bar = EpochProgress(3, "fit", console=Console(file=buf, force_terminal=True, width=80))
+    bar(None, record)
+    bar.close()
+    assert "epoch 1/3" in buf.getvalue() and "loss 0.5" in buf.getvalue()
+    quiet = io.StringIO()
+    off = EpochProgress(3, "fit", console=Console(file=quiet, force_terminal=False))
+    off(None, record)
+    off.close()
+    assert not off.enabled and quiet.getvalue() == ""
