@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.exceptions import ConvergenceWarning
 
+from gdlab import fastepoch
 from gdlab._validation import check_scalar
 from gdlab.models import GLM
 from gdlab.optim import get_optimizer
@@ -287,12 +288,20 @@ def run(
     bs = None if config.batch_size is None or config.batch_size >= n else config.batch_size
     n_batches = _batches(n, bs)
     theta = state.theta
+    # whole epochs in compiled code when the problem allows it (gdlab.fastepoch); the loop
+    # below stays the reference and finishes any epoch the compiled path stops early
+    fast = (fastepoch.plan(problem, optimizer, config, step_callbacks)
+            if isinstance(problem, GLMProblem) else None)
 
     while state.epoch < config.epochs and state.stopped_by is None:
         t0 = time.perf_counter()
         if state.batch_index == 0:
             state.order = (state.rng.permutation(n) if (config.shuffle and bs is not None)
                            else None)
+            if fast is not None:
+                lr_t = float(sched(state.epoch, config.lr))
+                fast.run_epoch(state, lr_t)
+                theta = state.theta
         for bi in range(state.batch_index, n_batches):
             if bs is None:
                 idx = None
