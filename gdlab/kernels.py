@@ -16,16 +16,22 @@ fused kernels here read each row block once: they form the block's logits, resid
 Three implementations, all computing the same numbers:
 
 - ``plain_*``: the textbook NumPy formula; the reference for tests.
-- blocked NumPy: the plain formula on row blocks of ~1.5 MiB (fallback when numba is missing,
-  and for X that is neither C- nor Fortran-contiguous).
-- numba: a compiled single pass, ``prange`` over fixed row chunks into per-chunk partial sums
-  combined in chunk order. The chunking depends only on the shape of X, never on the thread
-  count, so results are bit-for-bit reproducible across thread counts and runs. Inputs in
-  float32 are accumulated in float64 inside the kernel (free: the kernel is memory-bound) and
-  the gradient is returned in float32.
+- blocked NumPy (``blocked_*``): the plain formula on row blocks of ~1.5 MiB, so each block
+  is read from memory once and reused from cache.
+- numba (C-ordered X): a compiled single pass, ``prange`` over fixed row chunks (~4 MiB)
+  into per-chunk partial sums combined in chunk order. The chunking depends only on the
+  shape of X, never on the thread count, so results are bit-for-bit reproducible across
+  thread counts and runs. The linear kernel handles four rows per step and the softmax kernel
+  two (one load of w / W^T / the gradient serves several rows); softmax works K-major
+  (rows of W^T). float32 input is accumulated in float64 inside the kernel and the gradient
+  is returned in float32.
 
-``loss_grad`` dispatches: the fused kernel when ``m * n`` is at least ``FUSED_MIN_SIZE``,
-the plain formula below (where BLAS call overheads are smaller than numba's thread start-up).
+Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/benchmarks.md):
+C-ordered X -> numba; Fortran-ordered or strided X -> blocked NumPy for linear/logistic
+(BLAS reads contiguous columns at full bandwidth) and the whole-array formula for softmax
+(OpenBLAS's skinny gemm on small F-ordered blocks is slow); no numba -> the same NumPy paths.
+``loss_grad`` (what models call) uses these above ``FUSED_MIN_SIZE`` entries of X and the
+plain formula below, where a parallel region's start-up costs more than it saves.
 """
 
 from __future__ import annotations
@@ -395,7 +401,7 @@ if HAVE_NUMBA:
 
     @njit(cache=True)
     def _log1p_small(e):  # type: ignore[no-untyped-def]
-        """log1p(e) for e in [0, 1]: one log and one division (libm log1p costs 2x more).
+        """log1p(e) for e >= 0: one log and one division (libm log1p costs 2x more).
 
         Goldberg's trick: with u = fl(1 + e), log(u) * e / (u - 1) is accurate to a few ulp.
         """
@@ -417,8 +423,36 @@ if HAVE_NUMBA:
             return z + _log1p_small(e) - yi * z, q - yi
         return _log1p_small(e) - yi * z, e * q - yi
 
-    @njit(parallel=True, cache=True, fastmath=_VEC)
-    def _linear_c_nb(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+    @njit(cache=True)
+    def _bce_quad(z0, z1, z2, z3, y0, y1, y2, y3):  # type: ignore[no-untyped-def]
+        """Summed BCE of four rows and their dl/dz, with one log instead of four.
+
+        sum_r log1p(e_r) = log1p(E) with 1 + E = prod_r (1 + e_r); E is formed as
+        E <- E + e + E e (no cancellation, all terms >= 0), so the sum keeps full relative
+        accuracy even when every e_r is tiny (all rows well classified).
+        """
+        e0 = np.exp(-abs(z0))
+        e1 = np.exp(-abs(z1))
+        e2 = np.exp(-abs(z2))
+        e3 = np.exp(-abs(z3))
+        q0 = 1.0 / (1.0 + e0)
+        q1 = 1.0 / (1.0 + e1)
+        q2 = 1.0 / (1.0 + e2)
+        q3 = 1.0 / (1.0 + e3)
+        d0 = (q0 if z0 >= 0.0 else e0 * q0) - y0
+        d1 = (q1 if z1 >= 0.0 else e1 * q1) - y1
+        d2 = (q2 if z2 >= 0.0 else e2 * q2) - y2
+        d3 = (q3 if z3 >= 0.0 else e3 * q3) - y3
+        lin = ((max(z0, 0.0) - y0 * z0) + (max(z1, 0.0) - y1 * z1)) + (
+            (max(z2, 0.0) - y2 * z2) + (max(z3, 0.0) - y3 * z3)
+        )
+        E = e0
+        E = E + e1 + E * e1
+        E = E + e2 + E * e2
+        E = E + e3 + E * e3
+        return lin + _log1p_small(E), d0, d1, d2, d3
+
+    def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
         m, n = X.shape
         P = np.zeros((nchunks, n + 2))  # per chunk: grad_w, grad_b, loss
         weighted = s.size > 0
@@ -441,20 +475,26 @@ if HAVE_NUMBA:
                     z1 += X[i + 1, j] * wj
                     z2 += X[i + 2, j] * wj
                     z3 += X[i + 3, j] * wj
-                l0, d0 = _pointwise_nb(head, z0 + b, y[i])
-                l1, d1 = _pointwise_nb(head, z1 + b, y[i + 1])
-                l2, d2 = _pointwise_nb(head, z2 + b, y[i + 2])
-                l3, d3 = _pointwise_nb(head, z3 + b, y[i + 3])
-                if weighted:
-                    l0 *= s[i]
-                    d0 *= s[i]
-                    l1 *= s[i + 1]
-                    d1 *= s[i + 1]
-                    l2 *= s[i + 2]
-                    d2 *= s[i + 2]
-                    l3 *= s[i + 3]
-                    d3 *= s[i + 3]
-                total += (l0 + l1) + (l2 + l3)
+                if head == 1 and not weighted:  # logs dominate BCE: one per four rows
+                    lq, d0, d1, d2, d3 = _bce_quad(
+                        z0 + b, z1 + b, z2 + b, z3 + b, y[i], y[i + 1], y[i + 2], y[i + 3]
+                    )
+                    total += lq
+                else:
+                    l0, d0 = _pointwise_nb(head, z0 + b, y[i])
+                    l1, d1 = _pointwise_nb(head, z1 + b, y[i + 1])
+                    l2, d2 = _pointwise_nb(head, z2 + b, y[i + 2])
+                    l3, d3 = _pointwise_nb(head, z3 + b, y[i + 3])
+                    if weighted:
+                        l0 *= s[i]
+                        d0 *= s[i]
+                        l1 *= s[i + 1]
+                        d1 *= s[i + 1]
+                        l2 *= s[i + 2]
+                        d2 *= s[i + 2]
+                        l3 *= s[i + 3]
+                        d3 *= s[i + 3]
+                    total += (l0 + l1) + (l2 + l3)
                 gb += (d0 + d1) + (d2 + d3)
                 for j in range(n):  # the four rows are still in L1
                     g[j] += (d0 * X[i, j] + d1 * X[i + 1, j]) + (
@@ -497,8 +537,7 @@ if HAVE_NUMBA:
         z[yi] -= 1.0
         return li + np.log(acc)
 
-    @njit(parallel=True, cache=True, fastmath=_VEC)
-    def _softmax_c_nb(X, y, Wt, b, s, nchunks):  # type: ignore[no-untyped-def]
+    def _softmax_c_py(X, y, Wt, b, s, nchunks):  # type: ignore[no-untyped-def]
         m, n = X.shape
         K = Wt.shape[0]
         P = np.zeros((nchunks, K, n + 1))  # K-major partial gradients, bias in column n
@@ -560,6 +599,15 @@ class _DynamicChunks:
         set_parallel_chunksize(self.old)
 
 
+if HAVE_NUMBA:
+    # Each kernel twice: parallel for X of several chunks, serial for X of one chunk, where a
+    # parallel region's thread wake-up (tens of us, far more on a loaded machine) is pure cost.
+    _linear_c_nb = njit(parallel=True, cache=True, fastmath=_VEC)(_linear_c_py)
+    _linear_c_serial = njit(cache=True, fastmath=_VEC)(_linear_c_py)
+    _softmax_c_nb = njit(parallel=True, cache=True, fastmath=_VEC)(_softmax_c_py)
+    _softmax_c_serial = njit(cache=True, fastmath=_VEC)(_softmax_c_py)
+
+
 def _use_compiled(X: NDArray[Any]) -> bool:
     """True when the compiled row-wise kernel suits X: C-contiguous and numba present.
 
@@ -585,8 +633,12 @@ def _linear_fused(
     head = _LINEAR_LOSSES.index(loss)
     w64 = np.ascontiguousarray(w, dtype=np.float64)
     s64 = np.empty(0) if s is None else s
-    with _DynamicChunks():
-        P = _linear_c_nb(X, y, w64, float(b), s64, head, _n_chunks(X))
+    nchunks = _n_chunks(X)
+    if nchunks == 1:
+        P = _linear_c_serial(X, y, w64, float(b), s64, head, 1)
+    else:
+        with _DynamicChunks():
+            P = _linear_c_nb(X, y, w64, float(b), s64, head, nchunks)
     total = P.sum(axis=0)  # chunk order is fixed: reproducible
     return float(total[n + 1]) / S, (total[:n] / S).astype(X.dtype), float(total[n]) / S
 
@@ -607,8 +659,12 @@ def _softmax_fused(
     b64 = np.ascontiguousarray(b, dtype=np.float64)
     s64 = np.empty(0) if s is None else s
     Wt = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)  # K-major: rows of W^T
-    with _DynamicChunks():
-        P, losses = _softmax_c_nb(X, y, Wt, b64, s64, _n_chunks(X))
+    nchunks = _n_chunks(X)
+    if nchunks == 1:
+        P, losses = _softmax_c_serial(X, y, Wt, b64, s64, 1)
+    else:
+        with _DynamicChunks():
+            P, losses = _softmax_c_nb(X, y, Wt, b64, s64, nchunks)
     total = P.sum(axis=0)
     grad_W = (total[:, :n].T / S).astype(X.dtype)
     return float(losses.sum()) / S, grad_W, (total[:, n] / S).astype(X.dtype)
