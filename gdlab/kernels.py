@@ -45,7 +45,13 @@ from scipy.special import expit
 from gdlab._validation import check_choice, check_consistent_length
 
 try:  # numba is a declared dependency, but the kernels degrade to blocked NumPy without it
-    from numba import njit, prange, set_parallel_chunksize
+    from numba import (
+        get_num_threads,
+        njit,
+        prange,
+        set_num_threads,
+        set_parallel_chunksize,
+    )
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is absent
@@ -583,29 +589,33 @@ if HAVE_NUMBA:
         return P, losses
 
 
-class _DynamicChunks:
-    """Hand the prange chunks out one at a time (dynamic schedule), then restore the setting.
+class _Schedule:
+    """Run the next parallel region with a dynamic schedule, on one thread for one chunk.
 
     numba's default static schedule gives each thread a fixed half of the chunks; on a shared
-    machine a descheduled thread then stalls the whole call. Dynamic hand-out changes only who
-    computes a chunk, not the sums (each chunk's partial is stored in its own row), so results
-    stay bit-for-bit reproducible.
+    machine a descheduled thread then stalls the whole call, so chunks are handed out one at a
+    time. X of a single chunk runs on the calling thread only: waking the pool costs more
+    than it saves. Both settings are numba's thread-local ones and are restored on exit; they
+    change who computes a chunk, never the sums (each chunk has its own row of partials).
     """
 
+    def __init__(self, nchunks: int) -> None:
+        self.nchunks = nchunks
+
     def __enter__(self) -> None:
-        self.old = set_parallel_chunksize(1)
+        self.old_chunk = set_parallel_chunksize(1)
+        self.old_threads = get_num_threads()
+        if self.nchunks == 1:
+            set_num_threads(1)
 
     def __exit__(self, *exc: object) -> None:
-        set_parallel_chunksize(self.old)
+        set_parallel_chunksize(self.old_chunk)
+        set_num_threads(self.old_threads)
 
 
 if HAVE_NUMBA:
-    # Each kernel twice: parallel for X of several chunks, serial for X of one chunk, where a
-    # parallel region's thread wake-up (tens of us, far more on a loaded machine) is pure cost.
     _linear_c_nb = njit(parallel=True, cache=True, fastmath=_VEC)(_linear_c_py)
-    _linear_c_serial = njit(cache=True, fastmath=_VEC)(_linear_c_py)
     _softmax_c_nb = njit(parallel=True, cache=True, fastmath=_VEC)(_softmax_c_py)
-    _softmax_c_serial = njit(cache=True, fastmath=_VEC)(_softmax_c_py)
 
 
 def _use_compiled(X: NDArray[Any]) -> bool:
@@ -634,11 +644,8 @@ def _linear_fused(
     w64 = np.ascontiguousarray(w, dtype=np.float64)
     s64 = np.empty(0) if s is None else s
     nchunks = _n_chunks(X)
-    if nchunks == 1:
-        P = _linear_c_serial(X, y, w64, float(b), s64, head, 1)
-    else:
-        with _DynamicChunks():
-            P = _linear_c_nb(X, y, w64, float(b), s64, head, nchunks)
+    with _Schedule(nchunks):
+        P = _linear_c_nb(X, y, w64, float(b), s64, head, nchunks)
     total = P.sum(axis=0)  # chunk order is fixed: reproducible
     return float(total[n + 1]) / S, (total[:n] / S).astype(X.dtype), float(total[n]) / S
 
@@ -660,11 +667,8 @@ def _softmax_fused(
     s64 = np.empty(0) if s is None else s
     Wt = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)  # K-major: rows of W^T
     nchunks = _n_chunks(X)
-    if nchunks == 1:
-        P, losses = _softmax_c_serial(X, y, Wt, b64, s64, 1)
-    else:
-        with _DynamicChunks():
-            P, losses = _softmax_c_nb(X, y, Wt, b64, s64, nchunks)
+    with _Schedule(nchunks):
+        P, losses = _softmax_c_nb(X, y, Wt, b64, s64, nchunks)
     total = P.sum(axis=0)
     grad_W = (total[:, :n].T / S).astype(X.dtype)
     return float(losses.sum()) / S, grad_W, (total[:, n] / S).astype(X.dtype)
