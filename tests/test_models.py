@@ -183,8 +183,8 @@ def test_large_problems_use_the_fused_kernel_with_equal_results(kind: str, loss:
                                                                  monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from gdlab import kernels
 
-    m, n = 5000, 50  # m * n >= FUSED_MIN_SIZE
-    assert m * n >= kernels.FUSED_MIN_SIZE
+    n = 50
+    m = kernels.FUSED_MIN_SIZE // n + 17  # just above the dispatch threshold
     X = np.asarray(rng.normal(size=(m, n)), order=order)
     model = {"linear": LinearModel(n_features=n), "logistic": LogisticModel(n_features=n),
              "softmax": SoftmaxModel(n_features=n, n_outputs=4)}[kind]
