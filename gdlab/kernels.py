@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit
 
 from gdlab._validation import check_choice, check_consistent_length
 
@@ -179,8 +178,13 @@ def _linear_pointwise(
     if loss == "mse":
         d = z - y
         return d * d, 2.0 * d
-    # logaddexp(0, z) - y z, never log(sigmoid(z)): stays finite for |z| ~ 1000
-    return np.logaddexp(0.0, z) - y * z, expit(z) - y
+    # logaddexp(0, z) - y z, never log(sigmoid(z)): stays finite for |z| ~ 1000. Written
+    # through e = exp(-|z|) so one SIMD exp and one log1p serve both the loss and expit(z)
+    # (np.logaddexp + expit cost ~3x more per element).
+    e = np.exp(-np.abs(z))
+    q = 1.0 / (1.0 + e)
+    p = np.where(z >= 0.0, q, e * q)  # expit(z)
+    return np.maximum(z, 0.0) + np.log1p(e) - y * z, p - y
 
 
 def _softmax_pointwise(

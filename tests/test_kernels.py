@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import logsumexp
+from scipy.special import expit, logsumexp
 
 from gdlab import kernels as kern
 from gdlab.kernels import (
@@ -94,6 +94,12 @@ def test_plain_formulas_by_hand():
     np.testing.assert_allclose(value, np.sum(s * (z - y) ** 2) / S, rtol=1e-14)
     np.testing.assert_allclose(g, X.T @ (2 * s * (z - y)) / S, rtol=1e-13)
     np.testing.assert_allclose(gb, np.sum(2 * s * (z - y)) / S, rtol=1e-13)
+
+    y01 = (rng.random(50) < 0.5) * 1.0
+    value, g, gb = plain_linear_loss_grad(X, y01, w, 0.5, loss="bce", reduction="sum")
+    np.testing.assert_allclose(value, np.sum(np.logaddexp(0, z) - y01 * z), rtol=1e-14)
+    np.testing.assert_allclose(g, X.T @ (expit(z) - y01), rtol=1e-13)
+    np.testing.assert_allclose(gb, np.sum(expit(z) - y01), rtol=1e-13)
 
     labels = rng.integers(0, 3, 50)
     W = rng.standard_normal((4, 3))
