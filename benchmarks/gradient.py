@@ -40,7 +40,10 @@ def cases(quick: bool) -> list[tuple[int, int, str, type]]:
 
 
 def main() -> None:
-    args = _bench.parser(__doc__.splitlines()[0]).parse_args()
+    p = _bench.parser(__doc__.splitlines()[0])
+    p.add_argument("--order", choices=["C", "F"], default=None, help="only this memory order")
+    p.add_argument("--loss", choices=["mse", "bce"], default=None, help="only this loss")
+    args = p.parse_args()
     repeats = args.repeats or (3 if args.quick else 7)
     try:
         import torch
@@ -51,11 +54,15 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     for m, n, order, dtype in cases(args.quick):
+        if args.order and order != args.order:
+            continue
         X = np.asarray(rng.standard_normal((m, n), dtype=np.float32 if dtype == np.float32
                                            else np.float64), order=order)
         X = np.asarray(X, dtype=dtype, order=order)
         w = (rng.standard_normal(n) * 0.1).astype(dtype)
         for loss in ("mse", "bce"):
+            if args.loss and loss != args.loss:
+                continue
             y = rng.standard_normal(m) if loss == "mse" else (rng.random(m) < 0.5) * 1.0
             y = y.astype(dtype)
             link = (lambda z: z) if loss == "mse" else expit

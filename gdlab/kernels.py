@@ -30,8 +30,8 @@ Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/b
 C-ordered X -> numba; Fortran-ordered or strided X -> blocked NumPy for linear/logistic
 (BLAS reads contiguous columns at full bandwidth) and the whole-array formula for softmax
 (OpenBLAS's skinny gemm on small F-ordered blocks is slow); no numba -> the same NumPy paths.
-``loss_grad`` (what models call) uses these above ``FUSED_MIN_SIZE`` entries of X and the
-plain formula below, where a parallel region's start-up costs more than it saves.
+``loss_grad`` (what models call) uses these from ``FUSED_MIN_SIZE`` entries of X on
+(``FUSED_MIN_SIZE_SOFTMAX`` for softmax) and the plain formula below.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ __all__ = [
     "BLOCK_BYTES",
     "CHUNK_BYTES",
     "FUSED_MIN_SIZE",
+    "FUSED_MIN_SIZE_SOFTMAX",
     "HAVE_NUMBA",
     "blocked_linear_loss_grad",
     "blocked_softmax_loss_grad",
@@ -74,9 +75,13 @@ __all__ = [
 BLOCK_BYTES = 1_536 * 1024
 # Rows of X handed to one parallel task; a function of X's shape only, so sums are reproducible.
 CHUNK_BYTES = 4 * 1024 * 1024
-# Below this many entries of X (m * n), the plain formula is faster than the fused kernel
-# (numba's parallel region costs ~20-50 us to start); measured in docs/benchmarks.md.
-FUSED_MIN_SIZE = 300_000
+# Below these many entries of X (m * n) `loss_grad` uses the plain formula. The compiled
+# linear pass only pays once X no longer fits in the last-level cache (105 MiB here), where
+# the plain formula's second read of X comes from DRAM; softmax's compiled pass does K x more
+# arithmetic per byte and wins earlier. Measured on a loaded 2-core machine
+# (docs/benchmarks.md): provisional, re-measure with benchmarks/dispatch.py on a quiet one.
+FUSED_MIN_SIZE = 3_000_000
+FUSED_MIN_SIZE_SOFTMAX = 100_000
 
 _LINEAR_LOSSES = ("mse", "bce")
 _HEADS = ("mse", "bce", "cce")
@@ -757,8 +762,8 @@ def loss_grad(
 ) -> tuple[float, NDArray[np.floating], NDArray[np.floating]]:
     """Full-batch loss and gradient for a linear model with a canonical head.
 
-    Picks the fused one-pass kernel when ``m * n >= FUSED_MIN_SIZE`` and the plain formula
-    otherwise; both return the same numbers (to rounding).
+    Picks the fused one-pass kernel when ``m * n >= FUSED_MIN_SIZE`` (``FUSED_MIN_SIZE_SOFTMAX``
+    for 'cce') and the plain formula otherwise; both return the same numbers (to rounding).
 
     Parameters
     ----------
@@ -789,10 +794,12 @@ def loss_grad(
             f"Input b must have shape (K,) = ({Wa.shape[1]},) to match W of shape {Wa.shape}; "
             f"got shape {np.shape(b)} instead."
         )
-    fused = Xa.shape[0] * Xa.shape[1] >= FUSED_MIN_SIZE
+    size = Xa.shape[0] * Xa.shape[1]
     if head == "cce":
+        fused = size >= FUSED_MIN_SIZE_SOFTMAX
         fn = softmax_loss_grad if fused else plain_softmax_loss_grad
         return fn(Xa, y, Wa, ba, sample_weight=sample_weight, reduction=reduction)
+    fused = size >= FUSED_MIN_SIZE
     if Wa.shape[1] != 1:
         raise ValueError(
             f"Input W for head={head!r} must have shape (n_features, 1); got shape "

@@ -223,7 +223,8 @@ def test_dispatch_chooses_both_paths(head, monkeypatch):
         monkeypatch.setattr(kern, name, spy)
     rng = np.random.default_rng(9)
     K = 4 if head == "cce" else 1
-    for m, n in ((10, 3), (kern.FUSED_MIN_SIZE // 3 + 1, 3)):
+    threshold = kern.FUSED_MIN_SIZE_SOFTMAX if head == "cce" else kern.FUSED_MIN_SIZE
+    for m, n in ((10, 3), (threshold // 3 + 1, 3)):
         X = rng.standard_normal((m, n))
         y = rng.integers(0, K, m) if head != "mse" else rng.standard_normal(m)
         W = rng.standard_normal((n, K))
