@@ -53,7 +53,8 @@ def main() -> None:
                 print(_bench.table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
     print()
     print(_bench.machine_info())
-    print(f"paired rounds: {repeats} (medians); FUSED_MIN_SIZE = {kernels.FUSED_MIN_SIZE}")
+    print(f"paired rounds: {repeats} (medians); FUSED_MIN_SIZE = {kernels.FUSED_MIN_SIZE}, "
+          f"FUSED_MIN_SIZE_SOFTMAX = {kernels.FUSED_MIN_SIZE_SOFTMAX}")
     print(_bench.table(HEADERS, rows))
 
 

@@ -81,7 +81,7 @@ CHUNK_BYTES = 4 * 1024 * 1024
 # arithmetic per byte and wins earlier. Measured on a loaded 2-core machine
 # (docs/benchmarks.md): provisional, re-measure with benchmarks/dispatch.py on a quiet one.
 FUSED_MIN_SIZE = 3_000_000
-FUSED_MIN_SIZE_SOFTMAX = 100_000
+FUSED_MIN_SIZE_SOFTMAX = 300_000
 
 _LINEAR_LOSSES = ("mse", "bce")
 _HEADS = ("mse", "bce", "cce")
