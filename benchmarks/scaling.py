@@ -15,7 +15,8 @@ Then ``LogisticRegression(batch_size=None, epochs=2).fit`` and ``batch_size=256,
 run once, so the peak includes the estimator's input validation. Memory is reported as
 (peak RSS - RSS after imports) / bytes(X): 1.0 means no copy of X.
 Slopes are least-squares fits of log(time) on log(m); 1 is linear scaling.
-The figure goes to docs/img/scaling.png (``--quick``: a temporary file unless --out).
+The figure goes to docs/img/scaling.png (``--quick``: m = 1,000 and 10,000, n = 10, both in one
+process, figure to a temporary file unless --out).
 """
 
 from __future__ import annotations
@@ -127,12 +128,13 @@ HEADERS = ["m", "X MB", "read X ms", "full epoch ms", "full/read", "mini epoch m
 
 def main() -> None:
     p = _bench.parser(__doc__.splitlines()[0])
-    p.add_argument("--worker", nargs=3, type=int, help=argparse_hidden())
+    p.add_argument("--worker", nargs=3, type=str, help=argparse_hidden())
     p.add_argument("--out", type=Path, default=None, help="figure path (PNG/SVG/PDF)")
     args = p.parse_args()
-    if args.worker:
-        m, n, reps = args.worker
-        print(json.dumps(worker(m, n, reps)))
+    if args.worker:  # sizes (comma-separated), n, repeats: one JSON line per size
+        sizes_s, n_s, reps_s = args.worker
+        for m in sizes_s.split(","):
+            print(json.dumps(worker(int(m), int(n_s), int(reps_s))), flush=True)
         return
     repeats = args.repeats or (3 if args.quick else 5)
     sizes = [1_000, 10_000] if args.quick else [10**4, 10**5, 10**6, 10**7]
@@ -140,15 +142,20 @@ def main() -> None:
     out = args.out or (Path(tempfile.gettempdir()) / "gdlab_scaling_quick.png" if args.quick
                        else ROOT / "docs" / "img" / "scaling.png")
     results = []
-    for m in sizes:
-        reps = repeats if m < 10**7 else max(2, repeats // 2)
-        proc = subprocess.run([sys.executable, __file__, "--worker", str(m), str(n), str(reps)],
+    # one fresh process per size, so each peak RSS is its own; --quick (smoke test) runs its
+    # two tiny sizes in one process to save an interpreter start
+    groups = [sizes] if args.quick else [[m] for m in sizes]
+    for group in groups:
+        reps = repeats if group[-1] < 10**7 else max(2, repeats // 2)
+        proc = subprocess.run([sys.executable, __file__, "--worker",
+                               ",".join(map(str, group)), str(n), str(reps)],
                               capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            sys.exit(f"worker m={m} failed:\n{proc.stderr}")
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        results.append(r)
-        print(_bench.table(HEADERS, [row(r)]).splitlines()[-1], flush=True)
+            sys.exit(f"worker for m={group} failed:\n{proc.stderr}")
+        for line in proc.stdout.strip().splitlines()[-len(group):]:
+            r = json.loads(line)
+            results.append(r)
+            print(_bench.table(HEADERS, [row(r)]).splitlines()[-1], flush=True)
     ms = [r["m"] for r in results]
     print()
     print(_bench.machine_info())
