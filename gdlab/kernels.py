@@ -478,44 +478,63 @@ if HAVE_NUMBA:
             gb = 0.0
             total = 0.0
             i = lo
-            # four rows at a time: each load of w and of g serves four rows
-            while i + 4 <= hi:
-                z0 = 0.0
-                z1 = 0.0
-                z2 = 0.0
-                z3 = 0.0
+            # eight rows at a time: each load of w and each update of g serves eight rows
+            # (measured 1.15x the read bound, 1.25x with four rows)
+            while i + 8 <= hi:
+                # rows as 1-D views: j from range() is known >= 0, so the loops vectorize
+                # without a negative-index test per element
+                x0 = X[i]
+                x1 = X[i + 1]
+                x2 = X[i + 2]
+                x3 = X[i + 3]
+                x4 = X[i + 4]
+                x5 = X[i + 5]
+                x6 = X[i + 6]
+                x7 = X[i + 7]
+                z0 = z1 = z2 = z3 = z4 = z5 = z6 = z7 = 0.0
                 for j in range(n):
                     wj = w[j]
-                    z0 += X[i, j] * wj
-                    z1 += X[i + 1, j] * wj
-                    z2 += X[i + 2, j] * wj
-                    z3 += X[i + 3, j] * wj
+                    z0 += x0[j] * wj
+                    z1 += x1[j] * wj
+                    z2 += x2[j] * wj
+                    z3 += x3[j] * wj
+                    z4 += x4[j] * wj
+                    z5 += x5[j] * wj
+                    z6 += x6[j] * wj
+                    z7 += x7[j] * wj
                 if head == 1 and not weighted:  # logs dominate BCE: one per four rows
                     lq, d0, d1, d2, d3 = _bce_quad(
                         z0 + b, z1 + b, z2 + b, z3 + b, y[i], y[i + 1], y[i + 2], y[i + 3]
                     )
-                    total += lq
+                    lr, d4, d5, d6, d7 = _bce_quad(
+                        z4 + b, z5 + b, z6 + b, z7 + b, y[i + 4], y[i + 5], y[i + 6], y[i + 7]
+                    )
+                    total += lq + lr
                 else:
                     l0, d0 = _pointwise_nb(head, z0 + b, y[i])
                     l1, d1 = _pointwise_nb(head, z1 + b, y[i + 1])
                     l2, d2 = _pointwise_nb(head, z2 + b, y[i + 2])
                     l3, d3 = _pointwise_nb(head, z3 + b, y[i + 3])
+                    l4, d4 = _pointwise_nb(head, z4 + b, y[i + 4])
+                    l5, d5 = _pointwise_nb(head, z5 + b, y[i + 5])
+                    l6, d6 = _pointwise_nb(head, z6 + b, y[i + 6])
+                    l7, d7 = _pointwise_nb(head, z7 + b, y[i + 7])
                     if weighted:
-                        l0 *= s[i]
-                        d0 *= s[i]
-                        l1 *= s[i + 1]
-                        d1 *= s[i + 1]
-                        l2 *= s[i + 2]
-                        d2 *= s[i + 2]
-                        l3 *= s[i + 3]
-                        d3 *= s[i + 3]
-                    total += (l0 + l1) + (l2 + l3)
-                gb += (d0 + d1) + (d2 + d3)
-                for j in range(n):  # the four rows are still in L1
-                    g[j] += (d0 * X[i, j] + d1 * X[i + 1, j]) + (
-                        d2 * X[i + 2, j] + d3 * X[i + 3, j]
+                        l0, d0 = l0 * s[i], d0 * s[i]
+                        l1, d1 = l1 * s[i + 1], d1 * s[i + 1]
+                        l2, d2 = l2 * s[i + 2], d2 * s[i + 2]
+                        l3, d3 = l3 * s[i + 3], d3 * s[i + 3]
+                        l4, d4 = l4 * s[i + 4], d4 * s[i + 4]
+                        l5, d5 = l5 * s[i + 5], d5 * s[i + 5]
+                        l6, d6 = l6 * s[i + 6], d6 * s[i + 6]
+                        l7, d7 = l7 * s[i + 7], d7 * s[i + 7]
+                    total += ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
+                gb += ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7))
+                for j in range(n):  # the eight rows are still in L1
+                    g[j] += ((d0 * x0[j] + d1 * x1[j]) + (d2 * x2[j] + d3 * x3[j])) + (
+                        (d4 * x4[j] + d5 * x5[j]) + (d6 * x6[j] + d7 * x7[j])
                     )
-                i += 4
+                i += 8
             while i < hi:
                 z = 0.0
                 for j in range(n):
@@ -599,11 +618,11 @@ if HAVE_NUMBA:
 
 
 class _Schedule:
-    """Run the next parallel region with a dynamic schedule, on one thread for one chunk.
+    """Run the next parallel region with a coarse dynamic schedule, on one thread for one chunk.
 
     numba's default static schedule gives each thread a fixed half of the chunks; on a shared
-    machine a descheduled thread then stalls the whole call, so chunks are handed out one at a
-    time. X of a single chunk runs on the calling thread only: waking the pool costs more
+    machine a descheduled thread then stalls the whole call, so chunks are handed out in
+    portions of about a quarter of a thread's share. X of a single chunk runs on the calling thread only: waking the pool costs more
     than it saves. Both settings are numba's thread-local ones and are restored on exit; they
     change who computes a chunk, never the sums (each chunk has its own row of partials).
     """
@@ -612,8 +631,11 @@ class _Schedule:
         self.nchunks = nchunks
 
     def __enter__(self) -> None:
-        self.old_chunk = set_parallel_chunksize(1)
         self.old_threads = get_num_threads()
+        # hand chunks out in ~4 portions per thread: a chunk at a time costs ~20% on an idle
+        # machine (measured: 1.42x vs 1.19x the read bound), while a fixed half per thread
+        # stalls behind one descheduled thread
+        self.old_chunk = set_parallel_chunksize(max(1, self.nchunks // (4 * self.old_threads)))
         if self.nchunks == 1:
             set_num_threads(1)
 
