@@ -622,9 +622,10 @@ class _Schedule:
 
     numba's default static schedule gives each thread a fixed half of the chunks; on a shared
     machine a descheduled thread then stalls the whole call, so chunks are handed out in
-    portions of about a quarter of a thread's share. X of a single chunk runs on the calling thread only: waking the pool costs more
-    than it saves. Both settings are numba's thread-local ones and are restored on exit; they
-    change who computes a chunk, never the sums (each chunk has its own row of partials).
+    portions of about a quarter of a thread's share. X of a single chunk runs on the calling
+    thread only: waking the pool costs more than it saves. Both settings are numba's
+    thread-local ones and are restored on exit; they change who computes a chunk, never the
+    sums (each chunk has its own row of partials).
     """
 
     def __init__(self, nchunks: int) -> None:
