@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 from numbers import Integral, Real
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,15 +104,14 @@ class _GDEstimator(BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
 
-    # ---- hooks for subclasses ------------------------------------------------------------
-    def _encode_y(self, y: Any, *, first: bool, classes: Any = None) -> Array:
-        raise NotImplementedError  # pragma: no cover - abstract hook
+    # ---- hooks each estimator defines: _encode_y, _n_outputs, _score_encoded ----------------
+    if TYPE_CHECKING:
 
-    def _n_outputs(self) -> int:
-        raise NotImplementedError  # pragma: no cover - abstract hook
+        def _encode_y(self, y: Any, *, first: bool, classes: Any = None) -> Array: ...
 
-    def _score_encoded(self, theta: Array, X: Array, y_enc: Array) -> float:
-        raise NotImplementedError  # pragma: no cover - abstract hook
+        def _n_outputs(self) -> int: ...
+
+        def _score_encoded(self, theta: Array, X: Array, y_enc: Array) -> float: ...
 
     def _intercept_init(self, y_enc: Array, w: Array | None) -> Array:
         return np.zeros(self._n_outputs())

@@ -14,6 +14,7 @@ counts updates or epochs is up to the caller.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,7 +24,7 @@ from gdlab._validation import check_choice, check_scalar
 ScheduleFn = Callable[[int, float], float]
 
 
-class Schedule:
+class Schedule(ABC):
     """Base class: parameter bookkeeping and a checked ``__call__``."""
 
     _param_names: tuple[str, ...] = ()
@@ -53,8 +54,9 @@ class Schedule:
             )
         return float(self._lr(int(step), float(lr)))
 
-    def _lr(self, t: int, lr: float) -> float:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def _lr(self, t: int, lr: float) -> float:
+        """The learning rate at step t for base rate lr."""
 
 
 class Constant(Schedule):

@@ -16,6 +16,7 @@ rule applied to each element on its own. float32 params give float32 state and u
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ def lerp(a: NDArray[Any], b: NDArray[Any], w: float) -> NDArray[Any]:
     return b - (b - a) * (1.0 - w)
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class: hyperparameter bookkeeping, ``init``/``update`` plumbing.
 
     Subclasses list their hyperparameters in ``_param_names`` and implement
@@ -139,7 +140,8 @@ class Optimizer:
     def _init_state(self, params: NDArray[np.floating]) -> State:  # pragma: no cover
         return {}
 
+    @abstractmethod
     def _update(
         self, g: NDArray[np.floating], state: State, params: NDArray[np.floating], lr: Any, t: int
-    ) -> tuple[NDArray[np.floating], State]:  # pragma: no cover
-        raise NotImplementedError
+    ) -> tuple[NDArray[np.floating], State]:
+        """Updates and the new state at step t (1, 2, ...) for gradient g and rate lr."""
