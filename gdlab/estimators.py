@@ -447,6 +447,21 @@ class _Classifier(ClassifierMixin, _GDEstimator):
     _parameter_constraints = {**_GDEstimator._parameter_constraints,
                               "class_weight": [None, dict, StrOptions({"balanced"})]}
 
+    def __init__(self, *, optimizer: Any = "adam", lr: float = 0.01, schedule: Any = None,
+                 batch_size: int | str | None = "auto", epochs: int = 200, alpha: float = 1e-4,
+                 tol: float | None = 1e-4, n_iter_no_change: int = 5,
+                 early_stopping: bool = False, validation_fraction: float = 0.1,
+                 shuffle: bool = True, fit_intercept: bool = True, schedule_unit: str = "epoch",
+                 warm_start: bool = False, random_state: Any = None, verbose: int = 0,
+                 callbacks: list[Any] | None = None, class_weight: Any = None) -> None:
+        super().__init__(optimizer=optimizer, lr=lr, schedule=schedule, batch_size=batch_size,
+                         epochs=epochs, alpha=alpha, tol=tol, n_iter_no_change=n_iter_no_change,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction,
+                         shuffle=shuffle, fit_intercept=fit_intercept,
+                         schedule_unit=schedule_unit, warm_start=warm_start,
+                         random_state=random_state, verbose=verbose, callbacks=callbacks)
+        self.class_weight = class_weight
+
     def _check_classes(self, n: int) -> None:
         """Subclasses restrict the number of classes."""
 
@@ -522,21 +537,6 @@ class LogisticRegression(_Classifier):
 
     _loss = "bce"
 
-    def __init__(self, *, optimizer: Any = "adam", lr: float = 0.01, schedule: Any = None,
-                 batch_size: int | str | None = "auto", epochs: int = 200, alpha: float = 1e-4,
-                 tol: float | None = 1e-4, n_iter_no_change: int = 5,
-                 early_stopping: bool = False, validation_fraction: float = 0.1,
-                 shuffle: bool = True, fit_intercept: bool = True, schedule_unit: str = "epoch",
-                 warm_start: bool = False, random_state: Any = None, verbose: int = 0,
-                 callbacks: list[Any] | None = None, class_weight: Any = None) -> None:
-        super().__init__(optimizer=optimizer, lr=lr, schedule=schedule, batch_size=batch_size,
-                         epochs=epochs, alpha=alpha, tol=tol, n_iter_no_change=n_iter_no_change,
-                         early_stopping=early_stopping, validation_fraction=validation_fraction,
-                         shuffle=shuffle, fit_intercept=fit_intercept,
-                         schedule_unit=schedule_unit, warm_start=warm_start,
-                         random_state=random_state, verbose=verbose, callbacks=callbacks)
-        self.class_weight = class_weight
-
     def _check_classes(self, n: int) -> None:
         if n > 2:
             raise ValueError(
@@ -590,9 +590,9 @@ class SoftmaxRegression(_Classifier):
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
                          shuffle=shuffle, fit_intercept=fit_intercept,
                          schedule_unit=schedule_unit, warm_start=warm_start,
-                         random_state=random_state, verbose=verbose, callbacks=callbacks)
+                         random_state=random_state, verbose=verbose, callbacks=callbacks,
+                         class_weight=class_weight)
         self.loss = loss
-        self.class_weight = class_weight
 
     @property
     def _loss(self) -> str:  # type: ignore[override]
