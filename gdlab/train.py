@@ -107,13 +107,18 @@ class GLMProblem:
         """
         if self._gram_cache is None:
             X, y = self.X, self.y
-            w = (np.ones(X.shape[0], X.dtype) if self.sample_weight is None
-                 else self.sample_weight.astype(X.dtype))
-            X1 = np.hstack([X, np.ones((X.shape[0], 1), X.dtype)])
-            Y = y.reshape(X.shape[0], -1).astype(X.dtype, copy=False)
-            Xw = X1 * w[:, None]
-            self._gram_cache = (Xw.T @ X1, Xw.T @ Y, float(np.sum(w[:, None] * Y * Y)),
-                                float(w.sum()))
+            m, n = X.shape
+            Y = y.reshape(m, -1).astype(X.dtype, copy=False)
+            # weighted rows need one scaled copy of X; unweighted ones none
+            Xw = X if self.sample_weight is None else X * self.sample_weight[:, None]
+            w = np.ones(m, X.dtype) if self.sample_weight is None else self.sample_weight
+            Yw = Y * w[:, None]
+            A = np.empty((n + 1, n + 1), dtype=np.float64)
+            A[:n, :n] = Xw.T @ X
+            A[:n, n] = A[n, :n] = Xw.sum(axis=0)
+            A[n, n] = w.sum()
+            c = np.vstack([X.T @ Yw, Yw.sum(axis=0, keepdims=True)])
+            self._gram_cache = (A, c, float(np.sum(Yw * Y)), float(w.sum()))
         return self._gram_cache
 
     def _gram_loss_and_grad(self, theta: Array) -> tuple[float, Array]:
