@@ -154,13 +154,15 @@ def _check_one(text: str) -> None:
     assert time.process_time() - t0 < 0.2
 
 
-@settings(max_examples=2000, deadline=200, suppress_health_check=[HealthCheck.too_slow])
+# hypothesis' own deadline is wall-clock, which a busy CI machine can blow for reasons that
+# have nothing to do with the parser; the 0.2 s bound is asserted in CPU time in _check_one
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(structured)
 def test_fuzz_structured_text(text: str) -> None:
     _check_one(text)
 
 
-@settings(max_examples=2000, deadline=200)
+@settings(max_examples=2000, deadline=None)
 @given(st.text(max_size=80))
 def test_fuzz_arbitrary_text(text: str) -> None:
     _check_one(text)
