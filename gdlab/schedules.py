@@ -19,29 +19,14 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gdlab._validation import check_choice, check_scalar
+from gdlab._params import HasParams
+from gdlab._validation import check_choice
 
 ScheduleFn = Callable[[int, float], float]
 
 
-class Schedule(ABC):
+class Schedule(HasParams, ABC):
     """Base class: parameter bookkeeping and a checked ``__call__``."""
-
-    _param_names: tuple[str, ...] = ()
-
-    def _check(self, value: Any, name: str, **kwargs: Any) -> Any:
-        return check_scalar(value, name, owner=type(self).__name__, **kwargs)
-
-    def get_params(self) -> dict[str, Any]:
-        """Settings as a plain dict (for fingerprints and metadata)."""
-        return {name: getattr(self, name) for name in self._param_names}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
 
     __hash__ = None  # type: ignore[assignment]
 

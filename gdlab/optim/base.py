@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from gdlab._validation import check_scalar
+from gdlab._params import HasParams
 
 State = dict[str, NDArray[Any]]
 
@@ -45,30 +45,13 @@ def lerp(a: NDArray[Any], b: NDArray[Any], w: float) -> NDArray[Any]:
     return b - (b - a) * (1.0 - w)
 
 
-class Optimizer(ABC):
+class Optimizer(HasParams, ABC):
     """Base class: hyperparameter bookkeeping, ``init``/``update`` plumbing.
 
     Subclasses list their hyperparameters in ``_param_names`` and implement
     ``_init_state(params)`` and ``_update(g, state, params, lr, t)`` where ``g`` is the
     gradient cast to the params' dtype and ``t`` the 1-based number of this step.
     """
-
-    _param_names: tuple[str, ...] = ()
-
-    # -- hyperparameters ------------------------------------------------------------------
-    def _check(self, value: Any, name: str, **kwargs: Any) -> Any:
-        return check_scalar(value, name, owner=type(self).__name__, **kwargs)
-
-    def get_params(self) -> dict[str, Any]:
-        """Hyperparameters as a plain dict (for fingerprints and metadata)."""
-        return {name: getattr(self, name) for name in self._param_names}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_params() == other.get_params()  # type: ignore[attr-defined]
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(sorted(self.get_params().items()))))
