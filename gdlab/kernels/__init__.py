@@ -1,0 +1,319 @@
+"""Fused full-batch gradient kernels: loss, dL/dW and dL/db in one pass over X.
+
+Contract. For the three canonical pairs (identity + MSE, sigmoid + BCE, softmax + CCE) the
+gradient with respect to the logits is ``dL/dz = s * (y_hat - y) / S`` (times 2 for MSE), so
+
+    grad_W = X^T dL/dz,    grad_b = sum over rows of dL/dz,
+
+where ``s`` are sample weights (1 when None) and ``S = sum(s)`` for the mean reduction,
+``S = 1`` for the sum reduction. The loss is ``sum(s_i l_i) / S``.
+
+The plain formula (``X.T @ r`` after ``X @ w``) reads X from memory twice, and OpenBLAS's
+``X.T @ r`` on a C-ordered X runs on one thread. A full-batch gradient is memory-bound, so the
+fused kernels here read each row block once: they form the block's logits, residuals and its
+``X_block^T r`` contribution while the block is still in cache.
+
+Three implementations, all computing the same numbers:
+
+- ``plain_*``: the textbook NumPy formula; the reference for tests.
+- blocked NumPy (``blocked_*``): the plain formula on row blocks of ~1.5 MiB, so each block
+  is read from memory once and reused from cache.
+- numba (C-ordered X): a compiled single pass, ``prange`` over fixed row chunks (~4 MiB)
+  into per-chunk partial sums combined in chunk order. The chunking depends only on the
+  shape of X, never on the thread count, so results are bit-for-bit reproducible across
+  thread counts and runs. The linear kernel handles four rows per step and the softmax kernel
+  two (one load of w / W^T / the gradient serves several rows); softmax works K-major
+  (rows of W^T). float32 input is accumulated in float64 inside the kernel and the gradient
+  is returned in float32.
+
+Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/benchmarks.md):
+C-ordered X -> numba; Fortran-ordered or strided X -> blocked NumPy for linear/logistic
+(BLAS reads contiguous columns at full bandwidth) and the whole-array formula for softmax
+(OpenBLAS's skinny gemm on small F-ordered blocks is slow); no numba -> the same NumPy paths.
+``loss_grad`` (what models call) uses these from ``FUSED_MIN_SIZE`` entries of X on
+(``FUSED_MIN_SIZE_SOFTMAX`` for softmax) and the plain formula below.
+
+Layout: ``_numpy.py`` (input checks, plain and blocked NumPy), ``_numba.py`` (the compiler,
+when present), ``_linear_nb.py`` and ``_softmax_nb.py`` (the compiled passes); this module
+chooses between them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from gdlab._validation import check_choice
+from gdlab.kernels._numba import (
+    HAVE_NUMBA,
+    get_num_threads,
+    set_num_threads,
+    set_parallel_chunksize,
+)
+from gdlab.kernels._numpy import (
+    BLOCK_BYTES,
+    HEADS,
+    LINEAR_LOSSES,
+    _as_X,
+    _block_rows,
+    _check_params,
+    _linear_numpy,
+    _prepare_linear,
+    _prepare_softmax,
+    _softmax_numpy,
+    blocked_linear_loss_grad,
+    blocked_softmax_loss_grad,
+    plain_linear_loss_grad,
+    plain_softmax_loss_grad,
+)
+
+if HAVE_NUMBA:
+    from gdlab.kernels._linear_nb import linear_c_nb
+    from gdlab.kernels._softmax_nb import softmax_c_nb
+
+__all__ = [
+    "BLOCK_BYTES",
+    "CHUNK_BYTES",
+    "FUSED_MIN_SIZE",
+    "FUSED_MIN_SIZE_SOFTMAX",
+    "HAVE_NUMBA",
+    "blocked_linear_loss_grad",
+    "blocked_softmax_loss_grad",
+    "linear_loss_grad",
+    "loss_grad",
+    "plain_linear_loss_grad",
+    "plain_softmax_loss_grad",
+    "softmax_loss_grad",
+]
+
+# Rows of X handed to one parallel task; a function of X's shape only, so sums are reproducible.
+CHUNK_BYTES = 4 * 1024 * 1024
+# Below these many entries of X (m * n) `loss_grad` uses the plain formula. The compiled
+# linear pass only pays once X no longer fits in the last-level cache (105 MiB here), where
+# the plain formula's second read of X comes from DRAM; softmax's compiled pass does K x more
+# arithmetic per byte and wins earlier. Measured on a loaded 2-core machine
+# (docs/benchmarks.md): provisional, re-measure with benchmarks/dispatch.py on a quiet one.
+FUSED_MIN_SIZE = 3_000_000
+FUSED_MIN_SIZE_SOFTMAX = 300_000
+
+
+def _n_chunks(X: NDArray[Any]) -> int:
+    """Parallel tasks for X: a function of its shape only (reproducible sums)."""
+    return int(min(X.shape[0], max(1, -(-X.nbytes // CHUNK_BYTES))))
+
+
+
+class _Schedule:
+    """Run the next parallel region with a coarse dynamic schedule, on one thread for one chunk.
+
+    numba's default static schedule gives each thread a fixed half of the chunks; on a shared
+    machine a descheduled thread then stalls the whole call, so chunks are handed out in
+    portions of about a quarter of a thread's share. X of a single chunk runs on the calling
+    thread only: waking the pool costs more than it saves. Both settings are numba's
+    thread-local ones and are restored on exit; they change who computes a chunk, never the
+    sums (each chunk has its own row of partials).
+    """
+
+    def __init__(self, nchunks: int) -> None:
+        self.nchunks = nchunks
+
+    def __enter__(self) -> None:
+        self.old_threads = get_num_threads()
+        # hand chunks out in ~4 portions per thread: a chunk at a time costs ~20% on an idle
+        # machine (measured: 1.42x vs 1.19x the read bound), while a fixed half per thread
+        # stalls behind one descheduled thread
+        self.old_chunk = set_parallel_chunksize(max(1, self.nchunks // (4 * self.old_threads)))
+        if self.nchunks == 1:
+            set_num_threads(1)
+
+    def __exit__(self, *exc: object) -> None:
+        set_parallel_chunksize(self.old_chunk)
+        set_num_threads(self.old_threads)
+
+
+def _use_compiled(X: NDArray[Any]) -> bool:
+    """True when the compiled row-wise kernel suits X: C-contiguous and numba present.
+
+    For Fortran-ordered X a column-wise compiled kernel measured 2-4x slower than blocked
+    NumPy, whose BLAS gemv reads the contiguous columns at full bandwidth; so F-order (and any
+    strided view) takes the blocked NumPy path, which also reads X from memory once.
+    """
+    return HAVE_NUMBA and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] > 0
+
+
+def _linear_fused(
+    X: NDArray[Any],
+    y: NDArray[np.float64],
+    w: NDArray[Any],
+    b: float,
+    loss: str,
+    s: NDArray[np.float64] | None,
+    S: float,
+) -> tuple[float, NDArray[Any], float]:
+    if not _use_compiled(X):
+        return _linear_numpy(X, y, w, b, loss, s, S, _block_rows(X))
+    n = X.shape[1]
+    head = LINEAR_LOSSES.index(loss)
+    w64 = np.ascontiguousarray(w, dtype=np.float64)
+    s64 = np.empty(0) if s is None else s
+    nchunks = _n_chunks(X)
+    with _Schedule(nchunks):
+        P = linear_c_nb(X, y, w64, float(b), s64, head, nchunks)
+    total = P.sum(axis=0)  # chunk order is fixed: reproducible
+    return float(total[n + 1]) / S, (total[:n] / S).astype(X.dtype), float(total[n]) / S
+
+
+def _softmax_fused(
+    X: NDArray[Any],
+    y: NDArray[np.intp],
+    W: NDArray[Any],
+    b: NDArray[Any],
+    s: NDArray[np.float64] | None,
+    S: float,
+) -> tuple[float, NDArray[Any], NDArray[Any]]:
+    if not _use_compiled(X):
+        # K x more arithmetic per byte than the linear case, and OpenBLAS's skinny gemm on
+        # small F-ordered blocks is slow: the whole-array formula measured faster here.
+        return _softmax_numpy(X, y, W, b, s, S, max(1, X.shape[0]))
+    n = X.shape[1]
+    b64 = np.ascontiguousarray(b, dtype=np.float64)
+    s64 = np.empty(0) if s is None else s
+    Wt = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)  # K-major: rows of W^T
+    nchunks = _n_chunks(X)
+    with _Schedule(nchunks):
+        P, losses = softmax_c_nb(X, y, Wt, b64, s64, nchunks)
+    total = P.sum(axis=0)
+    grad_W = (total[:, :n].T / S).astype(X.dtype)
+    return float(losses.sum()) / S, grad_W, (total[:, n] / S).astype(X.dtype)
+
+
+def linear_loss_grad(
+    X: ArrayLike,
+    y: ArrayLike,
+    w: ArrayLike,
+    b: float,
+    *,
+    loss: str = "mse",
+    sample_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+) -> tuple[float, NDArray[np.floating], float]:
+    """Loss and gradient of a linear (MSE) or logistic (BCE) model in one pass over X.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        C- or Fortran-ordered, float64 or float32 (the gradient comes back in X's dtype).
+    y : array of shape (n_samples,)
+        Targets (MSE) or 0/1 labels (BCE).
+    w : array of shape (n_features,)
+    b : float
+    loss : {'mse', 'bce'}
+        'mse': z = X w + b, l_i = (z_i - y_i)^2. 'bce': l_i = logaddexp(0, z_i) - y_i z_i.
+    sample_weight : array of shape (n_samples,) or None
+    reduction : {'mean', 'sum'}
+        Weighted mean ``sum(s_i l_i) / sum(s_i)`` or the weighted sum.
+
+    Returns
+    -------
+    loss : float
+    grad_w : array of shape (n_features,)
+    grad_b : float
+    """
+    Xa, ya, wa, s, S = _prepare_linear(X, y, w, loss, sample_weight, reduction)
+    return _linear_fused(Xa, ya, wa, float(b), loss, s, S)
+
+
+def softmax_loss_grad(
+    X: ArrayLike,
+    y: ArrayLike,
+    W: ArrayLike,
+    b: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+) -> tuple[float, NDArray[np.floating], NDArray[np.floating]]:
+    """Loss and gradient of softmax regression (CCE from logits) in one pass over X.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    y : int array of shape (n_samples,)
+        Class labels in [0, K).
+    W : array of shape (n_features, K)
+    b : array of shape (K,)
+    sample_weight : array of shape (n_samples,) or None
+    reduction : {'mean', 'sum'}
+
+    Returns
+    -------
+    loss : float
+    grad_W : array of shape (n_features, K)
+    grad_b : array of shape (K,)
+    """
+    Xa, ya, Wa, ba, s, S = _prepare_softmax(X, y, W, b, sample_weight, reduction)
+    return _softmax_fused(Xa, ya, Wa, ba, s, S)
+
+
+def loss_grad(
+    head: str,
+    X: ArrayLike,
+    y: ArrayLike,
+    W: ArrayLike,
+    b: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    reduction: str = "mean",
+) -> tuple[float, NDArray[np.floating], NDArray[np.floating]]:
+    """Full-batch loss and gradient for a linear model with a canonical head.
+
+    Picks the fused one-pass kernel when ``m * n >= FUSED_MIN_SIZE`` (``FUSED_MIN_SIZE_SOFTMAX``
+    for 'cce') and the plain formula otherwise; both return the same numbers (to rounding).
+
+    Parameters
+    ----------
+    head : {'mse', 'bce', 'cce'}
+        identity + MSE, sigmoid + BCE, softmax + CCE (all from logits).
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+        Targets ('mse'), 0/1 labels ('bce') or class labels in [0, K) ('cce').
+    W : array of shape (n_features, K)
+        K = 1 for 'mse' and 'bce'.
+    b : array of shape (K,)
+    sample_weight : array of shape (n_samples,) or None
+    reduction : {'mean', 'sum'}
+
+    Returns
+    -------
+    loss : float
+    grad_W : array of shape (n_features, K)
+    grad_b : array of shape (K,)
+    """
+    check_choice(head, "head", HEADS)
+    Xa = _as_X(X)
+    Wa = np.asarray(W)
+    _check_params(Xa, Wa, "W", 2)
+    ba = np.asarray(b).reshape(-1)
+    if ba.shape != (Wa.shape[1],):
+        raise ValueError(
+            f"Input b must have shape (K,) = ({Wa.shape[1]},) to match W of shape {Wa.shape}; "
+            f"got shape {np.shape(b)} instead."
+        )
+    size = Xa.shape[0] * Xa.shape[1]
+    if head == "cce":
+        fused = size >= FUSED_MIN_SIZE_SOFTMAX
+        fn = softmax_loss_grad if fused else plain_softmax_loss_grad
+        return fn(Xa, y, Wa, ba, sample_weight=sample_weight, reduction=reduction)
+    fused = size >= FUSED_MIN_SIZE
+    if Wa.shape[1] != 1:
+        raise ValueError(
+            f"Input W for head={head!r} must have shape (n_features, 1); got shape "
+            f"{Wa.shape}. Use head='cce' for K > 1 classes."
+        )
+    lfn = linear_loss_grad if fused else plain_linear_loss_grad
+    value, grad_w, grad_b = lfn(
+        Xa, y, Wa[:, 0], float(ba[0]), loss=head, sample_weight=sample_weight,
+        reduction=reduction,
+    )
+    return value, grad_w[:, None], np.array([grad_b], dtype=grad_w.dtype)
