@@ -18,24 +18,27 @@ Three implementations, all computing the same numbers:
 - ``plain_*``: the textbook NumPy formula; the reference for tests.
 - blocked NumPy (``blocked_*``): the plain formula on row blocks of ~1.5 MiB, so each block
   is read from memory once and reused from cache.
-- numba (C-ordered X): a compiled single pass, ``prange`` over fixed row chunks (~4 MiB)
+- numba, C-ordered X: a compiled single pass, ``prange`` over fixed row chunks (~4 MiB)
   into per-chunk partial sums combined in chunk order. The chunking depends only on the
   shape of X, never on the thread count, so results are bit-for-bit reproducible across
-  thread counts and runs. The linear kernel handles four rows per step and the softmax kernel
-  two (one load of w / W^T / the gradient serves several rows); softmax works K-major
-  (rows of W^T). float32 input is accumulated in float64 inside the kernel and the gradient
-  is returned in float32.
+  thread counts and runs. The linear kernel handles several rows per step (one load of w
+  and one update of the gradient serve them all); softmax works K-major (rows of W^T).
+  float32 input is accumulated in float64 inside the kernel and the gradient is returned
+  in float32.
+- numba, Fortran-ordered X (linear / logistic): the same chunks, each in 512-row blocks
+  read column by column (each column is contiguous), logits then gradient while the block
+  is in L2.
 
 Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/benchmarks.md):
-C-ordered X -> numba; Fortran-ordered or strided X -> blocked NumPy for linear/logistic
-(BLAS reads contiguous columns at full bandwidth) and the whole-array formula for softmax
-(OpenBLAS's skinny gemm on small F-ordered blocks is slow); no numba -> the same NumPy paths.
-``loss_grad`` (what models call) uses these from ``FUSED_MIN_SIZE`` entries of X on
-(``FUSED_MIN_SIZE_SOFTMAX`` for softmax) and the plain formula below.
+C-ordered X -> numba; Fortran-ordered X -> numba for linear/logistic and the whole-array
+formula for softmax (OpenBLAS's skinny gemm on small F-ordered blocks is slow); strided X ->
+blocked NumPy; no numba -> the same NumPy paths. ``loss_grad`` (what models call) uses
+these from ``FUSED_MIN_SIZE`` entries of X on (``FUSED_MIN_SIZE_SOFTMAX`` for softmax) and
+the plain formula below.
 
 Layout: ``_numpy.py`` (input checks, plain and blocked NumPy), ``_numba.py`` (the compiler,
-when present), ``_linear_nb.py`` and ``_softmax_nb.py`` (the compiled passes); this module
-chooses between them.
+when present), ``_linear_nb.py`` (C order), ``_linear_f_nb.py`` (Fortran order) and
+``_softmax_nb.py`` (the compiled passes); this module chooses between them.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ from gdlab.kernels._numpy import (
 )
 
 if HAVE_NUMBA:
+    from gdlab.kernels._linear_f_nb import linear_f_nb
     from gdlab.kernels._linear_nb import linear_c_nb
     from gdlab.kernels._softmax_nb import softmax_c_nb
 
@@ -136,11 +140,23 @@ class _Schedule:
 def _use_compiled(X: NDArray[Any]) -> bool:
     """True when the compiled row-wise kernel suits X: C-contiguous and numba present.
 
-    For Fortran-ordered X a column-wise compiled kernel measured 2-4x slower than blocked
-    NumPy, whose BLAS gemv reads the contiguous columns at full bandwidth; so F-order (and any
-    strided view) takes the blocked NumPy path, which also reads X from memory once.
+    Fortran-ordered X takes the compiled column-block pass for linear / logistic
+    (``_linear_f_nb``; a column-at-a-time pass over whole columns measured 2-4x slower than
+    BLAS, 512-row blocks beat it) and the NumPy formula for softmax; strided views take the
+    blocked NumPy path, which also reads X from memory once.
     """
     return HAVE_NUMBA and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] > 0
+
+
+def _use_compiled_fortran(X: NDArray[Any]) -> bool:
+    """True when the compiled column-block kernel suits X: Fortran-ordered (not also C)."""
+    return (
+        HAVE_NUMBA
+        and X.flags.f_contiguous
+        and not X.flags.c_contiguous
+        and X.shape[0] > 0
+        and X.shape[1] > 0
+    )
 
 
 def _linear_fused(
@@ -152,7 +168,8 @@ def _linear_fused(
     s: NDArray[np.float64] | None,
     S: float,
 ) -> tuple[float, NDArray[Any], float]:
-    if not _use_compiled(X):
+    fortran = _use_compiled_fortran(X)
+    if not (fortran or _use_compiled(X)):
         return _linear_numpy(X, y, w, b, loss, s, S, _block_rows(X))
     n = X.shape[1]
     head = LINEAR_LOSSES.index(loss)
@@ -160,7 +177,10 @@ def _linear_fused(
     s64 = np.empty(0) if s is None else s
     nchunks = _n_chunks(X)
     with _Schedule(nchunks):
-        P = linear_c_nb(X, y, w64, float(b), s64, head, nchunks)
+        if fortran:
+            P = linear_f_nb(X.T, y, w64, float(b), s64, head, nchunks)
+        else:
+            P = linear_c_nb(X, y, w64, float(b), s64, head, nchunks)
     total = P.sum(axis=0)  # chunk order is fixed: reproducible
     return float(total[n + 1]) / S, (total[:n] / S).astype(X.dtype), float(total[n]) / S
 

@@ -1,0 +1,79 @@
+"""The compiled Fortran-order pass (gdlab.kernels._linear_f_nb) against the plain formula."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gdlab import kernels as kern
+from gdlab.kernels import linear_loss_grad, plain_linear_loss_grad
+
+numba = pytest.importorskip("numba")
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+# m around the 512-row block (tails of 1 and 511 rows), n around the four-column sweep
+# (n = 1, 3, 4, 5, 10), and 60,013 x 13 x 8 B = 6.2 MB -> 2 parallel chunks.
+@pytest.mark.parametrize("m,n", [(1, 1), (511, 3), (513, 4), (1025, 5), (3001, 10), (60013, 13)])
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fortran_pass_matches_plain(m, n, loss, weighted):
+    rng = np.random.default_rng(m + n)
+    X = np.asfortranarray(rng.standard_normal((m, n)))
+    y = rng.standard_normal(m) if loss == "mse" else (rng.random(m) < 0.3) * 1.0
+    w = rng.standard_normal(n)
+    s = rng.random(m) + 0.1 if weighted else None
+    got = linear_loss_grad(X, y, w, -0.2, loss=loss, sample_weight=s)
+    ref = plain_linear_loss_grad(X, y, w, -0.2, loss=loss, sample_weight=s)
+    assert got[0] == pytest.approx(ref[0], rel=1e-12)
+    assert _rel(got[1], ref[1]) <= 1e-12
+    assert got[2] == pytest.approx(ref[2], rel=1e-12, abs=1e-15)
+
+
+def test_fortran_pass_is_the_one_taken(monkeypatch):
+    calls = []
+    real = kern.linear_f_nb
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(kern, "linear_f_nb", spy)
+    X = np.asfortranarray(np.random.default_rng(0).standard_normal((700, 6)))
+    linear_loss_grad(X, np.zeros(700), np.ones(6), 0.0)
+    assert calls == [(6, 700)]  # called on X.T, C-contiguous (n, m)
+    linear_loss_grad(np.ascontiguousarray(X), np.zeros(700), np.ones(6), 0.0)
+    assert calls == [(6, 700)]  # C order: the row-wise pass
+
+
+def test_fortran_pass_float32_and_extreme_logits():
+    rng = np.random.default_rng(3)
+    X = np.asfortranarray(rng.standard_normal((2049, 7)).astype(np.float32))
+    y = (rng.random(2049) < 0.5) * 1.0
+    w = rng.standard_normal(7) * 300.0  # logits of several hundred: exp(-|z|) underflows
+    got = linear_loss_grad(X, y, w, 0.0, loss="bce")
+    ref = plain_linear_loss_grad(X.astype(np.float64), y, w, 0.0, loss="bce")
+    assert got[1].dtype == np.float32
+    assert np.isfinite(got[0]) and got[0] == pytest.approx(ref[0], rel=1e-6)
+    assert _rel(got[1], ref[1]) <= 2e-5
+
+
+def test_fortran_pass_deterministic_across_thread_counts():
+    rng = np.random.default_rng(4)
+    X = np.asfortranarray(rng.standard_normal((100_003, 9)))  # 7.2 MB: 2 chunks
+    y = rng.standard_normal(100_003)
+    w = rng.standard_normal(9)
+    first = linear_loss_grad(X, y, w, 0.1)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = linear_loss_grad(X, y, w, 0.1)
+    finally:
+        numba.set_num_threads(before)
+    assert first[0] == one[0] and first[2] == one[2]
+    assert np.array_equal(first[1], one[1])
+
