@@ -200,10 +200,10 @@ def _softmax_fused(
     n = X.shape[1]
     b64 = np.ascontiguousarray(b, dtype=np.float64)
     s64 = np.empty(0) if s is None else s
-    Wt = np.ascontiguousarray(np.asarray(W, dtype=np.float64).T)  # K-major: rows of W^T
+    WX = np.ascontiguousarray(W, dtype=X.dtype)  # BLAS multiplies in X's dtype
     nchunks = _n_chunks(X)
     with _Schedule(nchunks):
-        P, losses = softmax_c_nb(X, y, Wt, b64, s64, nchunks)
+        P, losses = softmax_c_nb(X, y, WX, b64, s64, nchunks)
     total = P.sum(axis=0)
     grad_W = (total[:, :n].T / S).astype(X.dtype)
     return float(losses.sum()) / S, grad_W, (total[:, n] / S).astype(X.dtype)
