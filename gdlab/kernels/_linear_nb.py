@@ -3,152 +3,268 @@
 ``linear_c_nb(X, y, w, b, s, head, nchunks)`` returns per-chunk partial sums, shape
 (nchunks, n + 2): gradient over w, gradient over b, loss; the caller adds the rows in chunk
 order (reproducible). Only imported when numba is present.
+
+Each chunk is walked in blocks of rows, in three steps: the logits of the block (eight rows
+at a time, so each load of w serves eight rows), the point-wise loss and dl/dz of the whole
+block in one loop, then the gradient (eight rows at a time again, the rows still in cache).
+The middle loop is what makes BCE cheap: numba has no vector math library here (no SVML), and
+a scalar ``np.exp`` costs ~10 ns, so :func:`exp_nb` and :func:`log1p_unit_nb` are written out
+as branch-free polynomials that LLVM vectorises across the rows of the block (~2 ns each).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from gdlab.kernels._numba import VEC, njit, prange
 
-__all__ = ["linear_c_nb"]
+__all__ = ["exp_nb", "linear_c_nb", "log1p_unit_nb"]
+
+# Point-wise code: only 'contract' (fused multiply-adds, never less accurate); no 'reassoc',
+# which would undo the two-part ln 2 reduction below. error_model="numpy": a float division
+# by zero gives inf instead of a Python exception, whose test per element blocks
+# vectorisation. The point-wise helpers are inlined by numba (inline="always": LLVM's own
+# inliner gave up on exp + log1p in one loop, which then ran scalar, 10x slower); inlined code
+# takes the caller's flags, so they are called only from functions compiled with _PT.
+_PT = {"contract"}
+
+_LOG2E = 1.4426950408889634
+# ln 2 split so that k * _LN2_HI is exact for |k| < 2^11 (fdlibm's constants)
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_SQRT2_M1 = 0.41421356237309503
+# fdlibm's log kernel: log(1 + f) = 2 atanh(s), s = f / (2 + f), |s| <= 0.1716; error < 1 ulp
+_LG1 = 6.666666666666735130e-01
+_LG2 = 3.999999999940941908e-01
+_LG3 = 2.857142874366239149e-01
+_LG4 = 2.222219843214978396e-01
+_LG5 = 1.818357216161805012e-01
+_LG6 = 1.531383769920937332e-01
+_LG7 = 1.479819860511658591e-01
+
+# rows per block: ~24 KiB of X (the block is read twice, the second time from L1/L2), at
+# least 32 rows (the point-wise loop needs a few vectors), at most _BLOCK_MAX
+_BLOCK_BYTES = 24 * 1024
+_BLOCK_MAX = 256
 
 
-@njit(cache=True)
+@intrinsic
+def _f64_from_bits(typingctx, bits):  # type: ignore[no-untyped-def]
+    """Reinterpret an int64 as the float64 with the same bits (a no-op in registers)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
 
 
-def _log1p_small(e):  # type: ignore[no-untyped-def]
-    """log1p(e) for e >= 0: one log and one division (libm log1p costs 2x more).
+@njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
+def exp_nb(x):  # type: ignore[no-untyped-def]
+    """exp(x) within 1 ulp (normal results), correctly flushed to 0, subnormal or inf.
 
-    Goldberg's trick: with u = fl(1 + e), log(u) * e / (u - 1) is accurate to a few ulp.
+    Branch-free, so a loop of calls vectorises. x = k ln2 + r with k = round(x / ln2) and
+    |r| <= ln2 / 2 (Cody-Waite, two-part ln2); exp(r) by its Taylor series to degree 13
+    (truncation < 1e-17); 2^k as two normal powers of two built from their bits, so that
+    results below 2^-1022 round once into the subnormals. x is clamped to [-746, 710]
+    (exp(-746) rounds to 0, exp(710) overflows to inf); NaN gives NaN.
     """
+    xc = x if x > -746.0 else -746.0
+    xc = xc if xc < 710.0 else 710.0
+    kf = np.floor(xc * _LOG2E + 0.5)
+    r = (xc - kf * _LN2_HI) - kf * _LN2_LO
+    t = 1.0 / 6227020800.0
+    t = t * r + 1.0 / 479001600.0
+    t = t * r + 1.0 / 39916800.0
+    t = t * r + 1.0 / 3628800.0
+    t = t * r + 1.0 / 362880.0
+    t = t * r + 1.0 / 40320.0
+    t = t * r + 1.0 / 5040.0
+    t = t * r + 1.0 / 720.0
+    t = t * r + 1.0 / 120.0
+    t = t * r + 1.0 / 24.0
+    t = t * r + 1.0 / 6.0
+    t = t * r + 0.5
+    p = 1.0 + (r + (r * r) * t)  # the 1 added last: no rounding error of its own
+    k = np.int64(kf)  # in [-1076, 1024]: each half within the normal exponents
+    k1 = k >> 1
+    k2 = k - k1
+    e = (p * _f64_from_bits((k1 + 1023) << 52)) * _f64_from_bits((k2 + 1023) << 52)
+    return e if x == x else x
+
+
+@njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
+def _log1p_reduce(t):  # type: ignore[no-untyped-def]
+    """For t in [0, 1]: (f, k) with 1 + t = 2^k (1 + f), k in {0, 1}, 1 + f in [0.7, 1.42]."""
+    if t >= _SQRT2_M1:
+        return (t - 1.0) * 0.5, 1.0
+    return t, 0.0  # f = t exactly: no rounding of 1 + t, so tiny t keep full accuracy
+
+
+@njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
+def _log1p_finish(f, k, s):  # type: ignore[no-untyped-def]
+    """k ln2 + log(1 + f), given s = f / (2 + f) (fdlibm's __ieee754_log kernel)."""
+    hfsq = 0.5 * f * f
+    z = s * s
+    w = z * z
+    t1 = w * (_LG2 + w * (_LG4 + w * _LG6))
+    t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
+    R = t2 + t1
+    return k * _LN2_HI - ((hfsq - (s * (hfsq + R) + k * _LN2_LO)) - f)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
+def log1p_unit_nb(t):  # type: ignore[no-untyped-def]
+    """log1p(t) for t in [0, 1] within 1 ulp, branch-free (vectorises); NaN gives NaN."""
+    f, k = _log1p_reduce(t)
+    return _log1p_finish(f, k, f / (2.0 + f))
+
+
+@njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
+def _bce_row(z, yi):  # type: ignore[no-untyped-def]
+    """BCE of one row and dl/dz: logaddexp(0, z) - y z and sigmoid(z) - y.
+
+    With e = exp(-|z|) in [0, 1]: logaddexp(0, z) = max(z, 0) + log1p(e), sigmoid(z) =
+    1 / (1 + e) for z >= 0 and e / (1 + e) otherwise; finite for |z| ~ 1000. The two
+    divisions (1 / (1 + e) and log1p's f / (2 + f)) share one reciprocal (a few ulp).
+    """
+    e = exp_nb(-abs(z))
+    f, k = _log1p_reduce(e)
     u = 1.0 + e
-    if u == 1.0:
-        return e
-    return np.log(u) * (e / (u - 1.0))
+    v = 2.0 + f
+    rec = 1.0 / (u * v)
+    q = v * rec
+    sig = q if z >= 0.0 else e * q
+    zp = z if z > 0.0 else 0.0
+    return (zp - yi * z) + _log1p_finish(f, k, (f * u) * rec), sig - yi
 
 
-@njit(cache=True)
-
-
+@njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
 def _pointwise_nb(head, z, yi):  # type: ignore[no-untyped-def]
     """Per-sample loss and dl/dz: identity + MSE (head 0) or sigmoid + BCE (head 1)."""
     if head == 0:
         d = z - yi
         return d * d, 2.0 * d
-    # logaddexp(0, z) - y z = max(z, 0) + log1p(exp(-|z|)) - y z: finite for |z| ~ 1000
-    e = np.exp(-abs(z))
-    q = 1.0 / (1.0 + e)
-    if z >= 0.0:
-        return z + _log1p_small(e) - yi * z, q - yi
-    return _log1p_small(e) - yi * z, e * q - yi
+    return _bce_row(z, yi)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath=_PT)
+def _pointwise_one(head, z, yi):  # type: ignore[no-untyped-def]
+    """:func:`_pointwise_nb` behind a call, for the kernel: keeps the _PT flags."""
+    return _pointwise_nb(head, z, yi)
 
 
-def _bce_quad(z0, z1, z2, z3, y0, y1, y2, y3):  # type: ignore[no-untyped-def]
-    """Summed BCE of four rows and their dl/dz, with one log instead of four.
+@njit(cache=True, error_model="numpy", fastmath=_PT)
+def _pointwise_block(head, zb, y, s, i, nb, db, lb):  # type: ignore[no-untyped-def]
+    """Loss (lb) and dl/dz (db) of rows i..i+nb from their logits zb[:nb], weighted by s.
 
-    sum_r log1p(e_r) = log1p(E) with 1 + E = prod_r (1 + e_r); E is formed as
-    E <- E + e + E e (no cancellation, all terms >= 0), so the sum keeps full relative
-    accuracy even when every e_r is tiny (all rows well classified).
+    One loop per case, each free of branches and calls after inlining: LLVM vectorises it.
     """
-    e0 = np.exp(-abs(z0))
-    e1 = np.exp(-abs(z1))
-    e2 = np.exp(-abs(z2))
-    e3 = np.exp(-abs(z3))
-    q0 = 1.0 / (1.0 + e0)
-    q1 = 1.0 / (1.0 + e1)
-    q2 = 1.0 / (1.0 + e2)
-    q3 = 1.0 / (1.0 + e3)
-    d0 = (q0 if z0 >= 0.0 else e0 * q0) - y0
-    d1 = (q1 if z1 >= 0.0 else e1 * q1) - y1
-    d2 = (q2 if z2 >= 0.0 else e2 * q2) - y2
-    d3 = (q3 if z3 >= 0.0 else e3 * q3) - y3
-    lin = ((max(z0, 0.0) - y0 * z0) + (max(z1, 0.0) - y1 * z1)) + (
-        (max(z2, 0.0) - y2 * z2) + (max(z3, 0.0) - y3 * z3)
-    )
-    E = e0
-    E = E + e1 + E * e1
-    E = E + e2 + E * e2
-    E = E + e3 + E * e3
-    return lin + _log1p_small(E), d0, d1, d2, d3
+    if head == 0:
+        if s.size > 0:
+            for k in range(nb):
+                d = zb[k] - y[i + k]
+                lb[k] = s[i + k] * (d * d)
+                db[k] = s[i + k] * (2.0 * d)
+        else:
+            for k in range(nb):
+                d = zb[k] - y[i + k]
+                lb[k] = d * d
+                db[k] = 2.0 * d
+    elif s.size > 0:
+        for k in range(nb):
+            lk, dk = _bce_row(zb[k], y[i + k])
+            lb[k] = s[i + k] * lk
+            db[k] = s[i + k] * dk
+    else:
+        for k in range(nb):
+            lk, dk = _bce_row(zb[k], y[i + k])
+            lb[k] = lk
+            db[k] = dk
 
 
 def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
     m, n = X.shape
     P = np.zeros((nchunks, n + 2))  # per chunk: grad_w, grad_b, loss
     weighted = s.size > 0
+    # a function of n only: the sums do not depend on the thread count
+    block = max(32, min(_BLOCK_MAX, _BLOCK_BYTES // (8 * n) // 8 * 8))
     for c in prange(nchunks):
         lo = c * m // nchunks
         hi = (c + 1) * m // nchunks
         g = np.zeros(n)
+        zb = np.empty(block)
+        db = np.empty(block)
+        lb = np.empty(block)
         gb = 0.0
         total = 0.0
         i = lo
-        # eight rows at a time: each load of w and each update of g serves eight rows
-        # (measured 1.15x the read bound, 1.25x with four rows)
         while i + 8 <= hi:
-            # rows as 1-D views: j from range() is known >= 0, so the loops vectorize
-            # without a negative-index test per element
-            x0 = X[i]
-            x1 = X[i + 1]
-            x2 = X[i + 2]
-            x3 = X[i + 3]
-            x4 = X[i + 4]
-            x5 = X[i + 5]
-            x6 = X[i + 6]
-            x7 = X[i + 7]
-            z0 = z1 = z2 = z3 = z4 = z5 = z6 = z7 = 0.0
-            for j in range(n):
-                wj = w[j]
-                z0 += x0[j] * wj
-                z1 += x1[j] * wj
-                z2 += x2[j] * wj
-                z3 += x3[j] * wj
-                z4 += x4[j] * wj
-                z5 += x5[j] * wj
-                z6 += x6[j] * wj
-                z7 += x7[j] * wj
-            if head == 1 and not weighted:  # logs dominate BCE: one per four rows
-                lq, d0, d1, d2, d3 = _bce_quad(
-                    z0 + b, z1 + b, z2 + b, z3 + b, y[i], y[i + 1], y[i + 2], y[i + 3]
-                )
-                lr, d4, d5, d6, d7 = _bce_quad(
-                    z4 + b, z5 + b, z6 + b, z7 + b, y[i + 4], y[i + 5], y[i + 6], y[i + 7]
-                )
-                total += lq + lr
-            else:
-                l0, d0 = _pointwise_nb(head, z0 + b, y[i])
-                l1, d1 = _pointwise_nb(head, z1 + b, y[i + 1])
-                l2, d2 = _pointwise_nb(head, z2 + b, y[i + 2])
-                l3, d3 = _pointwise_nb(head, z3 + b, y[i + 3])
-                l4, d4 = _pointwise_nb(head, z4 + b, y[i + 4])
-                l5, d5 = _pointwise_nb(head, z5 + b, y[i + 5])
-                l6, d6 = _pointwise_nb(head, z6 + b, y[i + 6])
-                l7, d7 = _pointwise_nb(head, z7 + b, y[i + 7])
-                if weighted:
-                    l0, d0 = l0 * s[i], d0 * s[i]
-                    l1, d1 = l1 * s[i + 1], d1 * s[i + 1]
-                    l2, d2 = l2 * s[i + 2], d2 * s[i + 2]
-                    l3, d3 = l3 * s[i + 3], d3 * s[i + 3]
-                    l4, d4 = l4 * s[i + 4], d4 * s[i + 4]
-                    l5, d5 = l5 * s[i + 5], d5 * s[i + 5]
-                    l6, d6 = l6 * s[i + 6], d6 * s[i + 6]
-                    l7, d7 = l7 * s[i + 7], d7 * s[i + 7]
-                total += ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
-            gb += ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7))
-            for j in range(n):  # the eight rows are still in L1
-                g[j] += ((d0 * x0[j] + d1 * x1[j]) + (d2 * x2[j] + d3 * x3[j])) + (
-                    (d4 * x4[j] + d5 * x5[j]) + (d6 * x6[j] + d7 * x7[j])
-                )
-            i += 8
-        while i < hi:
+            nb = min(block, (hi - i) // 8 * 8)
+            for k in range(0, nb, 8):
+                # rows as 1-D views: j from range() is known >= 0, so the loops vectorise
+                # without a negative-index test per element
+                x0 = X[i + k]
+                x1 = X[i + k + 1]
+                x2 = X[i + k + 2]
+                x3 = X[i + k + 3]
+                x4 = X[i + k + 4]
+                x5 = X[i + k + 5]
+                x6 = X[i + k + 6]
+                x7 = X[i + k + 7]
+                z0 = z1 = z2 = z3 = z4 = z5 = z6 = z7 = 0.0
+                for j in range(n):
+                    wj = w[j]
+                    z0 += x0[j] * wj
+                    z1 += x1[j] * wj
+                    z2 += x2[j] * wj
+                    z3 += x3[j] * wj
+                    z4 += x4[j] * wj
+                    z5 += x5[j] * wj
+                    z6 += x6[j] * wj
+                    z7 += x7[j] * wj
+                zb[k] = z0 + b
+                zb[k + 1] = z1 + b
+                zb[k + 2] = z2 + b
+                zb[k + 3] = z3 + b
+                zb[k + 4] = z4 + b
+                zb[k + 5] = z5 + b
+                zb[k + 6] = z6 + b
+                zb[k + 7] = z7 + b
+            _pointwise_block(head, zb, y, s, i, nb, db, lb)
+            for k in range(nb):
+                total += lb[k]
+                gb += db[k]
+            for k in range(0, nb, 8):  # the block's rows are still in L1/L2
+                x0 = X[i + k]
+                x1 = X[i + k + 1]
+                x2 = X[i + k + 2]
+                x3 = X[i + k + 3]
+                x4 = X[i + k + 4]
+                x5 = X[i + k + 5]
+                x6 = X[i + k + 6]
+                x7 = X[i + k + 7]
+                d0 = db[k]
+                d1 = db[k + 1]
+                d2 = db[k + 2]
+                d3 = db[k + 3]
+                d4 = db[k + 4]
+                d5 = db[k + 5]
+                d6 = db[k + 6]
+                d7 = db[k + 7]
+                for j in range(n):
+                    g[j] += ((d0 * x0[j] + d1 * x1[j]) + (d2 * x2[j] + d3 * x3[j])) + (
+                        (d4 * x4[j] + d5 * x5[j]) + (d6 * x6[j] + d7 * x7[j])
+                    )
+            i += nb
+        while i < hi:  # the last < 8 rows of the chunk
             z = 0.0
             for j in range(n):
                 z += X[i, j] * w[j]
-            li, d = _pointwise_nb(head, z + b, y[i])
+            li, d = _pointwise_one(head, z + b, y[i])
             if weighted:
                 li *= s[i]
                 d *= s[i]

@@ -1,0 +1,199 @@
+"""The compiled linear / logistic pass: its vectorised exp and log1p, and the whole kernel
+against the plain NumPy formula (1e-12 relative in float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+numba = pytest.importorskip("numba")
+
+from gdlab.kernels import linear_loss_grad, plain_linear_loss_grad  # noqa: E402
+from gdlab.kernels._linear_nb import exp_nb, linear_c_nb, log1p_unit_nb  # noqa: E402
+
+PT = {"contract"}
+
+
+@numba.njit(error_model="numpy", fastmath=PT)
+def _exp_all(x, out):
+    for i in range(x.size):
+        out[i] = exp_nb(x[i])
+
+
+@numba.njit(error_model="numpy", fastmath=PT)
+def _log1p_all(t, out):
+    for i in range(t.size):
+        out[i] = log1p_unit_nb(t[i])
+
+
+def _ulps(got, ref):
+    """|got - ref| in units of ref's last place (exact agreement required where ref is 0)."""
+    got = np.asarray(got)
+    ref = np.asarray(ref)
+    return np.abs(got - ref) / np.spacing(np.abs(ref))
+
+
+def test_exp_within_one_ulp_over_the_whole_range():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([
+        rng.uniform(-750.0, 712.0, 200_000),
+        rng.uniform(-40.0, 0.0, 100_000),
+        rng.uniform(-1e-3, 1e-3, 10_000),
+        # round-to-nearest-k boundaries (x = (k + 1/2) ln 2) and the subnormal edge
+        (np.arange(-1075, 1024) + 0.5) * np.log(2.0),
+        np.linspace(-745.2, -708.0, 5_000),
+        np.linspace(700.0, 709.8, 1_000),
+    ])
+    out = np.empty_like(x)
+    _exp_all(x, out)
+    with np.errstate(over="ignore"):
+        ref = np.exp(x)
+    normal = np.isfinite(ref) & (ref >= np.finfo(np.float64).tiny)
+    assert normal.sum() > 300_000
+    assert _ulps(out[normal], ref[normal]).max() <= 1.0
+    # subnormal results: one rounding from the exact value, so within one unit of 2^-1074
+    sub = (ref > 0) & (ref < np.finfo(np.float64).tiny)
+    assert sub.sum() > 1_000
+    assert np.abs(out[sub] - ref[sub]).max() <= 5e-324
+    rest = ~normal & ~sub
+    np.testing.assert_array_equal(out[rest], ref[rest])  # 0 and inf exactly where numpy has them
+
+
+@pytest.mark.parametrize(
+    "x,expected",
+    [
+        (0.0, 1.0),
+        (-0.0, 1.0),
+        (1.0, np.e),  # within 1 ulp for finite nonzero results
+        (-745.0, 5e-324),
+        (-745.2, 0.0),
+        (-746.0, 0.0),
+        (-1000.0, 0.0),
+        (-1e300, 0.0),
+        (-np.inf, 0.0),
+        (709.78, np.exp(709.78)),
+        (709.79, np.inf),
+        (745.0, np.inf),
+        (1000.0, np.inf),
+        (np.inf, np.inf),
+        (5e-324, 1.0),
+        (-5e-324, 1.0),
+    ],
+)
+def test_exp_special_values(x, expected):
+    out = np.empty(1)
+    _exp_all(np.array([x]), out)
+    if 0.0 < expected < np.inf and expected != 1.0 and expected > 1e-300:
+        assert abs(out[0] - expected) <= np.spacing(expected)
+    else:
+        assert out[0] == expected
+
+
+def test_exp_and_log1p_propagate_nan():
+    out = np.empty(1)
+    _exp_all(np.array([np.nan]), out)
+    assert np.isnan(out[0])
+    _log1p_all(np.array([np.nan]), out)
+    assert np.isnan(out[0])
+
+
+def test_log1p_within_one_ulp_on_the_unit_interval():
+    rng = np.random.default_rng(1)
+    t = np.concatenate([
+        rng.random(200_000),
+        np.exp(rng.uniform(-745.0, 0.0, 200_000)),  # what BCE feeds it: exp(-|z|)
+        np.nextafter(np.sqrt(2.0) - 1.0, [-1.0, 0.0, 1.0]),  # the range-reduction switch
+        [5e-324, 1e-310, np.finfo(np.float64).tiny, 1e-17, 0.5, np.nextafter(1.0, 0.0), 1.0],
+    ])
+    out = np.empty_like(t)
+    _log1p_all(t, out)
+    ref = np.log1p(t)
+    assert _ulps(out, ref).max() <= 1.0
+    _log1p_all(np.zeros(1), out[:1])
+    assert out[0] == 0.0
+
+
+def _bce_plain(X, y, w, b, s, reduction):
+    return plain_linear_loss_grad(X, y, w, b, loss="bce", sample_weight=s, reduction=reduction)
+
+
+def _assert_rel(got, ref, tol=1e-12):
+    assert abs(got[0] - ref[0]) <= tol * abs(ref[0])
+    np.testing.assert_allclose(got[1], ref[1], rtol=0, atol=tol * np.max(np.abs(ref[1])))
+    assert abs(got[2] - ref[2]) <= tol * max(abs(ref[2]), np.max(np.abs(ref[1])))
+
+
+# m: below one group of 8 rows, not a multiple of 8, spanning several blocks (32 rows for
+# n = 100, 256 for n = 3) and several parallel chunks (4 MiB each: 6007 x 100 x 8 B = 2)
+@pytest.mark.parametrize("m,n", [(5, 3), (37, 3), (1003, 3), (299, 100), (6007, 100)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_bce_kernel_matches_plain_formula(m, n, weighted, reduction, scale):
+    rng = np.random.default_rng(m + n)
+    X = rng.standard_normal((m, n))
+    w = rng.standard_normal(n) * scale / np.sqrt(n)  # scale 30: logits up to ~+-100
+    y = (rng.random(m) < 0.4) * 1.0
+    s = rng.random(m) + 0.1 if weighted else None
+    got = linear_loss_grad(X, y, w, 0.3, loss="bce", sample_weight=s, reduction=reduction)
+    _assert_rel(got, _bce_plain(X, y, w, 0.3, s, reduction))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_bce_kernel_with_logits_of_1000(weighted):
+    """Rows with |z| up to 1000 (exp underflows, log1p(0)), mixed with ordinary rows."""
+    rng = np.random.default_rng(5)
+    m = 1001
+    X = np.ones((m, 2))
+    X[:, 0] = np.concatenate([rng.uniform(-1000.0, 1000.0, 500), rng.uniform(-5.0, 5.0, 501)])
+    w = np.array([1.0, 0.0])
+    y = (rng.random(m) < 0.5) * 1.0
+    s = rng.random(m) + 0.5 if weighted else None
+    got = linear_loss_grad(X, y, w, 0.0, loss="bce", sample_weight=s, reduction="sum")
+    assert np.isfinite(got[0]) and np.isfinite(got[1]).all() and np.isfinite(got[2])
+    _assert_rel(got, _bce_plain(X, y, w, 0.0, s, "sum"))
+    # by hand: loss = sum logaddexp(0, z) - y z, gradient = X^T (sigmoid(z) - y)
+    z = X @ w
+    sw = np.ones(m) if s is None else s
+    assert got[0] == pytest.approx(np.sum(sw * (np.logaddexp(0.0, z) - y * z)), rel=1e-13)
+    np.testing.assert_allclose(got[1], X.T @ (sw * (expit(z) - y)), rtol=1e-13)
+
+
+def test_kernel_partial_sums_directly():
+    """linear_c_nb's rows: gradient over w, over b, and the loss of each chunk's rows."""
+    rng = np.random.default_rng(9)
+    m, n, nchunks = 203, 4, 3
+    X = rng.standard_normal((m, n))
+    y = (rng.random(m) < 0.5) * 1.0
+    w = rng.standard_normal(n)
+    P = linear_c_nb(X, y, w, -0.2, np.empty(0), 1, nchunks)
+    assert P.shape == (nchunks, n + 2)
+    for c in range(nchunks):
+        rows = slice(c * m // nchunks, (c + 1) * m // nchunks)
+        z = X[rows] @ w - 0.2
+        d = expit(z) - y[rows]
+        np.testing.assert_allclose(P[c, :n], X[rows].T @ d, rtol=1e-13, atol=1e-13)
+        assert P[c, n] == pytest.approx(d.sum(), rel=1e-12, abs=1e-13)
+        assert P[c, n + 1] == pytest.approx(np.sum(np.logaddexp(0.0, z) - y[rows] * z),
+                                            rel=1e-13)
+
+
+def test_nan_logit_propagates():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((50, 3))
+    X[17, 1] = np.nan
+    y = (rng.random(50) < 0.5) * 1.0
+    value, g, gb = linear_loss_grad(X, y, np.ones(3), 0.0, loss="bce")
+    assert np.isnan(value) and np.isnan(g).all() and np.isnan(gb)
+
+
+def test_bce_kernel_float32_input():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3001, 20)).astype(np.float32)
+    y = (rng.random(3001) < 0.5) * 1.0
+    w = rng.standard_normal(20) * 0.5
+    got = linear_loss_grad(X, y, w, 0.1, loss="bce")
+    ref = _bce_plain(X.astype(np.float64), y, w, 0.1, None, "mean")
+    assert got[1].dtype == np.float32
+    _assert_rel(got, ref, tol=2e-5)
