@@ -33,6 +33,8 @@ Python loop. Set ``gdlab.fastepoch.ENABLED = False`` to force the Python loop ev
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -41,7 +43,10 @@ from numpy.typing import NDArray
 from gdlab.optim import GD, SGD, Adam, AdamW, Momentum, Nesterov
 
 try:  # numba is a declared dependency; without it every epoch takes the Python loop
-    from numba import njit
+    from llvmlite import ir
+    from numba import njit, types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is absent
@@ -53,6 +58,23 @@ Array = NDArray[Any]
 
 #: Module switch: False sends every epoch through the Python loop (the reference path).
 ENABLED = True
+
+#: Staged epochs (rows of the next super-chunk gathered by a second thread while the steps run,
+#: see :func:`_epoch_staged`): "auto" where they win (shuffled order, X of at least
+#: STAGED_MIN_BYTES, at least STAGED_MIN_THREADS numba threads), "always" or "never".
+STAGED = "auto"
+#: Smallest X (bytes) staged under "auto": below it the rows stay in the caches anyway.
+STAGED_MIN_BYTES = 64 << 20
+#: Threads of a staged epoch: 2 = the stepping thread plus a helper thread gathering rows;
+#: 1 = the stepping thread stages alone (same results; used by tests). Under "auto", staging
+#: needs 2 here and at least 2 CPUs (with one thread it only adds a copy).
+STAGE_THREADS = 2
+#: Target size of one of the two staging buffers (bytes); a super-chunk is a whole number of
+#: batches, at least one. Batches larger than STAGE_MAX_BYTES are not staged under "auto".
+STAGE_BYTES = 4 << 20
+STAGE_MAX_BYTES = 16 << 20
+#: Rows are claimed by the two gathering threads in blocks of about this many bytes.
+STAGE_BLOCK_BYTES = 16 << 10
 
 _HEADS = {"mse": 0, "bce": 1, "cce": 2}
 # optimizer codes inside the kernel
@@ -167,24 +189,185 @@ if HAVE_NUMBA:
         return soft - yi * z, p - yi
 
     @njit(cache=True)
-    def _epoch_nb(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
-                  theta, buf1, buf2, buf3, opt, hp, lr, count0, stats):
-        """Run every batch of one epoch; return the number of steps committed.
+    def _step(src, yf, ylab, s, idx, lo, m, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
+              theta, buf1, buf2, buf3, opt, hp, lr, t, stats, ws1, ws2, g64, g, new_theta,
+              new1, new2, new3, cast):
+        """One optimizer step on the batch of rows ``src[idx[lo:lo + m]]``; True if committed.
 
+        ``yf`` / ``ylab`` / ``s`` are indexed like ``src`` (by ``idx[lo + i]``), so the same
+        code serves rows read from X through the permutation and rows staged contiguously.
         theta and the optimizer buffers (buf1, buf2, buf3: momentum buffer or Adam's mu, nu,
-        nu_max) are updated in place. stats = [sum loss * rows, rows, sum |g|, last loss] is
-        accumulated. A step whose loss, gradient or new parameters are non-finite is not
-        committed and the kernel returns its index.
+        nu_max) are updated in place and stats = [sum loss * rows, rows, sum |g|, last loss]
+        accumulated, unless the loss, the gradient or the new parameters are non-finite: then
+        nothing changes and False is returned. ``t`` is the optimizer's step count after this
+        step; ws1, ws2, g64, g, new_theta, new1..3 and cast are scratch space.
         """
-        n_rows, n = X.shape
+        n = src.shape[1]
         weighted = s.shape[0] > 0
         P = theta.shape[0]
         nK = n * K
+        Z = ws1
+        dZ = ws2
+        # ---- loss and gradient (GLMProblem.loss_and_grad) ---------------------------------
+        total = 0.0
+        if weighted:
+            for i in range(m):
+                total += s[idx[lo + i]]
+        zero_batch = False
+        if weighted:
+            zero_batch = True
+            for i in range(m):
+                if s[idx[lo + i]] != 0.0:
+                    zero_batch = False
+                    break
+        if zero_batch:
+            # a batch of zero-weight rows: loss 0 and a zero gradient (no L2 term)
+            loss = 0.0
+            for p in range(P):
+                g[p] = 0.0
+        else:
+            inv_m = 1.0 / m
+            loss = 0.0
+            if head == 2:
+                W = theta[:nK].reshape((n, K))
+                _logits_k(src, idx, lo, m, W, Z)
+                for i in range(m):
+                    mx = -np.inf
+                    for k in range(K):
+                        Z[i, k] += np.float64(theta[nK + k])
+                        if Z[i, k] > mx:
+                            mx = Z[i, k]
+                    se = 0.0
+                    for k in range(K):
+                        dZ[i, k] = math.exp(Z[i, k] - mx)
+                        se += dZ[i, k]
+                    yi = ylab[idx[lo + i]]
+                    li = mx + math.log(se) - Z[i, yi]
+                    c = s[idx[lo + i]] / total if weighted else inv_m
+                    for k in range(K):
+                        dZ[i, k] = (dZ[i, k] / se - (1.0 if k == yi else 0.0)) * c
+                    loss += li * c if weighted else li
+                G = g64.reshape((n, K))
+                _grad_k(src, idx, lo, m, dZ, G)
+                for k in range(K):
+                    acc = 0.0
+                    for i in range(m):
+                        acc += dZ[i, k]
+                    g[nK + k] = acc
+            else:
+                loss, g_b = _batch1(src, idx, lo, m, theta, np.float64(theta[n]), head,
+                                    yf, s, total, weighted, g64)
+                g[n] = g_b
+            if not weighted:
+                loss = loss * inv_m
+            if not fit_intercept:
+                for k in range(K):
+                    g[nK + k] = 0.0
+            if alpha != 0.0:
+                ww = 0.0
+                for p in range(nK):
+                    ww += np.float64(theta[p]) * np.float64(theta[p])
+                loss += 0.5 * alpha * ww
+                for p in range(nK):
+                    g[p] = g64[p] + alpha * theta[p]
+            else:
+                for p in range(nK):
+                    g[p] = g64[p]
+        cast[0] = loss
+        ok = math.isfinite(cast[0])
+        gsq = 0.0
+        for p in range(P):
+            gp = g[p]
+            if not math.isfinite(gp):
+                ok = False
+            gsq += np.float64(gp) * np.float64(gp)
+        if not ok:
+            return False
+        # ---- optimizer update (gdlab.optim, same operation order) ------------------------
+        if opt == _ADAM:
+            beta1, beta2, eps, wd = hp[0], hp[1], hp[2], hp[3]
+            decoupled, amsgrad = hp[4] != 0.0, hp[5] != 0.0
+            w1 = 1.0 - beta1
+            step_size = lr / (1.0 - beta1 ** np.float64(t))
+            bc2_sqrt = (1.0 - beta2 ** np.float64(t)) ** 0.5
+            for p in range(P):
+                gp = g[p]
+                if wd != 0.0 and not decoupled:
+                    gp = gp + wd * theta[p]
+                mu = buf1[p]
+                if w1 < 0.5:
+                    mu_new = mu + w1 * (gp - mu)
+                else:
+                    mu_new = gp - (gp - mu) * (1.0 - w1)
+                nu_new = beta2 * buf2[p] + (1.0 - beta2) * gp * gp
+                new1[p] = mu_new
+                new2[p] = nu_new
+                if amsgrad:
+                    nm = buf3[p]
+                    if not nu_new <= nm:  # np.maximum: the larger, NaN propagates
+                        nm = nu_new
+                    new3[p] = nm
+                    denom = math.sqrt(new3[p]) / bc2_sqrt + eps
+                else:
+                    denom = math.sqrt(new2[p]) / bc2_sqrt + eps
+                upd = -step_size * new1[p] / denom
+                if wd != 0.0 and decoupled:
+                    upd = -lr * wd * theta[p] + upd
+                new_theta[p] = theta[p] + upd
+        else:
+            beta, damp, wd, nesterov = hp[0], hp[1], hp[2], hp[3] != 0.0
+            for p in range(P):
+                gp = g[p]
+                if wd != 0.0:
+                    gp = gp + wd * theta[p]
+                if opt == _GD:
+                    upd = -lr * gp
+                elif opt == _LESSON:
+                    v = beta * buf1[p] - lr * gp
+                    new1[p] = v
+                    upd = beta * new1[p] - lr * gp if nesterov else new1[p]
+                else:
+                    if t == 1:
+                        new1[p] = gp
+                    else:
+                        new1[p] = beta * buf1[p] + (1.0 - damp) * gp
+                    if nesterov:
+                        upd = -lr * (gp + beta * new1[p])
+                    else:
+                        upd = -lr * new1[p]
+                new_theta[p] = theta[p] + upd
+        for p in range(P):
+            if not math.isfinite(new_theta[p]):
+                return False
+        # ---- commit ------------------------------------------------------------------------
+        theta[:] = new_theta
+        if opt != _GD:
+            buf1[:] = new1
+        if opt == _ADAM:
+            buf2[:] = new2
+            if buf3.shape[0] > 0:
+                buf3[:] = new3
+        lf = np.float64(cast[0])
+        stats[0] += lf * m
+        stats[1] += m
+        stats[2] += math.sqrt(gsq)
+        stats[3] = lf
+        return True
+
+    @njit(nogil=True, cache=True)
+    def _epoch_nb(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
+                  theta, buf1, buf2, buf3, opt, hp, lr, count0, stats):
+        """Run every batch of one epoch reading rows X[order[...]]; return the steps committed.
+
+        theta, buf1..3 and stats are updated as by :func:`_step`; the first non-finite step is
+        not committed and its index is returned.
+        """
+        n_rows, n = X.shape
         n_batches = (n_rows + bs - 1) // bs
-        Z = np.empty((bs, K))
-        dZ = np.empty((bs, K))
-        g64 = np.empty(nK)
-        g = np.empty(P, dtype=theta.dtype)        # the gradient in theta's dtype, as Python has it
+        ws1 = np.empty((bs, K))
+        ws2 = np.empty((bs, K))
+        g64 = np.empty(n * K)
+        g = np.empty(theta.shape[0], dtype=theta.dtype)  # the gradient in theta's dtype
         new_theta = np.empty_like(theta)
         new1 = np.empty_like(buf1)
         new2 = np.empty_like(buf2)
@@ -193,151 +376,163 @@ if HAVE_NUMBA:
         for bi in range(n_batches):
             lo = bi * bs
             m = min(bs, n_rows - lo)
-            # ---- loss and gradient (GLMProblem.loss_and_grad) ---------------------------
-            total = 0.0
-            if weighted:
-                for i in range(m):
-                    total += s[order[lo + i]]
-            zero_batch = False
-            if weighted:
-                zero_batch = True
-                for i in range(m):
-                    if s[order[lo + i]] != 0.0:
-                        zero_batch = False
-                        break
-            if zero_batch:
-                # a batch of zero-weight rows: loss 0 and a zero gradient (no L2 term)
-                loss = 0.0
-                for p in range(P):
-                    g[p] = 0.0
-            else:
-                inv_m = 1.0 / m
-                loss = 0.0
-                if head == 2:
-                    W = theta[:nK].reshape((n, K))
-                    _logits_k(X, order, lo, m, W, Z)
-                    for i in range(m):
-                        mx = -np.inf
-                        for k in range(K):
-                            Z[i, k] += np.float64(theta[nK + k])
-                            if Z[i, k] > mx:
-                                mx = Z[i, k]
-                        se = 0.0
-                        for k in range(K):
-                            dZ[i, k] = math.exp(Z[i, k] - mx)
-                            se += dZ[i, k]
-                        yi = ylab[order[lo + i]]
-                        li = mx + math.log(se) - Z[i, yi]
-                        c = s[order[lo + i]] / total if weighted else inv_m
-                        for k in range(K):
-                            dZ[i, k] = (dZ[i, k] / se - (1.0 if k == yi else 0.0)) * c
-                        loss += li * c if weighted else li
-                    G = g64.reshape((n, K))
-                    _grad_k(X, order, lo, m, dZ, G)
-                    for k in range(K):
-                        acc = 0.0
-                        for i in range(m):
-                            acc += dZ[i, k]
-                        g[nK + k] = acc
-                else:
-                    loss, g_b = _batch1(X, order, lo, m, theta, np.float64(theta[n]), head,
-                                        yf, s, total, weighted, g64)
-                    g[n] = g_b
-                if not weighted:
-                    loss = loss * inv_m
-                if not fit_intercept:
-                    for k in range(K):
-                        g[nK + k] = 0.0
-                if alpha != 0.0:
-                    ww = 0.0
-                    for p in range(nK):
-                        ww += np.float64(theta[p]) * np.float64(theta[p])
-                    loss += 0.5 * alpha * ww
-                    for p in range(nK):
-                        g[p] = g64[p] + alpha * theta[p]
-                else:
-                    for p in range(nK):
-                        g[p] = g64[p]
-            cast[0] = loss
-            ok = math.isfinite(cast[0])
-            gsq = 0.0
-            for p in range(P):
-                gp = g[p]
-                if not math.isfinite(gp):
-                    ok = False
-                gsq += np.float64(gp) * np.float64(gp)
-            if not ok:
+            if not _step(X, yf, ylab, s, order, lo, m, head, K, fit_intercept, alpha, theta,
+                         buf1, buf2, buf3, opt, hp, lr, count0 + bi + 1, stats, ws1, ws2, g64,
+                         g, new_theta, new1, new2, new3, cast):
                 return bi
-            # ---- optimizer update (gdlab.optim, same operation order) ------------------
-            t = count0 + bi + 1
-            if opt == _ADAM:
-                beta1, beta2, eps, wd = hp[0], hp[1], hp[2], hp[3]
-                decoupled, amsgrad = hp[4] != 0.0, hp[5] != 0.0
-                w1 = 1.0 - beta1
-                step_size = lr / (1.0 - beta1 ** np.float64(t))
-                bc2_sqrt = (1.0 - beta2 ** np.float64(t)) ** 0.5
-                for p in range(P):
-                    gp = g[p]
-                    if wd != 0.0 and not decoupled:
-                        gp = gp + wd * theta[p]
-                    mu = buf1[p]
-                    if w1 < 0.5:
-                        mu_new = mu + w1 * (gp - mu)
-                    else:
-                        mu_new = gp - (gp - mu) * (1.0 - w1)
-                    nu_new = beta2 * buf2[p] + (1.0 - beta2) * gp * gp
-                    new1[p] = mu_new
-                    new2[p] = nu_new
-                    if amsgrad:
-                        nm = buf3[p]
-                        if not nu_new <= nm:  # np.maximum: the larger, NaN propagates
-                            nm = nu_new
-                        new3[p] = nm
-                        denom = math.sqrt(new3[p]) / bc2_sqrt + eps
-                    else:
-                        denom = math.sqrt(new2[p]) / bc2_sqrt + eps
-                    upd = -step_size * new1[p] / denom
-                    if wd != 0.0 and decoupled:
-                        upd = -lr * wd * theta[p] + upd
-                    new_theta[p] = theta[p] + upd
-            else:
-                beta, damp, wd, nesterov = hp[0], hp[1], hp[2], hp[3] != 0.0
-                for p in range(P):
-                    gp = g[p]
-                    if wd != 0.0:
-                        gp = gp + wd * theta[p]
-                    if opt == _GD:
-                        upd = -lr * gp
-                    elif opt == _LESSON:
-                        v = beta * buf1[p] - lr * gp
-                        new1[p] = v
-                        upd = beta * new1[p] - lr * gp if nesterov else new1[p]
-                    else:
-                        if t == 1:
-                            new1[p] = gp
-                        else:
-                            new1[p] = beta * buf1[p] + (1.0 - damp) * gp
-                        if nesterov:
-                            upd = -lr * (gp + beta * new1[p])
-                        else:
-                            upd = -lr * new1[p]
-                    new_theta[p] = theta[p] + upd
-            for p in range(P):
-                if not math.isfinite(new_theta[p]):
+        return n_batches
+
+    @intrinsic
+    def _yield(typingctx):  # type: ignore[no-untyped-def]
+        """``sched_yield()`` followed by a compiler memory barrier.
+
+        Spin-waits call it: it gives the core away when the machine is oversubscribed, and
+        (being opaque to the compiler, plus the barrier) it forces flags and staged rows
+        written by the other thread to be re-read from memory rather than from registers.
+        x86 and ARM keep a thread's stores ordered enough for the flags below because every
+        flag is written after a call to this function.
+        """
+        sig = types.int32()
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            fnty = ir.FunctionType(ir.IntType(32), [])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "sched_yield")
+            r = builder.call(fn, [])
+            builder.asm(ir.FunctionType(ir.VoidType(), []), "", "~{memory}", [], True)
+            builder.fence("seq_cst")
+            return r
+
+        return sig, codegen
+
+    @njit(nogil=True, cache=True)
+    def _stage(X, yf, ylab, s, order, lo, a, b, B, Yb, Lb, Sb):  # type: ignore[no-untyped-def]
+        """Copy rows order[lo + a:lo + b] of X (and their y, label, weight) to B[a:b] etc."""
+        n = X.shape[1]
+        for i in range(a, b):
+            x = X[order[lo + i]]
+            bi = B[i]
+            for j in range(n):
+                bi[j] = x[j]
+        if yf.shape[0] > 0:
+            for i in range(a, b):
+                Yb[i] = yf[order[lo + i]]
+        if ylab.shape[0] > 0:
+            for i in range(a, b):
+                Lb[i] = ylab[order[lo + i]]
+        if s.shape[0] > 0:
+            for i in range(a, b):
+                Sb[i] = s[order[lo + i]]
+
+    @njit(nogil=True, cache=True)
+    def _stage_share(X, yf, ylab, s, order, c, rows_c, blk, B, Yb, Lb, Sb,  # type: ignore[no-untyped-def]
+                     claims, backward):
+        """Stage this worker's share of super-chunk c into B[c % 2] etc.
+
+        The rows are cut into blocks of ``blk``; the forward worker takes blocks 0, 1, ...,
+        the backward worker the last, the one before, ... Each announces the block it takes
+        (claims[c, 0]: next block forward, claims[c, 1]: lowest block taken backward) and
+        stops at a block the other has taken, so the faster worker does more. A stale read
+        can only make both copy the same block (the same bytes to the same place), never
+        leave a block uncopied. Returns the number of blocks this worker copied.
+        """
+        n_rows = X.shape[0]
+        lo = c * rows_c
+        m = min(rows_c, n_rows - lo)
+        nblk = (m + blk - 1) // blk
+        q = c % 2
+        done = 0
+        if backward:
+            k = nblk - 1
+            while k >= 0 and k >= claims[c, 0]:
+                claims[c, 1] = k
+                _stage(X, yf, ylab, s, order, lo, k * blk, min(m, (k + 1) * blk), B[q], Yb[q],
+                       Lb[q], Sb[q])
+                done += 1
+                k -= 1
+        else:
+            k = 0
+            while k < nblk and k < claims[c, 1]:
+                claims[c, 0] = k + 1
+                _stage(X, yf, ylab, s, order, lo, k * blk, min(m, (k + 1) * blk), B[q], Yb[q],
+                       Lb[q], Sb[q])
+                done += 1
+                k += 1
+        return done
+
+    @njit(nogil=True, cache=True)
+    def _stage_helper(X, yf, ylab, s, order, rows_c, blk, B, Yb, Lb, Sb, sync, claims,  # type: ignore[no-untyped-def]
+                      info):
+        """The helper thread of a staged epoch: stages every super-chunk, forward.
+
+        Super-chunk c goes to buffer c % 2, free once the steps of super-chunk c - 2 are
+        done (sync[0] counts the super-chunks stepped); claims[c, 2] = 1 tells the stepping
+        thread that this worker's share of c is in place. sync[1] != 0 aborts (the steps
+        stopped at a non-finite step).
+        """
+        n_chunks = claims.shape[0]
+        for c in range(n_chunks):
+            while sync[0] < c - 1 and sync[1] == 0:
+                _yield()
+            if sync[1] != 0:
+                break
+            _yield()
+            info[0] += _stage_share(X, yf, ylab, s, order, c, rows_c, blk, B, Yb, Lb, Sb,
+                                    claims, False)
+            _yield()
+            claims[c, 2] = 1
+
+    @njit(nogil=True, cache=True)
+    def _epoch_staged(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
+                      theta, buf1, buf2, buf3, opt, hp, lr, count0, stats, spc, blk, B, Yb,
+                      Lb, Sb, sync, claims, info):
+        """:func:`_epoch_nb` with the rows staged: the same steps on the same rows.
+
+        The epoch is cut into super-chunks of ``spc`` batches. While this thread runs the
+        steps of super-chunk c over its rows staged contiguously in B[c % 2] (cache-resident
+        reads), a helper thread (:func:`_stage_helper`) gathers the rows of super-chunk
+        c + 1 through the permutation into B[(c + 1) % 2]; this thread joins that gather
+        when its steps are done (:func:`_stage_share`). Gathering random rows is
+        latency-bound, so two threads gathering read about twice as fast as one. Without a
+        helper (claims[:, 2] preset to 1) this thread stages everything itself. The steps run
+        in this thread in batch order, so the result does not depend on the helper.
+        """
+        n_rows, n = X.shape
+        n_batches = (n_rows + bs - 1) // bs
+        rows_c = spc * bs
+        n_chunks = claims.shape[0]
+        ws1 = np.empty((bs, K))
+        ws2 = np.empty((bs, K))
+        g64 = np.empty(n * K)
+        g = np.empty(theta.shape[0], dtype=theta.dtype)
+        new_theta = np.empty_like(theta)
+        new1 = np.empty_like(buf1)
+        new2 = np.empty_like(buf2)
+        new3 = np.empty_like(buf3)
+        cast = np.empty(1, dtype=theta.dtype)
+        local = np.arange(rows_c)  # staged rows are read in place: idx = identity
+        info[1] += _stage_share(X, yf, ylab, s, order, 0, rows_c, blk, B, Yb, Lb, Sb, claims,
+                                True)
+        for c in range(n_chunks):
+            while claims[c, 2] == 0:  # the helper's share of super-chunk c
+                _yield()
+            _yield()
+            q = c % 2
+            m_c = min(rows_c, n_rows - c * rows_c)
+            for j in range((m_c + bs - 1) // bs):
+                lo = j * bs
+                bi = c * spc + j
+                if not _step(B[q], Yb[q], Lb[q], Sb[q], local, lo, min(bs, m_c - lo), head, K,
+                             fit_intercept, alpha, theta, buf1, buf2, buf3, opt, hp, lr,
+                             count0 + bi + 1, stats, ws1, ws2, g64, g, new_theta, new1, new2,
+                             new3, cast):
+                    _yield()
+                    sync[1] = 1
                     return bi
-            # ---- commit --------------------------------------------------------------
-            theta[:] = new_theta
-            if opt != _GD:
-                buf1[:] = new1
-            if opt == _ADAM:
-                buf2[:] = new2
-                if buf3.shape[0] > 0:
-                    buf3[:] = new3
-            lf = np.float64(cast[0])
-            stats[0] += lf * m
-            stats[1] += m
-            stats[2] += math.sqrt(gsq)
-            stats[3] = lf
+            _yield()
+            sync[0] = c + 1  # buffer q is free again
+            if c + 1 < n_chunks:
+                info[1] += _stage_share(X, yf, ylab, s, order, c + 1, rows_c, blk, B, Yb, Lb,
+                                        Sb, claims, True)
         return n_batches
 
 
@@ -412,6 +607,17 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
     return None
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _helper_pool() -> ThreadPoolExecutor:
+    """The one helper thread of staged epochs (created on first use)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(1, thread_name_prefix="gdlab-stage")
+    return _POOL
+
+
 class FastEpoch:
     """A compiled epoch for one problem and optimizer (made by :func:`plan`).
 
@@ -443,6 +649,65 @@ class FastEpoch:
         assert spec is not None
         self.opt, hp, self.keys = spec
         self.hp = np.asarray(hp, dtype=np.float64)
+        row_bytes = max(1, self.X.shape[1]) * self.X.itemsize
+        self.batch_bytes = self.bs * row_bytes
+        #: batches per super-chunk and rows per claimed block of the staged path
+        self.spc = max(1, STAGE_BYTES // self.batch_bytes)
+        self.blk = max(1, STAGE_BLOCK_BYTES // row_bytes)
+        self._buffers: tuple[Array, Array, Array, Array] | None = None
+        #: blocks staged by the forward (helper) and backward (stepping) thread, last epoch
+        self.stage_info = np.zeros(2, dtype=np.int64)
+
+    def staged(self, shuffled: bool = True) -> bool:
+        """Whether an epoch takes the staged path (see the module's ``STAGED`` switch)."""
+        if STAGED == "always":
+            return True
+        if STAGED != "auto":
+            return False
+        return (shuffled and self.X.nbytes >= STAGED_MIN_BYTES
+                and self.batch_bytes <= STAGE_MAX_BYTES
+                and STAGE_THREADS >= 2 and (os.cpu_count() or 1) >= 2)
+
+    def _run_staged(self, args: tuple[Any, ...]) -> int:
+        """Run :func:`_epoch_staged` (with its helper thread); return the steps committed."""
+        B, Yb, Lb, Sb = self._stage_buffers()
+        n_rows = self.X.shape[0]
+        rows_c = self.spc * self.bs
+        n_chunks = (n_rows + rows_c - 1) // rows_c
+        # claims[c] = [next block forward, lowest block taken backward, helper's share done]
+        claims = np.zeros((n_chunks, 3), dtype=np.int64)
+        m = np.minimum(rows_c, n_rows - rows_c * np.arange(n_chunks))
+        claims[:, 1] = (m + self.blk - 1) // self.blk
+        sync = np.zeros(2, dtype=np.int64)  # [super-chunks stepped, abort]
+        self.stage_info[:] = 0
+        helper = None
+        if STAGE_THREADS >= 2:
+            helper = _helper_pool().submit(
+                _stage_helper, self.X, self.yf, self.ylab, self.s, args[4], rows_c, self.blk,
+                B, Yb, Lb, Sb, sync, claims, self.stage_info)
+        else:
+            claims[:, 2] = 1  # no helper: the stepping thread stages every block itself
+        kernel: Any = _epoch_staged
+        try:
+            done = int(kernel(*args, self.spc, self.blk, B, Yb, Lb, Sb, sync, claims,
+                              self.stage_info))
+        finally:
+            sync[1] = 1  # the helper stops at its next super-chunk (it is done if all went well)
+            if helper is not None:
+                helper.result()
+        return done
+
+    def _stage_buffers(self) -> tuple[Array, Array, Array, Array]:
+        """The two staging buffers (rows, y, labels, weights), allocated on first use."""
+        if self._buffers is None:
+            rows = min(self.spc * self.bs, self.X.shape[0])
+            self._buffers = (
+                np.empty((2, rows, self.X.shape[1]), dtype=self.X.dtype),
+                np.empty((2, rows if self.yf.size else 0)),
+                np.empty((2, rows if self.ylab.size else 0), dtype=np.int64),
+                np.empty((2, rows if self.s.size else 0)),
+            )
+        return self._buffers
 
     def run_epoch(self, state: Any, lr: float) -> bool:
         """Run the epoch from ``state.batch_index == 0`` and update ``state`` in place.
@@ -476,9 +741,13 @@ class FastEpoch:
         count0 = int(state.opt_state["count"])
         stats = np.array([state.epoch_loss_sum, state.epoch_weight,
                           state.epoch_grad_norm_sum, 0.0])
-        done = int(_epoch_nb(self.X, self.yf, self.ylab, self.s, order, self.bs, self.head,
-                             self.K, self.fit_intercept, self.alpha, new_theta, bufs[0],
-                             bufs[1], bufs[2], self.opt, self.hp, float(lr), count0, stats))
+        args = (self.X, self.yf, self.ylab, self.s, order, self.bs, self.head, self.K,
+                self.fit_intercept, self.alpha, new_theta, bufs[0], bufs[1], bufs[2], self.opt,
+                self.hp, float(lr), count0, stats)
+        if self.staged(state.order is not None):
+            done = self._run_staged(args)
+        else:
+            done = int(_epoch_nb(*args))
         if done == 0:
             return True  # the first step is bad: the Python loop redoes and reports it
         opt_state = {"count": np.asarray(count0 + done, dtype=np.int64)}

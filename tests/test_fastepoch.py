@@ -3,6 +3,12 @@
 Every test runs the same problem twice, once with ``gdlab.fastepoch.ENABLED`` False (the
 Python loop, the reference) and once with it True, and compares everything the loop leaves
 in TrainState. A spy on FastEpoch.run_epoch asserts which path actually ran.
+
+The compiled epoch has two paths: rows read through the permutation ("direct") and rows
+staged super-chunk by super-chunk into contiguous buffers, with a helper thread gathering
+("staged-2") or without ("staged-1"). Tests parametrized by ``path`` force one of them; the
+staged ones use super-chunks of 3 batches and blocks of 7 rows, so the 13 batches of an
+epoch make 4 full super-chunks and a partial fifth (one batch of 11 rows).
 """
 
 from __future__ import annotations
@@ -16,6 +22,26 @@ from gdlab.optim import GD, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov
 from gdlab.train import DivergenceError, GLMProblem, TrainConfig, TrainState, run
 
 N, D, BS = 203, 5, 16  # 13 batches, the last one partial (11 rows)
+PATHS = ["direct", "staged-1", "staged-2"]
+STAGE_BATCHES = 3  # batches per super-chunk in staged tests
+
+
+def _set_path(monkeypatch: pytest.MonkeyPatch, path: str, batches: int = STAGE_BATCHES,
+              itemsize: int = 8) -> None:
+    """Force the compiled path: direct, or staged with 1 or 2 threads and small buffers."""
+    if path == "direct":
+        monkeypatch.setattr(fastepoch, "STAGED", "never")
+        return
+    monkeypatch.setattr(fastepoch, "STAGED", "always")
+    monkeypatch.setattr(fastepoch, "STAGE_THREADS", int(path[-1]))
+    monkeypatch.setattr(fastepoch, "STAGE_BYTES", batches * BS * D * itemsize)
+    monkeypatch.setattr(fastepoch, "STAGE_BLOCK_BYTES", 7 * D * itemsize)
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    _set_path(monkeypatch, request.param)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -112,7 +138,7 @@ HEADS = [("mse", 1), ("bce", 1), ("cce", 3)]
 
 @pytest.mark.parametrize("opt_name", list(OPTIMIZERS))
 @pytest.mark.parametrize(("loss", "K"), HEADS)
-def test_fast_epoch_equals_python_loop(loss, K, opt_name, spy):
+def test_fast_epoch_equals_python_loop(loss, K, opt_name, spy, path):
     problem = _problem(loss, K)
     opt = OPTIMIZERS[opt_name]
     ref = _train(problem, opt, fast=False)
@@ -126,7 +152,8 @@ def test_fast_epoch_equals_python_loop(loss, K, opt_name, spy):
 @pytest.mark.parametrize(("loss", "K"), HEADS)
 @pytest.mark.parametrize(("weighted", "alpha", "fit_intercept"),
                          [(True, 0.0, True), (False, 0.3, True), (True, 0.1, False)])
-def test_weights_l2_and_no_intercept(loss, K, opt_name, weighted, alpha, fit_intercept, spy):
+def test_weights_l2_and_no_intercept(loss, K, opt_name, weighted, alpha, fit_intercept, spy,
+                                     path):
     problem = _problem(loss, K, weighted=weighted, alpha=alpha, fit_intercept=fit_intercept)
     opt = OPTIMIZERS[opt_name]
     ref = _train(problem, opt, fast=False)
@@ -138,7 +165,7 @@ def test_weights_l2_and_no_intercept(loss, K, opt_name, weighted, alpha, fit_int
 
 
 @pytest.mark.parametrize("opt_name", ["momentum", "adam"])
-def test_zero_weight_batches_take_zero_steps(opt_name, spy):
+def test_zero_weight_batches_take_zero_steps(opt_name, spy, path):
     # without shuffling, batches 0 and 1 hold only zero-weight rows: loss 0, gradient 0,
     # and the optimizer still steps (momentum keeps moving, Adam's count advances)
     problem = _problem("bce", 1, weighted=True, zero_rows=2 * BS)
@@ -150,7 +177,7 @@ def test_zero_weight_batches_take_zero_steps(opt_name, spy):
     assert fast.order is None
 
 
-def test_batch_size_one_and_epoch_schedule(spy):
+def test_batch_size_one_and_epoch_schedule(spy, path):
     problem = _problem("mse", 1, weighted=True, alpha=0.01)
 
     def halving(t: int, lr: float) -> float:
@@ -165,7 +192,9 @@ def test_batch_size_one_and_epoch_schedule(spy):
 
 @pytest.mark.parametrize(("loss", "K"), HEADS)
 @pytest.mark.parametrize("opt_name", ["sgd-dampening-wd", "adam-amsgrad-wd"])
-def test_float32(loss, K, opt_name, spy):
+@pytest.mark.parametrize("path_name", PATHS)
+def test_float32(loss, K, opt_name, spy, path_name, monkeypatch):
+    _set_path(monkeypatch, path_name, itemsize=4)
     problem = _problem(loss, K, weighted=True, alpha=0.05, dtype=np.float32)
     opt = OPTIMIZERS[opt_name]
     ref = _train(problem, opt, fast=False, lr=0.02)
@@ -175,7 +204,7 @@ def test_float32(loss, K, opt_name, spy):
     _assert_same_state(fast, ref, rtol=2e-5)
 
 
-def test_resume_mid_epoch_continues_in_python_then_compiled(spy):
+def test_resume_mid_epoch_continues_in_python_then_compiled(spy, path):
     # stop the Python loop after 5 steps of epoch 0, then resume with the fast path enabled:
     # the rest of epoch 0 must run in Python (batch_index != 0), later epochs compiled
     problem = _problem("cce", 3, weighted=True)
@@ -202,7 +231,7 @@ def test_resume_mid_epoch_continues_in_python_then_compiled(spy):
 
 
 @pytest.mark.parametrize(("loss", "K", "lr"), [("mse", 1, 20.0), ("mse", 1, 1e308)])
-def test_divergence_raises_the_same_error(loss, K, lr, spy):
+def test_divergence_raises_the_same_error(loss, K, lr, spy, path):
     problem = _problem(loss, K)
     errors, states = [], []
     for fast in (False, True):
@@ -276,3 +305,102 @@ def test_unsupported_configs_fall_back_to_python(spy):
     state = TrainState.start(problem.model.init(0).astype(np.float32), GD(), random_state=1)
     run(problem, state, TrainConfig(optimizer=GD(), lr=0.05, batch_size=BS, epochs=1, tol=None))
     assert spy == [-1] and state.step == 13
+
+
+def _final_state(problem, opt, monkeypatch, path, batches=STAGE_BATCHES, epochs=2, **cfg):
+    _set_path(monkeypatch, path, batches)
+    return _train(problem, opt, fast=True, epochs=epochs, **cfg)
+
+
+@pytest.mark.parametrize(("loss", "K"), HEADS)
+@pytest.mark.parametrize("opt_name", ["momentum-nesterov-wd", "adamw-amsgrad"])
+@pytest.mark.parametrize("batches", [1, 4, 13, 40])
+def test_staged_is_bitwise_the_direct_kernel(loss, K, opt_name, batches, monkeypatch, spy):
+    # the staged path runs the same steps on the same rows: not just close, identical, for
+    # super-chunks of 1 batch, 4 (a partial last super-chunk of 1 batch), 13 (exactly one)
+    # and 40 (one super-chunk larger than the epoch), with one thread or two
+    problem = _problem(loss, K, weighted=True, alpha=0.05)
+    opt = OPTIMIZERS[opt_name]
+    ref = _final_state(problem, opt, monkeypatch, "direct")
+    for threads in ("staged-1", "staged-2"):
+        got = _final_state(problem, opt, monkeypatch, threads, batches)
+        np.testing.assert_array_equal(got.theta, ref.theta)
+        for key in ref.opt_state:
+            np.testing.assert_array_equal(got.opt_state[key], ref.opt_state[key])
+        assert got.last_finite_loss == ref.last_finite_loss
+        assert [(r.loss, r.grad_norm) for r in got.history] == [
+            (r.loss, r.grad_norm) for r in ref.history]
+    assert spy == [13, 13] * 3
+
+
+@pytest.mark.parametrize("path_name", ["staged-1", "staged-2"])
+def test_staged_divergence_in_a_later_super_chunk(path_name, monkeypatch, spy):
+    # plain GD with lr 1e15 overflows at step 10 of the first epoch, in the fourth
+    # super-chunk (batches of 16, super-chunks of 3): the staged kernel must stop before the
+    # bad step, let the helper thread go, and the Python loop reports the same error
+    problem = _problem("mse")
+    errors = []
+    for fast, p in ((False, "direct"), (True, path_name)):
+        _set_path(monkeypatch, p)
+        with pytest.raises(DivergenceError) as info:
+            _train(problem, GD(), fast=fast, lr=1e15, epochs=5)
+        errors.append(info.value)
+    ref, got = errors
+    assert (ref.epoch, ref.step) == (0, 10)  # past the third super-chunk
+    assert (got.epoch, got.step, got.lr) == (ref.epoch, ref.step, ref.lr)
+    np.testing.assert_allclose(got.params, ref.params, rtol=1e-12)
+    np.testing.assert_allclose(got.last_finite_loss, ref.last_finite_loss, rtol=1e-12)
+    assert spy == [ref.step]
+
+
+def _plan(problem, batch_size=BS):
+    config = TrainConfig(optimizer=GD(), lr=0.1, batch_size=batch_size, epochs=1, tol=None)
+    fe = fastepoch.plan(problem, GD(), config)
+    assert fe is not None
+    return fe
+
+
+def test_staged_auto_rule(monkeypatch):
+    problem = _problem("mse")
+    fe = _plan(problem)
+    assert fastepoch.STAGED == "auto"
+    assert not fe.staged()  # a small X stays in the caches: the direct kernel
+    monkeypatch.setattr(fastepoch, "STAGED_MIN_BYTES", 0)
+    assert fe.staged() and not fe.staged(shuffled=False)  # unshuffled rows are read in order
+    monkeypatch.setattr(fastepoch, "STAGE_THREADS", 1)
+    assert not fe.staged()  # one thread: staging is only an extra copy
+    monkeypatch.setattr(fastepoch, "STAGE_THREADS", 2)
+    monkeypatch.setattr(fastepoch, "STAGE_MAX_BYTES", BS * D * 8 - 1)
+    assert not fe.staged()  # a batch larger than a staging buffer
+    for mode, expected in (("always", True), ("never", False)):
+        monkeypatch.setattr(fastepoch, "STAGED", mode)
+        assert fe.staged(shuffled=False) is expected
+
+
+@pytest.mark.parametrize(("path_name", "batches"), [("staged-1", 3), ("staged-2", 3),
+                                                    ("staged-2", 1)])
+def test_staging_buffers_and_block_counts(path_name, batches, monkeypatch):
+    # bounded buffers (two super-chunks, never a copy of X) and every block staged: with one
+    # thread the stepping thread stages all blocks itself; with two, the threads share them
+    # (a block may be copied twice after a stale read, never zero times)
+    _set_path(monkeypatch, path_name, batches)
+    problem = _problem("bce", 1, weighted=True)
+    fe = _plan(problem)
+    assert fe.staged() and fe.spc == batches and fe.blk == 7
+    state = TrainState.start(problem.model.init(0), GD(), random_state=1)
+    state.order = state.rng.permutation(N)
+    assert fe.run_epoch(state, 0.1) and state.batch_index == 13
+    B, Yb, Lb, Sb = fe._stage_buffers()
+    assert B.shape == (2, batches * BS, D) and Yb.shape == Sb.shape == (2, batches * BS)
+    assert Lb.shape == (2, 0)
+    rows_c = batches * BS
+    n_blocks = sum(-(-min(rows_c, N - lo) // 7) for lo in range(0, N, rows_c))
+    if path_name == "staged-1":
+        assert list(fe.stage_info) == [0, n_blocks]
+    else:
+        assert fe.stage_info.sum() >= n_blocks
+    # the last super-chunk's rows are in its buffer, in batch order
+    last = (N - 1) // rows_c
+    lo = last * rows_c
+    np.testing.assert_array_equal(B[last % 2, :N - lo], problem.X[state.order[lo:]])
+    np.testing.assert_array_equal(Yb[last % 2, :N - lo], problem.y[state.order[lo:]])
