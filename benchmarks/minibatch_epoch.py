@@ -4,7 +4,12 @@ Candidates, timed in paired rounds (every candidate once per round, ratios per r
 the median; the machine is shared, so absolute times drift):
 
 - gdlab compiled epoch (gdlab.fastepoch through gdlab.train.run), plain SGD and Adam, and
-  logistic regression (BCE) with plain SGD;
+  logistic regression (BCE) with plain SGD, on both compiled paths: "staged" (the default
+  for X this large: a helper thread gathers the next super-chunk's rows into a contiguous
+  buffer while the steps run) and "direct" (``gdlab.fastepoch.STAGED = "never"``: one
+  thread reads the rows through the permutation);
+- probes of what limits it: drawing the permutation alone, and gathering the epoch's rows
+  into the staging buffers with no arithmetic, with 1 and with 2 threads;
 - gdlab's Python loop (gdlab.fastepoch.ENABLED = False), same problems;
 - scikit-learn SGDRegressor / SGDClassifier(log_loss), max_iter=1, tol=None, shuffle=True,
   learning_rate='constant' (one epoch of per-sample SGD);
@@ -14,11 +19,12 @@ the median; the machine is shared, so absolute times drift):
 
 Every gdlab epoch includes drawing the permutation (``rng.permutation(n)``), as in training.
 
-Run: ``.venv/bin/python benchmarks/minibatch_epoch.py [--quick] [--repeats R]``
+Run: ``.venv/bin/python benchmarks/minibatch_epoch.py [--quick] [--repeats R] [--no-slow]``
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 
@@ -32,21 +38,86 @@ from gdlab.train import GLMProblem, TrainConfig, TrainState, run
 BATCH = 256
 
 
-def gdlab_epoch(problem: GLMProblem, optimizer: object, lr: float, fast: bool
-                ) -> Callable[[], None]:
+def gdlab_epoch(problem: GLMProblem, optimizer: object, lr: float, fast: bool,
+                staged: str = "auto") -> Callable[[], None]:
     """One more epoch of a persistent run per call (state carries over, as in training)."""
     state = TrainState.start(problem.model.init(0), optimizer, random_state=0)
     config = TrainConfig(optimizer=optimizer, lr=lr, batch_size=BATCH, epochs=0, tol=None)
 
     def epoch() -> None:
         fastepoch.ENABLED = fast
+        fastepoch.STAGED = staged
         try:
             config.epochs = state.epoch + 1
             run(problem, state, config)
         finally:
             fastepoch.ENABLED = True
+            fastepoch.STAGED = "auto"
 
     return epoch
+
+
+def permutation_probe(n: int) -> Callable[[], None]:
+    """Drawing one epoch's permutation, as the training loop does."""
+    rng = np.random.default_rng(0)
+
+    def draw() -> None:
+        rng.permutation(n)
+
+    return draw
+
+
+if fastepoch.HAVE_NUMBA:
+    from numba import njit
+
+    @njit(nogil=True, cache=True)
+    def _gather_steps_free(X, order, rows_c, blk, B, Yb, Lb, Sb, sync, claims, info):  # type: ignore[no-untyped-def]
+        """The stepping thread of a staged epoch without the steps: only its gather share."""
+        e = np.empty(0)
+        el = np.empty(0, dtype=np.int64)
+        for c in range(claims.shape[0]):
+            info[1] += fastepoch._stage_share(X, e, el, e, order, c, rows_c, blk, B, Yb, Lb,
+                                              Sb, claims, True)
+            while claims[c, 2] == 0:
+                fastepoch._yield()
+            sync[0] = c + 1
+
+
+def gather_probe(X: np.ndarray, threads: int) -> Callable[[], None] | None:
+    """Gather every row of a shuffled epoch into the staging buffers, no arithmetic.
+
+    The same buffers, blocks and hand-off as a staged epoch (gdlab.fastepoch), with the
+    helper thread (threads=2) or without (threads=1): how fast random rows can be read.
+    """
+    if not fastepoch.HAVE_NUMBA:
+        return None
+    n = X.shape[0]
+    fe = fastepoch.FastEpoch(GLMProblem(GLM(X.shape[1], 1, "mse"), X, np.zeros(n)), GD(),
+                             TrainConfig(optimizer=GD(), batch_size=BATCH))
+    B, _, _, _ = fe._stage_buffers()
+    e = np.empty((2, 0))
+    el = np.empty((2, 0), dtype=np.int64)
+    rows_c = fe.spc * BATCH
+    n_chunks = -(-n // rows_c)
+    m = np.minimum(rows_c, n - rows_c * np.arange(n_chunks))
+    order = np.random.default_rng(1).permutation(n)
+    info = np.zeros(2, dtype=np.int64)
+
+    def gather() -> None:
+        claims = np.zeros((n_chunks, 3), dtype=np.int64)
+        claims[:, 1] = -(-m // fe.blk)
+        sync = np.zeros(2, dtype=np.int64)
+        if threads >= 2:
+            helper = fastepoch._helper_pool().submit(
+                fastepoch._stage_helper, X, e[0], el[0], e[0], order, rows_c, fe.blk, B, e,
+                el, e, sync, claims, info)
+        else:
+            claims[:, 2] = 1
+        _gather_steps_free(X, order, rows_c, fe.blk, B, e, el, e, sync, claims, info)
+        if threads >= 2:
+            helper.result()
+
+    return gather
 
 
 def sklearn_epoch(X: np.ndarray, y: np.ndarray, classifier: bool) -> Callable[[], None]:
@@ -89,7 +160,10 @@ def torch_epoch(X: np.ndarray, y: np.ndarray, adam: bool) -> Callable[[], None] 
 
 
 def main() -> None:
-    args = _bench.parser(__doc__.splitlines()[0]).parse_args()
+    cli = _bench.parser(__doc__.splitlines()[0])
+    cli.add_argument("--no-slow", action="store_true",
+                     help="skip the Python-loop and torch candidates (seconds per round)")
+    args = cli.parse_args()
     n = 200_000 if args.quick else 1_000_000
     d = 100
     repeats = args.repeats or (3 if args.quick else 7)
@@ -106,18 +180,29 @@ def main() -> None:
           f"{repeats} paired rounds, medians")
     cands: dict[str, Callable[[], object]] = {
         "read X once (2 threads)": _bench.read_probe(X),
-        "gdlab compiled, SGD, linear": gdlab_epoch(lin, GD(), 1e-3, True),
-        "gdlab compiled, Adam, linear": gdlab_epoch(lin, Adam(), 1e-3, True),
-        "gdlab compiled, SGD, logistic": gdlab_epoch(logi, GD(), 1e-2, True),
-        "gdlab Python loop, SGD, linear": gdlab_epoch(lin, GD(), 1e-3, False),
-        "gdlab Python loop, Adam, linear": gdlab_epoch(lin, Adam(), 1e-3, False),
+        "draw the permutation": permutation_probe(n),
+    }
+    for threads in (1, 2):
+        probe = gather_probe(X, threads)
+        if probe is not None:
+            cands[f"gather rows only, {threads} thread{'s' * (threads > 1)}"] = probe
+    cands.update({
+        "gdlab staged, SGD, linear": gdlab_epoch(lin, GD(), 1e-3, True, "always"),
+        "gdlab direct, SGD, linear": gdlab_epoch(lin, GD(), 1e-3, True, "never"),
+        "gdlab staged, Adam, linear": gdlab_epoch(lin, Adam(), 1e-3, True, "always"),
+        "gdlab direct, Adam, linear": gdlab_epoch(lin, Adam(), 1e-3, True, "never"),
+        "gdlab staged, SGD, logistic": gdlab_epoch(logi, GD(), 1e-2, True, "always"),
+        "gdlab direct, SGD, logistic": gdlab_epoch(logi, GD(), 1e-2, True, "never"),
         "sklearn SGDRegressor": sklearn_epoch(X, y, classifier=False),
         "sklearn SGDClassifier(log_loss)": sklearn_epoch(X, labels, classifier=True),
-    }
-    for adam in (False, True):
-        fn = torch_epoch(X, y, adam)
-        if fn is not None:
-            cands[f"torch loop, {'Adam' if adam else 'SGD'}, linear"] = fn
+    })
+    if not args.no_slow:
+        cands["gdlab Python loop, SGD, linear"] = gdlab_epoch(lin, GD(), 1e-3, False)
+        cands["gdlab Python loop, Adam, linear"] = gdlab_epoch(lin, Adam(), 1e-3, False)
+        for adam in (False, True):
+            fn = torch_epoch(X, y, adam)
+            if fn is not None:
+                cands[f"torch loop, {'Adam' if adam else 'SGD'}, linear"] = fn
     res = _bench.paired(cands, repeats=repeats, warmup=1)
 
     def ref_for(name: str) -> str:
@@ -126,6 +211,8 @@ def main() -> None:
     rows = []
     for name in cands:
         ratio = "" if name.startswith("read") else f"{res.ratio(name, ref_for(name)):.3f}"
+        if name.startswith(("read", "draw", "gather")):
+            ratio = f"{res.ratio(name, 'sklearn SGDRegressor'):.3f}"
         bound = res.ratio(name, "read X once (2 threads)")
         rows.append([name, f"{res.median(name) * 1e3:.0f}", ratio, f"{bound:.1f}"])
     print(_bench.table(["epoch of", "median ms", "time / sklearn (paired)", "x read bound"],
@@ -133,6 +220,13 @@ def main() -> None:
     bw = X.nbytes / res.median("read X once (2 threads)")
     print(f"read bandwidth in this run: {bw / 1e9:.1f} GB/s; goal: gdlab compiled / sklearn "
           "<= 0.2")
+    for name in ("SGD, linear", "Adam, linear", "SGD, logistic"):
+        print(f"staged / direct, {name}: "
+              f"{res.ratio(f'gdlab staged, {name}', f'gdlab direct, {name}'):.3f}")
+    if "gather rows only, 2 threads" in cands:
+        print("gather 2 threads / 1 thread: "
+              f"{res.ratio('gather rows only, 2 threads', 'gather rows only, 1 thread'):.3f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (2 cores: > ~1 means shared)")
 
 
 if __name__ == "__main__":

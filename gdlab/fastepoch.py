@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -60,9 +61,14 @@ Array = NDArray[Any]
 ENABLED = True
 
 #: Staged epochs (rows of the next super-chunk gathered by a second thread while the steps run,
-#: see :func:`_epoch_staged`): "auto" where they win (shuffled order, X of at least
-#: STAGED_MIN_BYTES, at least STAGED_MIN_THREADS numba threads), "always" or "never".
+#: see :func:`_epoch_staged`): "auto", "always" or "never" (the direct kernel, one thread
+#: reading rows through the permutation). "auto" considers staging for a shuffled epoch over X
+#: of at least STAGED_MIN_BYTES with two threads and two CPUs, and then measures: both paths
+#: give identical results, so each epoch takes the one whose last epoch was faster, and the
+#: other is timed again every STAGE_RETRY epochs (on a machine shared with other work the
+#: second thread may not get a core, and staging then only adds a copy).
 STAGED = "auto"
+STAGE_RETRY = 8
 #: Smallest X (bytes) staged under "auto": below it the rows stay in the caches anyway.
 STAGED_MIN_BYTES = 64 << 20
 #: Threads of a staged epoch: 2 = the stepping thread plus a helper thread gathering rows;
@@ -74,7 +80,7 @@ STAGE_THREADS = 2
 STAGE_BYTES = 4 << 20
 STAGE_MAX_BYTES = 16 << 20
 #: Rows are claimed by the two gathering threads in blocks of about this many bytes.
-STAGE_BLOCK_BYTES = 16 << 10
+STAGE_BLOCK_BYTES = 64 << 10
 
 _HEADS = {"mse": 0, "bce": 1, "cce": 2}
 # optimizer codes inside the kernel
@@ -657,6 +663,9 @@ class FastEpoch:
         self._buffers: tuple[Array, Array, Array, Array] | None = None
         #: blocks staged by the forward (helper) and backward (stepping) thread, last epoch
         self.stage_info = np.zeros(2, dtype=np.int64)
+        #: wall time of the last whole epoch on each compiled path (STAGED = "auto")
+        self.seconds: dict[str, float | None] = {"staged": None, "direct": None}
+        self._epochs_auto = 0
 
     def staged(self, shuffled: bool = True) -> bool:
         """Whether an epoch takes the staged path (see the module's ``STAGED`` switch)."""
@@ -667,6 +676,26 @@ class FastEpoch:
         return (shuffled and self.X.nbytes >= STAGED_MIN_BYTES
                 and self.batch_bytes <= STAGE_MAX_BYTES
                 and STAGE_THREADS >= 2 and (os.cpu_count() or 1) >= 2)
+
+    def choose_staged(self, shuffled: bool = True) -> bool:
+        """Whether the next epoch runs staged: :meth:`staged`, then under "auto" the faster.
+
+        Under "auto" the first eligible epoch runs staged and the next direct; then each
+        epoch takes the path with the shorter last epoch (``seconds``), except every
+        ``STAGE_RETRY``-th, which re-times the other.
+        """
+        if not self.staged(shuffled):
+            return False
+        if STAGED == "always":
+            return True
+        t_staged, t_direct = self.seconds["staged"], self.seconds["direct"]
+        if t_staged is None:
+            return True
+        if t_direct is None:
+            return False
+        self._epochs_auto += 1
+        best = t_staged <= t_direct
+        return (not best) if self._epochs_auto % STAGE_RETRY == 0 else best
 
     def _run_staged(self, args: tuple[Any, ...]) -> int:
         """Run :func:`_epoch_staged` (with its helper thread); return the steps committed."""
@@ -744,10 +773,14 @@ class FastEpoch:
         args = (self.X, self.yf, self.ylab, self.s, order, self.bs, self.head, self.K,
                 self.fit_intercept, self.alpha, new_theta, bufs[0], bufs[1], bufs[2], self.opt,
                 self.hp, float(lr), count0, stats)
-        if self.staged(state.order is not None):
+        staged = self.choose_staged(state.order is not None)
+        t0 = time.perf_counter()
+        if staged:
             done = self._run_staged(args)
         else:
             done = int(_epoch_nb(*args))
+        if done == -(-self.X.shape[0] // self.bs):  # whole epochs only
+            self.seconds["staged" if staged else "direct"] = time.perf_counter() - t0
         if done == 0:
             return True  # the first step is bad: the Python loop redoes and reports it
         opt_state = {"count": np.asarray(count0 + done, dtype=np.int64)}

@@ -386,7 +386,7 @@ def test_staging_buffers_and_block_counts(path_name, batches, monkeypatch):
     _set_path(monkeypatch, path_name, batches)
     problem = _problem("bce", 1, weighted=True)
     fe = _plan(problem)
-    assert fe.staged() and fe.spc == batches and fe.blk == 7
+    assert fe.choose_staged() and fe.spc == batches and fe.blk == 7
     state = TrainState.start(problem.model.init(0), GD(), random_state=1)
     state.order = state.rng.permutation(N)
     assert fe.run_epoch(state, 0.1) and state.batch_index == 13
@@ -404,3 +404,28 @@ def test_staging_buffers_and_block_counts(path_name, batches, monkeypatch):
     lo = last * rows_c
     np.testing.assert_array_equal(B[last % 2, :N - lo], problem.X[state.order[lo:]])
     np.testing.assert_array_equal(Yb[last % 2, :N - lo], problem.y[state.order[lo:]])
+
+
+def test_auto_times_both_paths_and_keeps_the_faster(monkeypatch, spy):
+    # "auto" on an X it may stage: epoch 1 staged, epoch 2 direct, then the faster by the last
+    # measured epoch, the other re-timed every STAGE_RETRY epochs; results stay identical
+    monkeypatch.setattr(fastepoch, "STAGED_MIN_BYTES", 0)
+    monkeypatch.setattr(fastepoch, "STAGE_RETRY", 3)
+    problem = _problem("cce", 3, weighted=True)
+    fe = _plan(problem)
+    assert fe.choose_staged() and fe.seconds == {"staged": None, "direct": None}
+    fe.seconds["staged"] = 1.0
+    assert not fe.choose_staged()
+    fe.seconds["direct"] = 2.0
+    assert [fe.choose_staged() for _ in range(6)] == [True, True, False, True, True, False]
+    fe.seconds["direct"] = 0.5
+    assert [fe.choose_staged() for _ in range(3)] == [False, False, True]
+    assert not fe.choose_staged(shuffled=False)
+
+    _set_path(monkeypatch, "direct")
+    ref = _train(problem, Adam(), fast=True, epochs=5)
+    monkeypatch.setattr(fastepoch, "STAGED", "auto")
+    got = _train(problem, Adam(), fast=True, epochs=5)
+    assert spy == [13] * 10
+    np.testing.assert_array_equal(got.theta, ref.theta)
+    np.testing.assert_array_equal(got.opt_state["nu"], ref.opt_state["nu"])
