@@ -191,13 +191,17 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
     P = np.zeros((nchunks, n + 2))  # per chunk: grad_w, grad_b, loss
     weighted = s.size > 0
     # a function of n only: the sums do not depend on the thread count
-    block = max(32, min(_BLOCK_MAX, _BLOCK_BYTES // (8 * n) // 8 * 8))
+    block = max(32, min(_BLOCK_MAX, _BLOCK_BYTES // (X.itemsize * n) // 8 * 8))
+    # float32 X: the products and the sums of one row (dot) or of eight rows (gradient) in
+    # float32, eight lanes per vector and no widening per element; float64 across rows
+    wx = w.astype(X.dtype)
     for c in prange(nchunks):
         lo = c * m // nchunks
         hi = (c + 1) * m // nchunks
         g = np.zeros(n)
         zb = np.empty(block)
         db = np.empty(block)
+        dx = np.empty(block, dtype=X.dtype)
         lb = np.empty(block)
         gb = 0.0
         total = 0.0
@@ -215,9 +219,17 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
                 x5 = X[i + k + 5]
                 x6 = X[i + k + 6]
                 x7 = X[i + k + 7]
-                z0 = z1 = z2 = z3 = z4 = z5 = z6 = z7 = 0.0
-                for j in range(n):
-                    wj = w[j]
+                wj = wx[0]  # n >= 1; the sums take X's dtype
+                z0 = x0[0] * wj
+                z1 = x1[0] * wj
+                z2 = x2[0] * wj
+                z3 = x3[0] * wj
+                z4 = x4[0] * wj
+                z5 = x5[0] * wj
+                z6 = x6[0] * wj
+                z7 = x7[0] * wj
+                for j in range(1, n):
+                    wj = wx[j]
                     z0 += x0[j] * wj
                     z1 += x1[j] * wj
                     z2 += x2[j] * wj
@@ -238,6 +250,7 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
             for k in range(nb):
                 total += lb[k]
                 gb += db[k]
+                dx[k] = db[k]
             for k in range(0, nb, 8):  # the block's rows are still in L1/L2
                 x0 = X[i + k]
                 x1 = X[i + k + 1]
@@ -247,14 +260,14 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
                 x5 = X[i + k + 5]
                 x6 = X[i + k + 6]
                 x7 = X[i + k + 7]
-                d0 = db[k]
-                d1 = db[k + 1]
-                d2 = db[k + 2]
-                d3 = db[k + 3]
-                d4 = db[k + 4]
-                d5 = db[k + 5]
-                d6 = db[k + 6]
-                d7 = db[k + 7]
+                d0 = dx[k]
+                d1 = dx[k + 1]
+                d2 = dx[k + 2]
+                d3 = dx[k + 3]
+                d4 = dx[k + 4]
+                d5 = dx[k + 5]
+                d6 = dx[k + 6]
+                d7 = dx[k + 7]
                 for j in range(n):
                     g[j] += ((d0 * x0[j] + d1 * x1[j]) + (d2 * x2[j] + d3 * x3[j])) + (
                         (d4 * x4[j] + d5 * x5[j]) + (d6 * x6[j] + d7 * x7[j])
