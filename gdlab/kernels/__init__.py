@@ -76,6 +76,7 @@ if HAVE_NUMBA:
     from gdlab.kernels._linear_f_nb import linear_f_nb
     from gdlab.kernels._linear_nb import linear_c_nb
     from gdlab.kernels._softmax_nb import softmax_c_nb
+    from gdlab.kernels._softmax_nb import suits as softmax_suits
 
 __all__ = [
     "BLOCK_BYTES",
@@ -193,7 +194,7 @@ def _softmax_fused(
     s: NDArray[np.float64] | None,
     S: float,
 ) -> tuple[float, NDArray[Any], NDArray[Any]]:
-    if not _use_compiled(X):
+    if not (_use_compiled(X) and softmax_suits(X.shape[0], X.shape[1], W.shape[1])):
         # K x more arithmetic per byte than the linear case, and OpenBLAS's skinny gemm on
         # small F-ordered blocks is slow: the whole-array formula measured faster here.
         return _softmax_numpy(X, y, W, b, s, S, max(1, X.shape[0]))

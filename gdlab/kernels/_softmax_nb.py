@@ -17,16 +17,23 @@ logits, where every step is a contiguous loop over the block's rows that LLVM ve
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from gdlab.kernels._numba import VEC, njit, prange
 
-__all__ = ["block_rows", "softmax_c_nb"]
+__all__ = ["block_rows", "softmax_c_nb", "suits"]
 
 # Rows per block: R n K multiply-adds per product stay at or below OpenBLAS's threshold for
-# threading a gemm (65536 * 4), so each call runs on the calling thread (no nested thread
-# pools); capped at 512 rows (measured: 256-512 rows run at the same speed, 1024 is slower).
+# threading a gemm (65536 * 4), so each call runs on the calling thread. Above it OpenBLAS
+# starts its own threads inside numba's parallel region: measured 10x slower, with
+# "OpenBLAS Warning : Detect OpenMP Loop and this application may hang". Capped at 512 rows
+# (measured: 128-512 rows run at the same speed, 1024 slower).
 _GEMM_SERIAL_MNK = 262_144
 _MAX_BLOCK_ROWS = 512
+# Shapes whose serial block would be shorter than this go to the NumPy path (see suits()).
+_MIN_BLOCK_ROWS = 16
 
 # exp(x) = 2^k exp(r), k = round(x / ln 2), r = x - k ln 2 in [-ln2/2, ln2/2]. ln 2 is split so
 # that k * _LN2_HI is exact (|k| < 2^11); the Taylor polynomial of degree 13 then has a
@@ -41,44 +48,66 @@ _INV_FACT = tuple(1.0 / float(np.prod(np.arange(1, i + 1, dtype=np.float64))) fo
 
 
 def block_rows(n: int, K: int) -> int:
-    """Rows per block for X with n features and K classes (a function of the shape only)."""
+    """Longest block, in rows, for X with n features and K classes (depends on the shape only)."""
     return max(1, min(_MAX_BLOCK_ROWS, _GEMM_SERIAL_MNK // max(1, n * K)))
 
 
+def suits(m: int, n: int, K: int) -> bool:
+    """True when the compiled pass handles an (m, n) X with K classes.
+
+    It needs blocks of at least _MIN_BLOCK_ROWS rows (n K <= 16384) and never a
+    matrix-vector product: numba's ``np.dot`` calls gemv when a block has one row (m = 1) or
+    X one column (n = 1), and OpenBLAS threads gemv from 9216 entries on. The other shapes
+    carry enough arithmetic per byte for the NumPy formula with threaded BLAS.
+    """
+    return m >= 2 and n >= 2 and n * K * _MIN_BLOCK_ROWS <= _GEMM_SERIAL_MNK
+
+
+@intrinsic
+def _bits_as_float64(typingctx, bits):  # type: ignore[no-untyped-def]
+    """Reinterpret the bits of an int64 as a float64 (LLVM bitcast: vectorises)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
 # 'contract' only: fused multiply-adds in the polynomial. No 'reassoc': it would fold the
-# rounding trick (x + _ROUND) - _ROUND into x.
+# rounding trick (x + _ROUND) - _ROUND into x. Not inline="always": numba-level inlining would
+# drop these flags; LLVM inlines the call into the caller's vectorised loop.
 @njit(cache=True, fastmath={"contract"})
-def _exp_parts(T, size, E, bits):  # type: ignore[no-untyped-def]
-    """E[i] * (bits[i] viewed as float64) = exp(T[i]) for i < size; T <= 0 or NaN."""
+def _exp_nonpositive(x):  # type: ignore[no-untyped-def]
+    """exp(x) for x <= 0 (or NaN), within ~2 ulp of libm; 0 below _EXP_MIN (subnormals)."""
     c = _INV_FACT
-    for i in range(size):
-        x = T[i]
-        x = _EXP_MIN if x < _EXP_MIN else x  # NaN passes through (the comparison is false)
-        kf = (x * _LOG2E + _ROUND) - _ROUND
-        r = (x - kf * _LN2_HI) - kf * _LN2_LO
-        p = c[13]
-        p = p * r + c[12]
-        p = p * r + c[11]
-        p = p * r + c[10]
-        p = p * r + c[9]
-        p = p * r + c[8]
-        p = p * r + c[7]
-        p = p * r + c[6]
-        p = p * r + c[5]
-        p = p * r + c[4]
-        p = p * r + c[3]
-        p = p * r + c[2]
-        p = p * r + c[1]
-        E[i] = p * r + c[0]
-        bits[i] = (np.int64(kf) + 1023) << 52  # 2^k as float64 bits (k >= -1022 here)
+    xc = _EXP_MIN if x < _EXP_MIN else x  # NaN passes through (the comparison is false)
+    kf = (xc * _LOG2E + _ROUND) - _ROUND
+    r = (xc - kf * _LN2_HI) - kf * _LN2_LO
+    p = c[13]
+    p = p * r + c[12]
+    p = p * r + c[11]
+    p = p * r + c[10]
+    p = p * r + c[9]
+    p = p * r + c[8]
+    p = p * r + c[7]
+    p = p * r + c[6]
+    p = p * r + c[5]
+    p = p * r + c[4]
+    p = p * r + c[3]
+    p = p * r + c[2]
+    p = p * r + c[1]
+    p = p * r + c[0]
+    e = p * _bits_as_float64((np.int64(kf) + 1023) << 52)  # times 2^k, k >= -1022 here
+    return 0.0 if x < _EXP_MIN else e
 
 
 @njit(cache=True)
-def _softmax_block(Z, b, y, s, i0, weighted, T, E, bits, D, v, ty, gb):  # type: ignore[no-untyped-def]
+def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):  # type: ignore[no-untyped-def]
     """Softmax + CCE for the logits Z (nr, K) of rows i0 .. i0 + nr (bias not yet added).
 
     Writes D (K, nr) = s * (softmax(Z + b) - onehot(y))^T in D's dtype, adds its row sums to
-    gb and returns sum(s * loss). T, E, bits (K * nr), v, ty (nr) are work buffers. Compiled
+    gb and returns sum(s * loss). T (K * nr), v and acc (nr) are work buffers. Compiled
     strictly (no fast-math): the loops over rows vectorise without it.
     """
     nr, K = Z.shape
@@ -91,36 +120,28 @@ def _softmax_block(Z, b, y, s, i0, weighted, T, E, bits, D, v, ty, gb):  # type:
         for r in range(nr):
             v[r] = max(v[r], T[k * nr + r])
     # subtract the row max: exp overflows above ~709 (logits of +-1000 must work)
+    for r in range(nr):
+        acc[r] = 0.0
     for k in range(K):
         for r in range(nr):
-            T[k * nr + r] -= v[r]
-    for r in range(nr):
-        ty[r] = T[y[i0 + r] * nr + r]
-    size = K * nr
-    _exp_parts(T, size, E, bits)
-    scale = bits.view(np.float64)
-    for r in range(nr):
-        v[r] = 0.0
-    for k in range(K):
-        for r in range(nr):
-            i = k * nr + r
-            e = 0.0 if T[i] < _EXP_MIN else E[i] * scale[i]
-            E[i] = e
-            v[r] += e
+            e = _exp_nonpositive(T[k * nr + r] - v[r])
+            D[k, r] = e
+            acc[r] += e
     total = 0.0
     for r in range(nr):
         sr = s[i0 + r] if weighted else 1.0
-        total += sr * (np.log(v[r]) - ty[r])  # logsumexp(z) - z_y, z shifted by the max
-        v[r] = sr / v[r]
+        # logsumexp(z) - z_y with z shifted by the row max
+        total += sr * (np.log(acc[r]) - (T[y[i0 + r] * nr + r] - v[r]))
+        acc[r] = sr / acc[r]
     for k in range(K):
-        acc = 0.0
+        a = 0.0
         for r in range(nr):
-            d = E[k * nr + r] * v[r]
+            d = D[k, r] * acc[r]
             if y[i0 + r] == k:
                 d -= s[i0 + r] if weighted else 1.0
             D[k, r] = d
-            acc += d
-        gb[k] += acc
+            a += d
+        gb[k] += a
     return total
 
 
@@ -139,18 +160,19 @@ def _softmax_c_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
         Zbuf = np.empty(R * K, dtype=X.dtype)
         Dbuf = np.empty(R * K, dtype=X.dtype)
         T = np.empty(R * K)
-        E = np.empty(R * K)
-        bits = np.empty(R * K, dtype=np.int64)
         v = np.empty(R)
-        ty = np.empty(R)
+        acc = np.empty(R)
         total = 0.0
-        for i0 in range(lo, hi, R):
-            nr = min(R, hi - i0)
+        # nb blocks of near-equal length (>= R / 2 rows when nb > 1): never a one-row block
+        nb = -(-(hi - lo) // R)
+        for q in range(nb):
+            i0 = lo + (hi - lo) * q // nb
+            nr = lo + (hi - lo) * (q + 1) // nb - i0
             Xb = X[i0 : i0 + nr]
             Z = Zbuf[: nr * K].reshape((nr, K))
             np.dot(Xb, W, Z)  # BLAS; X_b comes from memory here ...
             D = Dbuf[: nr * K].reshape((K, nr))
-            total += _softmax_block(Z, b, y, s, i0, weighted, T, E, bits, D, v, ty, gb)
+            total += _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb)
             np.dot(D, Xb, Gb)  # ... and from cache here
             for k in range(K):
                 for j in range(n):
