@@ -186,6 +186,69 @@ def _pointwise_block(head, zb, y, s, i, nb, db, lb):  # type: ignore[no-untyped-
             db[k] = dk
 
 
+@njit(cache=True, fastmath=VEC, inline="always")
+def _dot8(X, r, wx):  # type: ignore[no-untyped-def]
+    """Dot products of rows r..r+7 of X with wx, summed in X's dtype (n >= 1).
+
+    Eight rows at a time: each load of w serves eight rows (measured 1.15x the read bound,
+    1.25x with four rows). Rows as 1-D views: j from range() is known >= 0, so the loop
+    vectorises without a negative-index test per element.
+    """
+    x0 = X[r]
+    x1 = X[r + 1]
+    x2 = X[r + 2]
+    x3 = X[r + 3]
+    x4 = X[r + 4]
+    x5 = X[r + 5]
+    x6 = X[r + 6]
+    x7 = X[r + 7]
+    wj = wx[0]
+    z0 = x0[0] * wj
+    z1 = x1[0] * wj
+    z2 = x2[0] * wj
+    z3 = x3[0] * wj
+    z4 = x4[0] * wj
+    z5 = x5[0] * wj
+    z6 = x6[0] * wj
+    z7 = x7[0] * wj
+    for j in range(1, X.shape[1]):
+        wj = wx[j]
+        z0 += x0[j] * wj
+        z1 += x1[j] * wj
+        z2 += x2[j] * wj
+        z3 += x3[j] * wj
+        z4 += x4[j] * wj
+        z5 += x5[j] * wj
+        z6 += x6[j] * wj
+        z7 += x7[j] * wj
+    return z0, z1, z2, z3, z4, z5, z6, z7
+
+
+@njit(cache=True, fastmath=VEC, inline="always")
+def _grad8(g, X, r, dx, k):  # type: ignore[no-untyped-def]
+    """g += sum over rows r..r+7 of dx[k + row] * X[row], the eight terms in X's dtype."""
+    x0 = X[r]
+    x1 = X[r + 1]
+    x2 = X[r + 2]
+    x3 = X[r + 3]
+    x4 = X[r + 4]
+    x5 = X[r + 5]
+    x6 = X[r + 6]
+    x7 = X[r + 7]
+    d0 = dx[k]
+    d1 = dx[k + 1]
+    d2 = dx[k + 2]
+    d3 = dx[k + 3]
+    d4 = dx[k + 4]
+    d5 = dx[k + 5]
+    d6 = dx[k + 6]
+    d7 = dx[k + 7]
+    for j in range(X.shape[1]):
+        g[j] += ((d0 * x0[j] + d1 * x1[j]) + (d2 * x2[j] + d3 * x3[j])) + (
+            (d4 * x4[j] + d5 * x5[j]) + (d6 * x6[j] + d7 * x7[j])
+        )
+
+
 def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
     m, n = X.shape
     P = np.zeros((nchunks, n + 2))  # per chunk: grad_w, grad_b, loss
@@ -206,38 +269,42 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
         gb = 0.0
         total = 0.0
         i = lo
-        while i + 8 <= hi:
+        # MSE: eight rows, the residuals kept in registers (measured 5-15% faster than
+        # the blocks below, whose point-wise loop only pays for BCE's exp and log)
+        while head == 0 and i + 8 <= hi:
+            z0, z1, z2, z3, z4, z5, z6, z7 = _dot8(X, i, wx)
+            r0 = (z0 + b) - y[i]
+            r1 = (z1 + b) - y[i + 1]
+            r2 = (z2 + b) - y[i + 2]
+            r3 = (z3 + b) - y[i + 3]
+            r4 = (z4 + b) - y[i + 4]
+            r5 = (z5 + b) - y[i + 5]
+            r6 = (z6 + b) - y[i + 6]
+            r7 = (z7 + b) - y[i + 7]
+            if weighted:
+                v0, v1, v2, v3 = s[i] * r0, s[i + 1] * r1, s[i + 2] * r2, s[i + 3] * r3
+                v4, v5, v6, v7 = s[i + 4] * r4, s[i + 5] * r5, s[i + 6] * r6, s[i + 7] * r7
+            else:
+                v0, v1, v2, v3, v4, v5, v6, v7 = r0, r1, r2, r3, r4, r5, r6, r7
+            total += ((v0 * r0 + v1 * r1) + (v2 * r2 + v3 * r3)) + (
+                (v4 * r4 + v5 * r5) + (v6 * r6 + v7 * r7)
+            )
+            gb += 2.0 * (((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)))
+            dx[0] = 2.0 * v0  # in X's dtype
+            dx[1] = 2.0 * v1
+            dx[2] = 2.0 * v2
+            dx[3] = 2.0 * v3
+            dx[4] = 2.0 * v4
+            dx[5] = 2.0 * v5
+            dx[6] = 2.0 * v6
+            dx[7] = 2.0 * v7
+            _grad8(g, X, i, dx, 0)
+            i += 8
+        # BCE: blocks of rows; logits, then the point-wise loop, then the gradient
+        while head != 0 and i + 8 <= hi:
             nb = min(block, (hi - i) // 8 * 8)
             for k in range(0, nb, 8):
-                # rows as 1-D views: j from range() is known >= 0, so the loops vectorise
-                # without a negative-index test per element
-                x0 = X[i + k]
-                x1 = X[i + k + 1]
-                x2 = X[i + k + 2]
-                x3 = X[i + k + 3]
-                x4 = X[i + k + 4]
-                x5 = X[i + k + 5]
-                x6 = X[i + k + 6]
-                x7 = X[i + k + 7]
-                wj = wx[0]  # n >= 1; the sums take X's dtype
-                z0 = x0[0] * wj
-                z1 = x1[0] * wj
-                z2 = x2[0] * wj
-                z3 = x3[0] * wj
-                z4 = x4[0] * wj
-                z5 = x5[0] * wj
-                z6 = x6[0] * wj
-                z7 = x7[0] * wj
-                for j in range(1, n):
-                    wj = wx[j]
-                    z0 += x0[j] * wj
-                    z1 += x1[j] * wj
-                    z2 += x2[j] * wj
-                    z3 += x3[j] * wj
-                    z4 += x4[j] * wj
-                    z5 += x5[j] * wj
-                    z6 += x6[j] * wj
-                    z7 += x7[j] * wj
+                z0, z1, z2, z3, z4, z5, z6, z7 = _dot8(X, i + k, wx)
                 zb[k] = z0 + b
                 zb[k + 1] = z1 + b
                 zb[k + 2] = z2 + b
@@ -252,26 +319,7 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
                 gb += db[k]
                 dx[k] = db[k]
             for k in range(0, nb, 8):  # the block's rows are still in L1/L2
-                x0 = X[i + k]
-                x1 = X[i + k + 1]
-                x2 = X[i + k + 2]
-                x3 = X[i + k + 3]
-                x4 = X[i + k + 4]
-                x5 = X[i + k + 5]
-                x6 = X[i + k + 6]
-                x7 = X[i + k + 7]
-                d0 = dx[k]
-                d1 = dx[k + 1]
-                d2 = dx[k + 2]
-                d3 = dx[k + 3]
-                d4 = dx[k + 4]
-                d5 = dx[k + 5]
-                d6 = dx[k + 6]
-                d7 = dx[k + 7]
-                for j in range(n):
-                    g[j] += ((d0 * x0[j] + d1 * x1[j]) + (d2 * x2[j] + d3 * x3[j])) + (
-                        (d4 * x4[j] + d5 * x5[j]) + (d6 * x6[j] + d7 * x7[j])
-                    )
+                _grad8(g, X, i + k, dx, k)
             i += nb
         while i < hi:  # the last < 8 rows of the chunk
             z = 0.0
