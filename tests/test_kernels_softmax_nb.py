@@ -30,9 +30,9 @@ def _close(got, ref, dtype) -> None:
     assert got[1].dtype == dtype and got[2].dtype == dtype
 
 
-def _problem(m, n, K, dtype=np.float64, seed=0, scale=1.0):
+def _problem(m, n, K, dtype=np.float64, seed=0, scale=1.0, order="C"):
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((m, n)).astype(dtype)
+    X = np.asarray(rng.standard_normal((m, n)).astype(dtype), order=order)
     W = (rng.standard_normal((n, K)) * scale).astype(dtype)
     b = rng.standard_normal(K).astype(dtype)
     y = rng.integers(0, K, m)
@@ -47,20 +47,23 @@ SHAPES = [(2, 3, 2), (5, 2, 7), (40, 1024, 16), (263, 100, 10), (1001, 13, 3), (
 
 
 @pytest.mark.parametrize("m,n,K", SHAPES)
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_compiled_pass_matches_plain(m, n, K, dtype, weighted, reduction):
-    assert snb.suits(m, n, K)  # these shapes run the compiled pass
-    rng, X, y, W, b = _problem(m, n, K, dtype, seed=m + K)
+def test_compiled_pass_matches_plain(m, n, K, order, dtype, weighted, reduction):
+    assert snb.suits(m, n, K)  # these shapes run the compiled pass (C or Fortran kernel)
+    rng, X, y, W, b = _problem(m, n, K, dtype, seed=m + K, order=order)
+    assert X.flags.c_contiguous == (order == "C")
     s = rng.random(m) + 0.1 if weighted else None
     got = softmax_loss_grad(X, y, W, b, sample_weight=s, reduction=reduction)
     ref = plain_softmax_loss_grad(X, y, W, b, sample_weight=s, reduction=reduction)
     _close(got, ref, dtype)
 
 
-def test_partials_per_chunk_add_up_to_the_gradient():
-    rng, X, y, W, b = _problem(20011, 37, 6, seed=3)
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_partials_per_chunk_add_up_to_the_gradient(order):
+    rng, X, y, W, b = _problem(20011, 37, 6, seed=3, order=order)
     s = rng.random(20011)
     nchunks = kern._n_chunks(X)
     assert nchunks == 2
@@ -79,11 +82,12 @@ def test_partials_per_chunk_add_up_to_the_gradient():
     np.testing.assert_allclose(losses[0], v0, rtol=1e-12)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_extreme_logits_are_stable(dtype):
+def test_extreme_logits_are_stable(dtype, order):
     # logits of about +-1000: exp(z) overflows without the row-max shift, and most
     # probabilities underflow to 0 (exactly one-hot rows)
-    rng, X, y, W, b = _problem(600, 8, 5, dtype, seed=5, scale=300.0)
+    rng, X, y, W, b = _problem(600, 8, 5, dtype, seed=5, scale=300.0, order=order)
     Z = X.astype(np.float64) @ W.astype(np.float64)
     assert np.abs(Z).max() > 1000
     got = softmax_loss_grad(X, y, W, b)
@@ -103,6 +107,14 @@ def test_two_classes_with_a_tie_and_a_huge_gap():
     assert value == pytest.approx(1600.0 + np.log(2.0), rel=1e-15)
     np.testing.assert_allclose(G, [[1.0, -1.0], [-0.5, 0.5]], rtol=0, atol=1e-15)
     np.testing.assert_allclose(gb, [0.5, -0.5], rtol=0, atol=1e-15)
+
+
+def test_strided_view_takes_the_numpy_path():
+    rng, X, y, W, b = _problem(300, 12, 4, seed=8)
+    view = X[::2, ::3]
+    assert not (view.flags.c_contiguous or view.flags.f_contiguous)
+    _close(softmax_loss_grad(view, y[::2], W[::3], b),
+           plain_softmax_loss_grad(view, y[::2], W[::3], b), np.float64)
 
 
 def test_nan_logits_propagate():
@@ -157,17 +169,19 @@ def test_shapes_outside_the_compiled_pass_still_match(m, n, K):
     _close(got, plain_softmax_loss_grad(X, y, W, b, sample_weight=s), np.float64)
 
 
-def test_blocks_never_have_one_row():
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_blocks_never_have_one_row(order):
     # 263 rows with blocks of at most 262: two blocks of 131 and 132, not 262 + 1 (a one-row
     # block would make numba call gemv, which OpenBLAS threads)
-    rng, X, y, W, b = _problem(263, 100, 10, seed=2)
+    rng, X, y, W, b = _problem(263, 100, 10, seed=2, order=order)
     got = softmax_loss_grad(X, y, W, b)
     _close(got, plain_softmax_loss_grad(X, y, W, b), np.float64)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_deterministic_across_calls_and_thread_counts(dtype):
-    rng, X, y, W, b = _problem(20011, 37, 7, dtype, seed=9)
+def test_deterministic_across_calls_and_thread_counts(dtype, order):
+    rng, X, y, W, b = _problem(20011, 37, 7, dtype, seed=9, order=order)
     s = rng.random(20011)
     first = softmax_loss_grad(X, y, W, b, sample_weight=s)
     before = numba.get_num_threads()

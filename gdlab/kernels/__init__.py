@@ -194,9 +194,10 @@ def _softmax_fused(
     s: NDArray[np.float64] | None,
     S: float,
 ) -> tuple[float, NDArray[Any], NDArray[Any]]:
-    if not (_use_compiled(X) and softmax_suits(X.shape[0], X.shape[1], W.shape[1])):
-        # K x more arithmetic per byte than the linear case, and OpenBLAS's skinny gemm on
-        # small F-ordered blocks is slow: the whole-array formula measured faster here.
+    compiled = _use_compiled(X) or _use_compiled_fortran(X)
+    if not (compiled and softmax_suits(X.shape[0], X.shape[1], W.shape[1])):
+        # strided views, and shapes with much arithmetic per byte of X (softmax_suits): the
+        # whole-array formula (threaded BLAS) measured faster than blocks here
         return _softmax_numpy(X, y, W, b, s, S, max(1, X.shape[0]))
     n = X.shape[1]
     b64 = np.ascontiguousarray(b, dtype=np.float64)

@@ -183,15 +183,64 @@ def _softmax_c_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
     return P, losses
 
 
+def _softmax_f_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
+    """The pass for Fortran-ordered X: each block is first copied column by column."""
+    m, n = X.shape
+    K = W.shape[1]
+    P = np.zeros((nchunks, K, n + 1))
+    losses = np.zeros(nchunks)
+    weighted = s.size > 0
+    for c in prange(nchunks):
+        lo = c * m // nchunks
+        hi = (c + 1) * m // nchunks
+        G = np.zeros((K, n))
+        gb = np.zeros(K)
+        Gb = np.empty((K, n), dtype=X.dtype)
+        Xbuf = np.empty(R * n, dtype=X.dtype)
+        Zbuf = np.empty(R * K, dtype=X.dtype)
+        Dbuf = np.empty(R * K, dtype=X.dtype)
+        T = np.empty(R * K)
+        v = np.empty(R)
+        acc = np.empty(R)
+        total = 0.0
+        nb = -(-(hi - lo) // R)
+        for q in range(nb):
+            i0 = lo + (hi - lo) * q // nb
+            nr = lo + (hi - lo) * (q + 1) // nb - i0
+            # A row block of F-ordered X is n column pieces of nr contiguous entries, not a
+            # contiguous array (numba's np.dot would copy it anyway): copy it once into a
+            # Fortran-ordered block, reading each column piece sequentially.
+            XbT = Xbuf[: nr * n].reshape((n, nr))
+            for j in range(n):
+                for r in range(nr):
+                    XbT[j, r] = X[i0 + r, j]
+            Xb = XbT.T  # (nr, n), Fortran-ordered: BLAS reads it transposed
+            Z = Zbuf[: nr * K].reshape((nr, K))
+            np.dot(Xb, W, Z)
+            D = Dbuf[: nr * K].reshape((K, nr))
+            total += _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb)
+            np.dot(D, Xb, Gb)
+            for k in range(K):
+                for j in range(n):
+                    G[k, j] += Gb[k, j]
+        P[c, :, :n] = G
+        P[c, :, n] = gb
+        losses[c] = total
+    return P, losses
+
+
 _softmax_c_nb = njit(parallel=True, cache=True, fastmath=VEC)(_softmax_c_py)
+_softmax_f_nb = njit(parallel=True, cache=True, fastmath=VEC)(_softmax_f_py)
 
 
 def softmax_c_nb(X, y, W, b, s, nchunks):  # type: ignore[no-untyped-def]
     """Per-chunk partial gradients (nchunks, K, n + 1) and losses (nchunks,) of softmax + CCE.
 
-    X (m, n) C-contiguous float64 or float32; y (m,) intp labels; W (n, K) C-contiguous in
-    X's dtype; b (K,) float64; s (m,) float64 sample weights or an empty array for none.
-    Chunk c covers rows ``c * m // nchunks`` to ``(c + 1) * m // nchunks``; the blocks inside
-    a chunk depend on (n, K) only, so the sums do not depend on the thread count.
+    X (m, n) C- or Fortran-contiguous float64 or float32; y (m,) intp labels; W (n, K)
+    C-contiguous in X's dtype; b (K,) float64; s (m,) float64 sample weights or an empty
+    array for none. Chunk c covers rows ``c * m // nchunks`` to ``(c + 1) * m // nchunks``;
+    the blocks inside a chunk depend on (m, n, K) only, so the sums do not depend on the
+    thread count.
     """
-    return _softmax_c_nb(X, y, W, b, s, nchunks, block_rows(X.shape[1], W.shape[1]))
+    kernel = _softmax_c_nb if X.flags.c_contiguous else _softmax_f_nb
+    return kernel(X, y, W, b, s, nchunks, block_rows(X.shape[1], W.shape[1]))
