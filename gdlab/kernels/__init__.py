@@ -23,8 +23,8 @@ Three implementations, all computing the same numbers:
   shape of X, never on the thread count, so results are bit-for-bit reproducible across
   thread counts and runs. The linear kernel handles several rows per step (one load of w
   and one update of the gradient serve them all); softmax works K-major (rows of W^T).
-  float32 input is accumulated in float64 inside the kernel and the gradient is returned
-  in float32.
+  float32 input is summed in float32 within a row's dot product and within each group of
+  eight rows of the gradient, in float64 across rows; the gradient is returned in float32.
 - numba, Fortran-ordered X (linear / logistic): the same chunks, each in 512-row blocks
   read column by column (each column is contiguous), logits then gradient while the block
   is in L2.
