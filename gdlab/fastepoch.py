@@ -261,8 +261,17 @@ if HAVE_NUMBA:
                         acc += dZ[i, k]
                     g[nK + k] = acc
             else:
-                loss, g_b = _batch1(src, idx, lo, m, theta, np.float64(theta[n]), head,
-                                    yf, s, total, weighted, g64)
+                # constant head / weighting per call site: the compiler specializes the
+                # inlined batch loop for each (no per-row branches, no loss call in MSE)
+                b0 = np.float64(theta[n])
+                if head == 0 and not weighted:
+                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 0, yf, s, total, False, g64)
+                elif head == 0:
+                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 0, yf, s, total, True, g64)
+                elif not weighted:
+                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, False, g64)
+                else:
+                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, True, g64)
                 g[n] = g_b
             if not weighted:
                 loss = loss * inv_m
@@ -613,15 +622,19 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
     return None
 
 
-_POOL: ThreadPoolExecutor | None = None
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def _helper_pool() -> ThreadPoolExecutor:
-    """The one helper thread of staged epochs (created on first use)."""
+    """The helper threads of staged epochs (created on first use, again after a fork).
+
+    One thread per staged epoch running at the same time (fits run in several Python threads
+    each get a helper; threads are started only when needed).
+    """
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(1, thread_name_prefix="gdlab-stage")
-    return _POOL
+    if _POOL is None or _POOL[0] != os.getpid():  # a forked child has no pool threads
+        _POOL = (os.getpid(), ThreadPoolExecutor(8, thread_name_prefix="gdlab-stage"))
+    return _POOL[1]
 
 
 class FastEpoch:
@@ -711,10 +724,13 @@ class FastEpoch:
         self.stage_info[:] = 0
         helper = None
         if STAGE_THREADS >= 2:
-            helper = _helper_pool().submit(
-                _stage_helper, self.X, self.yf, self.ylab, self.s, args[4], rows_c, self.blk,
-                B, Yb, Lb, Sb, sync, claims, self.stage_info)
-        else:
+            try:
+                helper = _helper_pool().submit(
+                    _stage_helper, self.X, self.yf, self.ylab, self.s, args[4], rows_c,
+                    self.blk, B, Yb, Lb, Sb, sync, claims, self.stage_info)
+            except RuntimeError:  # no new threads at interpreter shutdown: stage alone
+                helper = None
+        if helper is None:
             claims[:, 2] = 1  # no helper: the stepping thread stages every block itself
         kernel: Any = _epoch_staged
         try:

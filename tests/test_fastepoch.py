@@ -13,6 +13,8 @@ epoch make 4 full super-chunks and a partial fifth (one batch of 11 rows).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -429,3 +431,37 @@ def test_auto_times_both_paths_and_keeps_the_faster(monkeypatch, spy):
     assert spy == [13] * 10
     np.testing.assert_array_equal(got.theta, ref.theta)
     np.testing.assert_array_equal(got.opt_state["nu"], ref.opt_state["nu"])
+
+
+def _staged_theta(problem):
+    state = _train(problem, Momentum(0.9), fast=True, epochs=2)
+    return state.theta
+
+
+def test_staged_epochs_in_concurrent_threads(monkeypatch):
+    # two fits at once in two Python threads, each with its own helper thread
+    from concurrent.futures import ThreadPoolExecutor
+
+    problems = [_problem("bce", 1, weighted=True), _problem("cce", 3, alpha=0.1)]
+    _set_path(monkeypatch, "direct")
+    refs = [_staged_theta(p) for p in problems]
+    _set_path(monkeypatch, "staged-2", batches=1)
+    with ThreadPoolExecutor(2) as pool:
+        for _ in range(3):
+            got = list(pool.map(_staged_theta, problems))
+            for a, b in zip(got, refs, strict=True):
+                np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_staged_epoch_in_a_forked_child(monkeypatch):
+    # the helper pool is per process: a child forked after staged epochs makes its own
+    import multiprocessing
+
+    _set_path(monkeypatch, "staged-2")
+    problem = _problem("mse", 1)
+    ref = _staged_theta(problem)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_staged_theta, (problem,)).get(timeout=60)
+    np.testing.assert_array_equal(got, ref)
