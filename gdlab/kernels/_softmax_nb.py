@@ -32,6 +32,8 @@ __all__ = ["block_rows", "softmax_c_nb", "suits"]
 # (measured: 128-512 rows run at the same speed, 1024 slower).
 _GEMM_SERIAL_MNK = 262_144
 _MAX_BLOCK_ROWS = 512
+# From this many classes the C-ordered pass sweeps each block into cache before the gemm.
+_TOUCH_MIN_CLASSES = 8
 # Shapes whose serial block would be shorter than this go to the NumPy path (see suits()).
 _MIN_BLOCK_ROWS = 16
 
@@ -145,11 +147,12 @@ def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):  # type: ignore[
     return total
 
 
-def _softmax_c_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
+def _softmax_c_py(X, y, W, b, s, nchunks, R, touch):  # type: ignore[no-untyped-def]
     m, n = X.shape
     K = W.shape[1]
     P = np.zeros((nchunks, K, n + 1))  # K-major partial gradients, bias in column n
     losses = np.zeros(nchunks)
+    swept = np.zeros(nchunks)
     weighted = s.size > 0
     for c in prange(nchunks):
         lo = c * m // nchunks
@@ -163,14 +166,23 @@ def _softmax_c_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
         v = np.empty(R)
         acc = np.empty(R)
         total = 0.0
+        seen = 0.0
+        line = 64 // X.itemsize
         # nb blocks of near-equal length (>= R / 2 rows when nb > 1): never a one-row block
         nb = -(-(hi - lo) // R)
         for q in range(nb):
             i0 = lo + (hi - lo) * q // nb
             nr = lo + (hi - lo) * (q + 1) // nb - i0
             Xb = X[i0 : i0 + nr]
+            if touch:
+                # read one entry per cache line first: a sequential sweep the hardware
+                # prefetcher streams at full bandwidth, where gemm's own reads from memory
+                # are not (measured 10-15% faster for K = 10, 5% slower for K = 3)
+                Xf = Xb.reshape(nr * n)
+                for i in range(0, nr * n, line):
+                    seen += Xf[i]
             Z = Zbuf[: nr * K].reshape((nr, K))
-            np.dot(Xb, W, Z)  # BLAS; X_b comes from memory here ...
+            np.dot(Xb, W, Z)  # BLAS; X_b comes from memory (or the sweep's cache) here ...
             D = Dbuf[: nr * K].reshape((K, nr))
             total += _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb)
             np.dot(D, Xb, Gb)  # ... and from cache here
@@ -180,7 +192,8 @@ def _softmax_c_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
         P[c, :, :n] = G
         P[c, :, n] = gb
         losses[c] = total
-    return P, losses
+        swept[c] = seen  # an output, so the compiler keeps the sweep's loads
+    return P, losses, swept
 
 
 def _softmax_f_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
@@ -242,5 +255,9 @@ def softmax_c_nb(X, y, W, b, s, nchunks):  # type: ignore[no-untyped-def]
     the blocks inside a chunk depend on (m, n, K) only, so the sums do not depend on the
     thread count.
     """
-    kernel = _softmax_c_nb if X.flags.c_contiguous else _softmax_f_nb
-    return kernel(X, y, W, b, s, nchunks, block_rows(X.shape[1], W.shape[1]))
+    R = block_rows(X.shape[1], W.shape[1])
+    if X.flags.c_contiguous:
+        touch = W.shape[1] >= _TOUCH_MIN_CLASSES
+        P, losses, _ = _softmax_c_nb(X, y, W, b, s, nchunks, R, touch)
+        return P, losses
+    return _softmax_f_nb(X, y, W, b, s, nchunks, R)
