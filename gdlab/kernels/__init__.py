@@ -22,17 +22,20 @@ Three implementations, all computing the same numbers:
   into per-chunk partial sums combined in chunk order. The chunking depends only on the
   shape of X, never on the thread count, so results are bit-for-bit reproducible across
   thread counts and runs. The linear kernel handles several rows per step (one load of w
-  and one update of the gradient serve them all); softmax works K-major (rows of W^T).
-  float32 input is summed in float32 within a row's dot product and within each group of
-  eight rows of the gradient, in float64 across rows; the gradient is returned in float32.
-- numba, Fortran-ordered X (linear / logistic): the same chunks, each in 512-row blocks
-  read column by column (each column is contiguous), logits then gradient while the block
-  is in L2.
+  and one update of the gradient serve them all; BCE's exp and log1p run vectorised over
+  a block of rows). Softmax walks each chunk in L2-sized row blocks and calls BLAS on them
+  (``Z_b = X_b W``, softmax in place, ``G += D_b^T X_b``), blocks small enough that
+  OpenBLAS keeps each product on the calling thread. Linear / logistic float32 input is
+  summed in float32 within a row's dot product and within each group of eight rows of the
+  gradient, in float64 across rows; the gradient is returned in float32.
+- numba, Fortran-ordered X: the same chunks. Linear / logistic read each 512-row block
+  column by column (each column is contiguous), logits then gradient while the block is in
+  L2; softmax copies each block column by column and runs the same BLAS pass.
 
 Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/benchmarks.md):
-C-ordered X -> numba; Fortran-ordered X -> numba for linear/logistic and the whole-array
-formula for softmax (OpenBLAS's skinny gemm on small F-ordered blocks is slow); strided X ->
-blocked NumPy; no numba -> the same NumPy paths. ``loss_grad`` (what models call) uses
+C- or Fortran-ordered X -> numba (softmax: the whole-array formula for shapes with much
+arithmetic per byte, ``n * K > 16384``, and for one row or column); strided X -> blocked
+NumPy; no numba -> the same NumPy paths. ``loss_grad`` (what models call) uses
 these from ``FUSED_MIN_SIZE`` entries of X on (``FUSED_MIN_SIZE_SOFTMAX`` for softmax) and
 the plain formula below.
 
@@ -141,10 +144,10 @@ class _Schedule:
 def _use_compiled(X: NDArray[Any]) -> bool:
     """True when the compiled row-wise kernel suits X: C-contiguous and numba present.
 
-    Fortran-ordered X takes the compiled column-block pass for linear / logistic
-    (``_linear_f_nb``; a column-at-a-time pass over whole columns measured 2-4x slower than
-    BLAS, 512-row blocks beat it) and the NumPy formula for softmax; strided views take the
-    blocked NumPy path, which also reads X from memory once.
+    Fortran-ordered X has its own compiled passes (``_use_compiled_fortran``; for linear /
+    logistic a column-at-a-time pass over whole columns measured 2-4x slower than BLAS,
+    512-row blocks beat it); strided views take the blocked NumPy path, which also reads X
+    from memory once.
     """
     return HAVE_NUMBA and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] > 0
 
