@@ -73,13 +73,13 @@ if fastepoch.HAVE_NUMBA:
     from numba import njit
 
     @njit(nogil=True, cache=True)
-    def _gather_steps_free(X, order, rows_c, blk, B, Yb, Lb, Sb, sync, claims, info):  # type: ignore[no-untyped-def]
+    def _gather_steps_free(X, order, rows_c, blk, B, Yb, Lb, Sb, sync, claims, info, ahead):  # type: ignore[no-untyped-def]
         """The stepping thread of a staged epoch without the steps: only its gather share."""
         e = np.empty(0)
         el = np.empty(0, dtype=np.int64)
         for c in range(claims.shape[0]):
             info[1] += fastepoch._stage_share(X, e, el, e, order, c, rows_c, blk, B, Yb, Lb,
-                                              Sb, claims, True)
+                                              Sb, claims, True, ahead)
             while claims[c, 2] == 0:
                 fastepoch._yield()
             sync[0] = c + 1
@@ -112,10 +112,11 @@ def gather_probe(X: np.ndarray, threads: int) -> Callable[[], None] | None:
         if threads >= 2:
             helper = fastepoch._helper_pool().submit(
                 fastepoch._stage_helper, X, e[0], el[0], e[0], order, rows_c, fe.blk, B, e,
-                el, e, sync, claims, info)
+                el, e, sync, claims, info, fastepoch.STAGE_PREFETCH_ROWS)
         else:
             claims[:, 2] = 1
-        _gather_steps_free(X, order, rows_c, fe.blk, B, e, el, e, sync, claims, info)
+        _gather_steps_free(X, order, rows_c, fe.blk, B, e, el, e, sync, claims, info,
+                           fastepoch.STAGE_PREFETCH_ROWS)
         if threads >= 2:
             helper.result()
 
