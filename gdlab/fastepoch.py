@@ -73,6 +73,8 @@ Array = NDArray[Any]
 
 #: Module switch: False sends every epoch through the Python loop (the reference path).
 ENABLED = True
+# the staged path's spin-waits call the C library's sched_yield() (POSIX; not on Windows)
+_HAVE_YIELD = hasattr(os, "sched_yield")
 
 #: Staged epochs (rows of the next super-chunk gathered by a second thread while the steps run,
 #: see :func:`_epoch_staged`): "auto", "always" or "never" (the direct kernel, one thread
@@ -728,6 +730,8 @@ class FastEpoch:
 
     def staged(self, shuffled: bool = True) -> bool:
         """Whether an epoch takes the staged path (see the module's ``STAGED`` switch)."""
+        if not _HAVE_YIELD:  # the hand-off between the threads calls sched_yield()
+            return False
         if STAGED == "always":
             return True
         if STAGED != "auto":

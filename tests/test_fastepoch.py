@@ -377,6 +377,8 @@ def test_staged_auto_rule(monkeypatch):
     for mode, expected in (("always", True), ("never", False)):
         monkeypatch.setattr(fastepoch, "STAGED", mode)
         assert fe.staged(shuffled=False) is expected
+    monkeypatch.setattr(fastepoch, "_HAVE_YIELD", False)  # no sched_yield (Windows): never
+    assert not fe.staged() and not fe.choose_staged()
 
 
 @pytest.mark.parametrize(("path_name", "batches"), [("staged-1", 3), ("staged-2", 3),
