@@ -63,6 +63,8 @@ try:  # numba is a declared dependency; without it every epoch takes the Python 
     from numba.core import cgutils
     from numba.extending import intrinsic
 
+    from gdlab.kernels._softmax_nb import exp_nonpositive
+
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is absent
     HAVE_NUMBA = False
@@ -255,18 +257,27 @@ if HAVE_NUMBA:
             if head == 2:
                 W = theta[:nK].reshape((n, K))
                 _logits_k(src, idx, lo, m, W, Z, xb, w64)
+                # shifted logits z - max(z) per row; Z[i, 0] then keeps z[y] - max(z) (the
+                # rest of the row is not needed again)
                 for i in range(m):
                     mx = -np.inf
                     for k in range(K):
                         Z[i, k] += np.float64(theta[nK + k])
                         if Z[i, k] > mx:
                             mx = Z[i, k]
+                    for k in range(K):
+                        dZ[i, k] = Z[i, k] - mx
+                    Z[i, 0] = dZ[i, ylab[idx[lo + i]]]
+                # the batch's exps in one flat loop: the polynomial exp vectorises
+                flat = dZ[:m].reshape(m * K)
+                for q in range(m * K):
+                    flat[q] = exp_nonpositive(flat[q])
+                for i in range(m):
                     se = 0.0
                     for k in range(K):
-                        dZ[i, k] = math.exp(Z[i, k] - mx)
                         se += dZ[i, k]
                     yi = ylab[idx[lo + i]]
-                    li = mx + math.log(se) - Z[i, yi]
+                    li = math.log(se) - Z[i, 0]
                     c = s[idx[lo + i]] / total if weighted else inv_m
                     for k in range(K):
                         dZ[i, k] = (dZ[i, k] / se - (1.0 if k == yi else 0.0)) * c

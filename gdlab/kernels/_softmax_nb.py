@@ -23,7 +23,7 @@ from numba.extending import intrinsic
 
 from gdlab.kernels._numba import VEC, njit, prange
 
-__all__ = ["block_rows", "softmax_c_nb", "suits"]
+__all__ = ["block_rows", "exp_nonpositive", "softmax_c_nb", "suits"]
 
 # Rows per block: R n K multiply-adds per product stay at or below OpenBLAS's threshold for
 # threading a gemm (65536 * 4), so each call runs on the calling thread. Above it OpenBLAS
@@ -80,7 +80,7 @@ def _bits_as_float64(typingctx, bits):  # type: ignore[no-untyped-def]
 # rounding trick (x + _ROUND) - _ROUND into x. Not inline="always": numba-level inlining would
 # drop these flags; LLVM inlines the call into the caller's vectorised loop.
 @njit(cache=True, fastmath={"contract"})
-def _exp_nonpositive(x):  # type: ignore[no-untyped-def]
+def exp_nonpositive(x):  # type: ignore[no-untyped-def]
     """exp(x) for x <= 0 (or NaN), within ~2 ulp of libm; 0 below _EXP_MIN (subnormals)."""
     c = _INV_FACT
     xc = _EXP_MIN if x < _EXP_MIN else x  # NaN passes through (the comparison is false)
@@ -126,7 +126,7 @@ def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):  # type: ignore[
         acc[r] = 0.0
     for k in range(K):
         for r in range(nr):
-            e = _exp_nonpositive(T[k * nr + r] - v[r])
+            e = exp_nonpositive(T[k * nr + r] - v[r])
             D[k, r] = e
             acc[r] += e
     total = 0.0
