@@ -405,7 +405,8 @@ def grids(p: Problem, quick: bool) -> list[Setting]:
     ]
     if p.K > 1:
         g = [("gd", 1.0, None), ("gd", 3.0, None), ("momentum", 1.0, None),
-             ("adam", 0.1, None), ("adam", 0.01, 256), ("adam", 0.03, 128)]
+             ("adam", 0.1, None), ("adam", 0.01, 256), ("adam", 0.03, 128),
+             ("nesterov", 0.3, 64), ("nesterov", 0.3, 128)]
     for opt, lr, bs in g:
         s.append(Setting("gdlab", f"{opt} lr={lr:g} batch={bs or 'full'}",
                          lambda cap, o=opt, lr=lr, bs=bs: run_gdlab(p, cap, o, lr, bs)))
@@ -425,7 +426,7 @@ def grids(p: Problem, quick: bool) -> list[Setting]:
         s.append(Setting("torch SGD (extra)", f"lr={lr:g} batch=full",
                          lambda cap, lr=lr: run_torch(p, cap, lr, None, optim="sgd")))
     if quick:  # smoke test: one setting per contender (the one that won the full run)
-        keep = {"gd lr=8 batch=full", "adam lr=0.03 batch=128", "search", "optimal",
+        keep = {"gd lr=8 batch=full", "nesterov lr=0.3 batch=64", "search", "optimal",
                 "lr=0.3 batch=full", "lr=8 batch=full", "lr=3 batch=full"}
         s = [st for st in s if st.label in keep and not (p.K > 1 and "SGD (" in st.contender)]
     return s
