@@ -15,11 +15,8 @@ as branch-free polynomials that LLVM vectorises across the rows of the block (~2
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
-from gdlab.kernels._numba import VEC, njit, prange
+from gdlab.kernels._numba import VEC, f64_from_bits, njit, prange
 
 __all__ = ["exp_nb", "linear_c_nb", "log1p_unit_nb"]
 
@@ -49,17 +46,6 @@ _LG7 = 1.479819860511658591e-01
 # least 32 rows (the point-wise loop needs a few vectors), at most _BLOCK_MAX
 _BLOCK_BYTES = 24 * 1024
 _BLOCK_MAX = 256
-
-
-@intrinsic
-def _f64_from_bits(typingctx, bits):  # type: ignore[no-untyped-def]
-    """Reinterpret an int64 as the float64 with the same bits (a no-op in registers)."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
@@ -92,7 +78,7 @@ def exp_nb(x):  # type: ignore[no-untyped-def]
     k = np.int64(kf)  # in [-1076, 1024]: each half within the normal exponents
     k1 = k >> 1
     k2 = k - k1
-    e = (p * _f64_from_bits((k1 + 1023) << 52)) * _f64_from_bits((k2 + 1023) << 52)
+    e = (p * f64_from_bits((k1 + 1023) << 52)) * f64_from_bits((k2 + 1023) << 52)
     return e if x == x else x
 
 

@@ -17,11 +17,8 @@ logits, where every step is a contiguous loop over the block's rows that LLVM ve
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
 
-from gdlab.kernels._numba import VEC, njit, prange
+from gdlab.kernels._numba import VEC, f64_from_bits, njit, prange
 
 __all__ = ["block_rows", "exp_nonpositive", "softmax_c_nb", "suits"]
 
@@ -65,17 +62,6 @@ def suits(m: int, n: int, K: int) -> bool:
     return m >= 2 and n >= 2 and n * K * _MIN_BLOCK_ROWS <= _GEMM_SERIAL_MNK
 
 
-@intrinsic
-def _bits_as_float64(typingctx, bits):  # type: ignore[no-untyped-def]
-    """Reinterpret the bits of an int64 as a float64 (LLVM bitcast: vectorises)."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
-
-
 # 'contract' only: fused multiply-adds in the polynomial. No 'reassoc': it would fold the
 # rounding trick (x + _ROUND) - _ROUND into x. Not inline="always": numba-level inlining would
 # drop these flags; LLVM inlines the call into the caller's vectorised loop.
@@ -100,7 +86,7 @@ def exp_nonpositive(x):  # type: ignore[no-untyped-def]
     p = p * r + c[2]
     p = p * r + c[1]
     p = p * r + c[0]
-    e = p * _bits_as_float64((np.int64(kf) + 1023) << 52)  # times 2^k, k >= -1022 here
+    e = p * f64_from_bits((np.int64(kf) + 1023) << 52)  # times 2^k, k >= -1022 here
     return 0.0 if x < _EXP_MIN else e
 
 
