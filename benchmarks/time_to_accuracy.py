@@ -491,12 +491,19 @@ HEADERS = ["problem", "contender", "best setting (tuned)", "time to target s",
 
 
 def main() -> None:
-    args = _bench.parser(__doc__.splitlines()[0]).parse_args()
+    p = _bench.parser(__doc__.splitlines()[0])
+    p.add_argument("--only", choices=["synthetic", "digits"], default=None,
+                   help="run one problem only")
+    args = p.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     import torch
     from threadpoolctl import threadpool_limits
 
-    problems = [synthetic(20_000, 20) if args.quick else synthetic(1_000_000, 100), digits()]
+    problems = []
+    if args.only != "digits":
+        problems.append(synthetic(20_000, 20) if args.quick else synthetic(1_000_000, 100))
+    if args.only != "synthetic":
+        problems.append(digits())
     rows = []
     for p in problems:
         # digits is tiny: on a shared, oversubscribed machine 2-thread pools (OpenBLAS, torch's
