@@ -62,10 +62,13 @@ def suits(m: int, n: int, K: int) -> bool:
     return m >= 2 and n >= 2 and n * K * _MIN_BLOCK_ROWS <= _GEMM_SERIAL_MNK
 
 
-# 'contract' only: fused multiply-adds in the polynomial. No 'reassoc': it would fold the
-# rounding trick (x + _ROUND) - _ROUND into x. Not inline="always": numba-level inlining would
-# drop these flags; LLVM inlines the call into the caller's vectorised loop.
-@njit(cache=True, fastmath={"contract"})
+# Compiled strictly (no fast-math flags at all). No 'reassoc': it would fold the rounding
+# trick (x + _ROUND) - _ROUND into x. No 'contract' either: with it LLVM fused multiply-adds
+# differently in the vectorised loop and in its scalar fallback (taken when the run-time
+# overlap check between the buffers fails, which depends on where they were allocated), so
+# the same rows gave results 1 ulp apart from call to call. Not inline="always": LLVM
+# inlines the call into the caller's vectorised loop and keeps these strict semantics.
+@njit(cache=True)
 def exp_nonpositive(x):  # type: ignore[no-untyped-def]
     """exp(x) for x <= 0 (or NaN), within ~2 ulp of libm; 0 below _EXP_MIN (subnormals)."""
     c = _INV_FACT
