@@ -7,6 +7,7 @@ Speed is not asserted.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -81,9 +82,10 @@ def test_scaling_quick(runs: dict[str, Any]) -> None:
     for r in rows:
         assert all(float(v) > 0 for v in r[1:-1]), r  # sizes and times
         # peak RSS over the RSS after imports, per byte of X: for these tiny X it is noise
-        # (0 when the high-water mark of the imports is never passed, ~1000x X when numba
-        # compiles the kernels in this run); the no-copy claim is measured at 10^7 rows
-        assert float(r[-1]) >= 0, r
+        # (~1000x X when numba compiles the kernels in this run, slightly negative when the
+        # kernel's lazily updated high-water mark lags the current RSS), so only a number is
+        # checked; the no-copy claim is measured at 10^7 rows (docs/benchmarks.md)
+        assert math.isfinite(float(r[-1])), r
     assert "log-log slopes" in out
     assert fig.stat().st_size > 10_000
     assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
