@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _checks import close as _close
+from _checks import rel as _rel
 from scipy.special import expit, logsumexp
 
 from gdlab import kernels as kern
@@ -16,23 +18,6 @@ from gdlab.kernels import (
     plain_softmax_loss_grad,
     softmax_loss_grad,
 )
-
-TOL = {np.float64: 1e-12, np.float32: 2e-5}
-
-
-def _rel(a, b) -> float:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
-def _close(got, ref, dtype) -> None:
-    tol = TOL[dtype]
-    assert np.isfinite(got[0])
-    assert abs(got[0] - ref[0]) <= tol * max(abs(ref[0]), 1e-300)
-    assert _rel(got[1], ref[1]) <= tol
-    assert _rel(got[2], ref[2]) <= tol + (tol if np.ndim(ref[2]) == 0 else 0)
-    assert np.asarray(got[1]).dtype == dtype
 
 
 def _data(m, n, order, dtype, seed=0, scale=1.0):

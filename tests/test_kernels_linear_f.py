@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _checks import rel as _rel
 
 from gdlab import kernels as kern
 from gdlab.kernels import linear_loss_grad, plain_linear_loss_grad
 
 numba = pytest.importorskip("numba")
-
-
-def _rel(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
 
 
 # m around the 512-row block (tails of 1 and 511 rows), n around the four-column sweep

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _checks import close as _close
 
 from gdlab import kernels as kern
 from gdlab.kernels import plain_softmax_loss_grad, softmax_loss_grad
@@ -11,23 +12,6 @@ from gdlab.kernels import plain_softmax_loss_grad, softmax_loss_grad
 numba = pytest.importorskip("numba")
 
 from gdlab.kernels import _softmax_nb as snb  # noqa: E402  (needs numba)
-
-TOL = {np.float64: 1e-12, np.float32: 2e-5}
-
-
-def _rel(a, b) -> float:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
-def _close(got, ref, dtype) -> None:
-    tol = TOL[dtype]
-    assert np.isfinite(got[0])
-    assert abs(got[0] - ref[0]) <= tol * abs(ref[0])
-    assert _rel(got[1], ref[1]) <= tol
-    assert _rel(got[2], ref[2]) <= tol
-    assert got[1].dtype == dtype and got[2].dtype == dtype
 
 
 def _problem(m, n, K, dtype=np.float64, seed=0, scale=1.0, order="C"):

@@ -1,0 +1,26 @@
+"""Comparison helpers shared by the kernel tests: (loss, grad_W, grad_b) triples."""
+
+from __future__ import annotations
+
+import numpy as np
+
+TOL = {np.float64: 1e-12, np.float32: 2e-5}
+
+
+def rel(a, b) -> float:
+    """Largest absolute difference relative to the largest entry of b."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def close(got, ref, dtype) -> None:
+    """A kernel's (loss, grad_W, grad_b) equals the reference to TOL[dtype], in X's dtype."""
+    tol = TOL[dtype]
+    assert np.isfinite(got[0])
+    assert abs(got[0] - ref[0]) <= tol * max(abs(ref[0]), 1e-300)
+    assert rel(got[1], ref[1]) <= tol
+    assert rel(got[2], ref[2]) <= tol + (tol if np.ndim(ref[2]) == 0 else 0)
+    assert np.asarray(got[1]).dtype == dtype
+    if np.ndim(got[2]) > 0:
+        assert np.asarray(got[2]).dtype == dtype
