@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 TOL = {np.float64: 1e-12, np.float32: 2e-5}
@@ -24,3 +27,15 @@ def close(got, ref, dtype) -> None:
     assert np.asarray(got[1]).dtype == dtype
     if np.ndim(got[2]) > 0:
         assert np.asarray(got[2]).dtype == dtype
+
+
+def on_one_thread(fn: Callable[[], Any]) -> Any:
+    """fn() with numba limited to one thread (restored afterwards): for determinism tests."""
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        return fn()
+    finally:
+        numba.set_num_threads(before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _checks import close as _close
+from _checks import on_one_thread
 from _checks import rel as _rel
 from scipy.special import expit, logsumexp
 
@@ -168,17 +169,12 @@ def test_reference_softmax_example():
 
 
 def test_kernel_is_deterministic_across_calls_and_thread_counts():
-    numba = pytest.importorskip("numba")
+    pytest.importorskip("numba")
     rng, X = _data(20011, 37, "C", np.float64, seed=7)
     y = rng.standard_normal(20011)
     w = rng.standard_normal(37)
     first = linear_loss_grad(X, y, w, 0.1)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = linear_loss_grad(X, y, w, 0.1)
-    finally:
-        numba.set_num_threads(before)
+    one = on_one_thread(lambda: linear_loss_grad(X, y, w, 0.1))
     again = linear_loss_grad(X, y, w, 0.1)
     for a, b in ((first, one), (first, again)):
         assert a[0] == b[0] and a[2] == b[2]

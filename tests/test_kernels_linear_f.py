@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _checks import on_one_thread
 from _checks import rel as _rel
 
 from gdlab import kernels as kern
@@ -64,12 +65,7 @@ def test_fortran_pass_deterministic_across_thread_counts():
     y = rng.standard_normal(100_003)
     w = rng.standard_normal(9)
     first = linear_loss_grad(X, y, w, 0.1)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = linear_loss_grad(X, y, w, 0.1)
-    finally:
-        numba.set_num_threads(before)
+    one = on_one_thread(lambda: linear_loss_grad(X, y, w, 0.1))
     assert first[0] == one[0] and first[2] == one[2]
     assert np.array_equal(first[1], one[1])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _checks import close as _close
+from _checks import on_one_thread
 
 from gdlab import kernels as kern
 from gdlab.kernels import plain_softmax_loss_grad, softmax_loss_grad
@@ -168,12 +169,7 @@ def test_deterministic_across_calls_and_thread_counts(dtype, order):
     rng, X, y, W, b = _problem(20011, 37, 7, dtype, seed=9, order=order)
     s = rng.random(20011)
     first = softmax_loss_grad(X, y, W, b, sample_weight=s)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = softmax_loss_grad(X, y, W, b, sample_weight=s)
-    finally:
-        numba.set_num_threads(before)
+    one = on_one_thread(lambda: softmax_loss_grad(X, y, W, b, sample_weight=s))
     again = softmax_loss_grad(X, y, W, b, sample_weight=s)
     for a, c in ((first, one), (first, again)):
         assert a[0] == c[0]
