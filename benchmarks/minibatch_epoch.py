@@ -17,7 +17,7 @@ the median; the machine is shared, so absolute times drift):
 - the read-bandwidth probe: one pass over X with 2 threads (bytes(X) / bandwidth is the
   floor for anything that reads X once).
 
-Every gdlab epoch includes drawing the permutation (``rng.permutation(n)``), as in training.
+Every gdlab epoch includes drawing the permutation (``gdlab.shuffle.permutation``), as in training.
 
 Run: ``.venv/bin/python benchmarks/minibatch_epoch.py [--quick] [--repeats R] [--no-slow]
 [--quiet CORES]``
@@ -35,6 +35,7 @@ import numpy as np
 from gdlab import _bench, fastepoch
 from gdlab.models import GLM
 from gdlab.optim import GD, Adam
+from gdlab.shuffle import permutation
 from gdlab.train import GLMProblem, TrainConfig, TrainState, run
 
 BATCH = 256
@@ -60,11 +61,11 @@ def gdlab_epoch(problem: GLMProblem, optimizer: object, lr: float, fast: bool,
 
 
 def permutation_probe(n: int) -> Callable[[], None]:
-    """Drawing one epoch's permutation, as the training loop does."""
+    """Drawing one epoch's permutation, as the training loop does (gdlab.shuffle)."""
     rng = np.random.default_rng(0)
 
     def draw() -> None:
-        rng.permutation(n)
+        permutation(rng, n)
 
     return draw
 

@@ -9,7 +9,7 @@ weight decay) or :class:`~gdlab.optim.Adam` / :class:`~gdlab.optim.AdamW` (amsgr
 learning rate per epoch, this module runs the whole epoch in compiled code:
 
 - rows are read through the epoch's permutation (``state.order``, drawn in Python by
-  ``state.rng.permutation(n)`` exactly as the loop does, so checkpoints and resume are
+  :func:`gdlab.shuffle.permutation` exactly as the loop does, so checkpoints and resume are
   unchanged); X is never copied;
 - each batch computes the same loss and gradient as ``GLM.loss_and_grad_checked`` (mean over
   the batch, weighted mean ``sum(s_i l_i) / sum(s_i)`` with sample weights, a zero step for a

@@ -30,6 +30,7 @@ from gdlab._validation import check_scalar
 from gdlab.models import GLM
 from gdlab.optim import get_optimizer
 from gdlab.schedules import get_schedule
+from gdlab.shuffle import permutation
 
 Array = NDArray[Any]
 
@@ -301,7 +302,7 @@ def run(
     while state.epoch < config.epochs and state.stopped_by is None:
         t0 = time.perf_counter()
         if state.batch_index == 0:
-            state.order = (state.rng.permutation(n) if (config.shuffle and bs is not None)
+            state.order = (permutation(state.rng, n) if (config.shuffle and bs is not None)
                            else None)
             if fast is not None:
                 lr_t = float(sched(state.epoch, config.lr))

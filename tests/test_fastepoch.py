@@ -337,7 +337,7 @@ def test_staged_is_bitwise_the_direct_kernel(loss, K, opt_name, batches, monkeyp
 
 @pytest.mark.parametrize("path_name", ["staged-1", "staged-2"])
 def test_staged_divergence_in_a_later_super_chunk(path_name, monkeypatch, spy):
-    # plain GD with lr 1e15 overflows at step 10 of the first epoch, in the fourth
+    # plain GD with lr 1e15 overflows at step 11 of the first epoch, in the fourth
     # super-chunk (batches of 16, super-chunks of 3): the staged kernel must stop before the
     # bad step, let the helper thread go, and the Python loop reports the same error
     problem = _problem("mse")
@@ -348,7 +348,7 @@ def test_staged_divergence_in_a_later_super_chunk(path_name, monkeypatch, spy):
             _train(problem, GD(), fast=fast, lr=1e15, epochs=5)
         errors.append(info.value)
     ref, got = errors
-    assert (ref.epoch, ref.step) == (0, 10)  # past the third super-chunk
+    assert (ref.epoch, ref.step) == (0, 11)  # past the third super-chunk
     assert (got.epoch, got.step, got.lr) == (ref.epoch, ref.step, ref.lr)
     np.testing.assert_allclose(got.params, ref.params, rtol=1e-12)
     np.testing.assert_allclose(got.last_finite_loss, ref.last_finite_loss, rtol=1e-12)

@@ -125,13 +125,18 @@ def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):  # type: ignore[
         total += sr * (np.log(acc[r]) - (T[y[i0 + r] * nr + r] - v[r]))
         acc[r] = sr / acc[r]
     for k in range(K):
-        a = 0.0
         for r in range(nr):
             d = D[k, r] * acc[r]
             if y[i0 + r] == k:
                 d -= s[i0 + r] if weighted else 1.0
             D[k, r] = d
-            a += d
+        # The row sum in a loop of its own that only reads: a loop that also stores gets a
+        # vector body and a scalar fallback chosen at run time by an address-overlap test
+        # (the buffers' addresses vary from call to call), and the two summed in different
+        # orders: the bias gradient was 1 ulp apart between calls (measured ~1 call in 20).
+        a = 0.0
+        for r in range(nr):
+            a += D[k, r]
         gb[k] += a
     return total
 
