@@ -63,6 +63,7 @@ try:  # numba is a declared dependency; without it every epoch takes the Python 
     from numba.core import cgutils
     from numba.extending import intrinsic
 
+    from gdlab.kernels._linear_nb import _pointwise_block
     from gdlab.kernels._softmax_nb import exp_nonpositive
 
     HAVE_NUMBA = True
@@ -103,6 +104,8 @@ STAGE_BLOCK_BYTES = 64 << 10
 STAGE_PREFETCH_ROWS = 4
 
 _HEADS = {"mse": 0, "bce": 1, "cce": 2}
+# rows per block inside a one-output batch (see _batch1): 32 rows of 100 float64 = 25 KB
+_SUB_ROWS = 32
 # optimizer codes inside the kernel
 _GD, _LESSON, _TORCH, _ADAM = 0, 1, 2, 3
 _SUPPORTED_OPTIMIZERS = (GD, Momentum, Nesterov, SGD, Adam, AdamW)
@@ -114,63 +117,109 @@ if HAVE_NUMBA:
     # checks. The loss heads and the optimizer arithmetic are compiled strictly.
     _VEC = {"reassoc", "contract"}
 
+    @njit(cache=True, fastmath=_VEC, inline="always")
+    def _rows8(X, order, q):  # type: ignore[no-untyped-def]
+        """Rows order[q], ..., order[q + 7] of X as 1-D views (the index is >= 0, so loops
+        over them vectorise without a wraparound test)."""
+        return (X[order[q]], X[order[q + 1]], X[order[q + 2]], X[order[q + 3]],
+                X[order[q + 4]], X[order[q + 5]], X[order[q + 6]], X[order[q + 7]])
+
     @njit(cache=True, fastmath=_VEC)
-    def _batch1(X, order, lo, m, w, b, head, yf, s, total, weighted, g):  # type: ignore[no-untyped-def]
+    def _batch1(X, order, lo, m, w, b, head, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
         """Loss sum and dL/dz sum of one batch for one output; g = X_batch^T dL/dz.
 
-        One pass: each row's logit, its point-wise loss and derivative, and its share of the
-        gradient while the row is in L1. Four rows at a time keep four row loads in flight
-        (hiding the latency of the random row gathers) and touch g once per four rows.
-        Returns (sum_i c_i l_i or sum_i l_i without weights, sum_i dz_i).
+        The batch runs in blocks of ``_SUB_ROWS`` rows (~25 KB at n = 100: in L1), three
+        passes per block (``lin`` (5, bs) is scratch: logits, targets, weights, losses, dL/dz):
+
+        1. the logits, eight rows at a time: each load of w serves eight rows and the eight
+           dot products are independent chains (four rows, 4-wide, were latency-bound);
+        2. the point-wise loss and derivative of the block as one vectorised loop
+           (:func:`~gdlab.kernels._linear_nb._pointwise_block`: the polynomial exp / log1p
+           for BCE);
+        3. g += sum of dz_i x_i, eight rows per pass over g, the rows still in L1.
+
+        The loss and bias sums run at the end in a loop that only reads: a loop that also
+        stores is versioned at run time on buffer addresses, and its vector and scalar forms
+        sum in different orders (results would vary between calls).
+
+        Returns (sum_i s_i l_i / total or sum_i l_i without weights, sum_i dz_i).
         """
         n = X.shape[1]
-        inv_m = 1.0 / m
+        zb = lin[0]
+        yb = lin[1]
+        sb = lin[2] if weighted else lin[2, :0]
+        lb = lin[3]
+        db = lin[4]
+        c = 1.0 / total if weighted else 1.0 / m
+        for i in range(m):
+            r = order[lo + i]
+            yb[i] = yf[r]
+            if weighted:
+                sb[i] = s[r]
         g[:] = 0.0
+        for i0 in range(0, m, _SUB_ROWS):
+            i1 = min(m, i0 + _SUB_ROWS)
+            i = i0
+            while i + 8 <= i1:
+                x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, lo + i)
+                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+                for j in range(n):
+                    wj = np.float64(w[j])
+                    a0 += np.float64(x0[j]) * wj
+                    a1 += np.float64(x1[j]) * wj
+                    a2 += np.float64(x2[j]) * wj
+                    a3 += np.float64(x3[j]) * wj
+                    a4 += np.float64(x4[j]) * wj
+                    a5 += np.float64(x5[j]) * wj
+                    a6 += np.float64(x6[j]) * wj
+                    a7 += np.float64(x7[j]) * wj
+                zb[i] = a0 + b
+                zb[i + 1] = a1 + b
+                zb[i + 2] = a2 + b
+                zb[i + 3] = a3 + b
+                zb[i + 4] = a4 + b
+                zb[i + 5] = a5 + b
+                zb[i + 6] = a6 + b
+                zb[i + 7] = a7 + b
+                i += 8
+            while i < i1:
+                x0 = X[order[lo + i]]
+                a0 = 0.0
+                for j in range(n):
+                    a0 += np.float64(x0[j]) * np.float64(w[j])
+                zb[i] = a0 + b
+                i += 1
+            # literal heads: the point-wise loop is compiled once per head, branch-free
+            if head == 0:
+                _pointwise_block(0, zb[i0:], yb, sb, i0, i1 - i0, db[i0:], lb[i0:])
+            else:
+                _pointwise_block(1, zb[i0:], yb, sb, i0, i1 - i0, db[i0:], lb[i0:])
+            for i in range(i0, i1):
+                db[i] = db[i] * c
+            i = i0
+            while i + 8 <= i1:
+                x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, lo + i)
+                d0, d1, d2, d3 = db[i], db[i + 1], db[i + 2], db[i + 3]
+                d4, d5, d6, d7 = db[i + 4], db[i + 5], db[i + 6], db[i + 7]
+                for j in range(n):
+                    g[j] += ((d0 * np.float64(x0[j]) + d1 * np.float64(x1[j]))
+                             + (d2 * np.float64(x2[j]) + d3 * np.float64(x3[j]))
+                             + ((d4 * np.float64(x4[j]) + d5 * np.float64(x5[j]))
+                                + (d6 * np.float64(x6[j]) + d7 * np.float64(x7[j]))))
+                i += 8
+            while i < i1:
+                x0 = X[order[lo + i]]
+                d0 = db[i]
+                for j in range(n):
+                    g[j] += d0 * np.float64(x0[j])
+                i += 1
         loss = 0.0
         gb = 0.0
-        i = 0
-        while i < m:
-            q = min(4, m - i)
-            # rows as 1-D views: indices from range() are known to be >= 0, so the inner
-            # loops vectorize (no wraparound test per element)
-            x0 = X[order[lo + i]]
-            x1 = X[order[lo + i + min(1, q - 1)]]
-            x2 = X[order[lo + i + min(2, q - 1)]]
-            x3 = X[order[lo + i + min(3, q - 1)]]
-            a0 = a1 = a2 = a3 = 0.0
-            for j in range(n):
-                wj = np.float64(w[j])
-                a0 += np.float64(x0[j]) * wj
-                a1 += np.float64(x1[j]) * wj
-                a2 += np.float64(x2[j]) * wj
-                a3 += np.float64(x3[j]) * wj
-            d0 = d1 = d2 = d3 = 0.0
-            for u in range(q):
-                r = order[lo + i + u]
-                zi = (a0 if u == 0 else a1 if u == 1 else a2 if u == 2 else a3) + b
-                yi = yf[r]
-                if head == 0:
-                    ri = zi - yi
-                    li = ri * ri
-                    di = 2.0 * ri
-                else:
-                    li, di = _bce_point(zi, yi)
-                c = s[r] / total if weighted else inv_m
-                dzi = di * c
-                loss += li * c if weighted else li
-                gb += dzi
-                if u == 0:
-                    d0 = dzi
-                elif u == 1:
-                    d1 = dzi
-                elif u == 2:
-                    d2 = dzi
-                else:
-                    d3 = dzi
-            for j in range(n):
-                g[j] += (d0 * np.float64(x0[j]) + d1 * np.float64(x1[j])
-                         + d2 * np.float64(x2[j]) + d3 * np.float64(x3[j]))
-            i += q
+        for i in range(m):  # read-only: one code path, a fixed summation order
+            loss += lb[i]
+            gb += db[i]
+        if weighted:
+            loss = loss * c
         return loss, gb
 
     @njit(cache=True, fastmath=_VEC)
@@ -197,22 +246,6 @@ if HAVE_NUMBA:
         """G = X_batch^T dZ, shape (n, K), from the rows :func:`_logits_k` copied (one gemm)."""
         np.dot(xb[:m].T, dZ[:m], G)
 
-    @njit(cache=True)
-    def _bce_point(z, yi):  # type: ignore[no-untyped-def]
-        """logaddexp(0, z) - y z and expit(z) - y, as NumPy / SciPy evaluate them."""
-        if z > 0.0:
-            soft = z + math.log1p(math.exp(-z))
-        elif z < 0.0:
-            soft = math.log1p(math.exp(z))
-        else:
-            soft = math.log(2.0)
-        if z >= 0.0:
-            p = 1.0 / (1.0 + math.exp(-z))
-        else:
-            e = math.exp(z)
-            p = e / (1.0 + e)
-        return soft - yi * z, p - yi
-
     @njit(cache=True, fastmath=_VEC)
     def _sumsq_nan(v):  # type: ignore[no-untyped-def]
         """(sum of v_p^2, sum of v_p - v_p) in one vectorised pass.
@@ -232,7 +265,7 @@ if HAVE_NUMBA:
     @njit(cache=True)
     def _step(src, yf, ylab, s, idx, lo, m, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
               theta, buf1, buf2, buf3, opt, hp, lr, t, stats, ws1, ws2, g64, g, new_theta,
-              new1, new2, new3, cast, xb, w64):
+              new1, new2, new3, cast, xb, w64, lin):
         """One optimizer step on the batch of rows ``src[idx[lo:lo + m]]``; True if committed.
 
         ``yf`` / ``ylab`` / ``s`` are indexed like ``src`` (by ``idx[lo + i]``), so the same
@@ -242,7 +275,8 @@ if HAVE_NUMBA:
         accumulated, unless the loss, the gradient or the new parameters are non-finite: then
         nothing changes and False is returned. ``t`` is the optimizer's step count after this
         step; ws1, ws2, g64, g, new_theta, new1..3, cast, xb (bs, n) and w64 (n, K) (both
-        float64, used by the softmax head) are scratch space.
+        float64, used by the softmax head) and lin (5, bs) (the one-output heads) are scratch
+        space.
         """
         n = src.shape[1]
         weighted = s.shape[0] > 0
@@ -295,8 +329,10 @@ if HAVE_NUMBA:
                     yi = ylab[idx[lo + i]]
                     li = math.log(se) - Z[i, 0]
                     c = s[idx[lo + i]] / total if weighted else inv_m
+                    pc = c / se  # one division per row, not per class
                     for k in range(K):
-                        dZ[i, k] = (dZ[i, k] / se - (1.0 if k == yi else 0.0)) * c
+                        dZ[i, k] = dZ[i, k] * pc
+                    dZ[i, yi] -= c
                     loss += li * c if weighted else li
                 G = g64.reshape((n, K))
                 _grad_k(xb, m, dZ, G)
@@ -310,13 +346,17 @@ if HAVE_NUMBA:
                 # inlined batch loop for each (no per-row branches, no loss call in MSE)
                 b0 = np.float64(theta[n])
                 if head == 0 and not weighted:
-                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 0, yf, s, total, False, g64)
+                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 0, yf, s, total, False, g64,
+                                        lin)
                 elif head == 0:
-                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 0, yf, s, total, True, g64)
+                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 0, yf, s, total, True, g64,
+                                        lin)
                 elif not weighted:
-                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, False, g64)
+                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, False, g64,
+                                        lin)
                 else:
-                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, True, g64)
+                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, True, g64,
+                                        lin)
                 g[n] = g_b
             if not weighted:
                 loss = loss * inv_m
@@ -428,12 +468,13 @@ if HAVE_NUMBA:
         cast = np.empty(1, dtype=theta.dtype)
         xb = np.empty((bs if head == 2 else 1, n))  # the softmax head's batch rows (float64)
         w64 = np.empty((n, K))
+        lin = np.empty((5, bs if head != 2 else 1))  # the one-output heads' per-row values
         for bi in range(n_batches):
             lo = bi * bs
             m = min(bs, n_rows - lo)
             if not _step(X, yf, ylab, s, order, lo, m, head, K, fit_intercept, alpha, theta,
                          buf1, buf2, buf3, opt, hp, lr, count0 + bi + 1, stats, ws1, ws2, g64,
-                         g, new_theta, new1, new2, new3, cast, xb, w64):
+                         g, new_theta, new1, new2, new3, cast, xb, w64, lin):
                 return bi
         return n_batches
 
@@ -596,6 +637,7 @@ if HAVE_NUMBA:
         cast = np.empty(1, dtype=theta.dtype)
         xb = np.empty((bs if head == 2 else 1, n))  # the softmax head's batch rows (float64)
         w64 = np.empty((n, K))
+        lin = np.empty((5, bs if head != 2 else 1))  # the one-output heads' per-row values
         local = np.arange(rows_c)  # staged rows are read in place: idx = identity
         info[1] += _stage_share(X, yf, ylab, s, order, 0, rows_c, blk, B, Yb, Lb, Sb, claims,
                                 True, ahead)
@@ -611,7 +653,7 @@ if HAVE_NUMBA:
                 if not _step(B[q], Yb[q], Lb[q], Sb[q], local, lo, min(bs, m_c - lo), head, K,
                              fit_intercept, alpha, theta, buf1, buf2, buf3, opt, hp, lr,
                              count0 + bi + 1, stats, ws1, ws2, g64, g, new_theta, new1, new2,
-                             new3, cast, xb, w64):
+                             new3, cast, xb, w64, lin):
                     _yield()
                     sync[1] = 1
                     return bi

@@ -166,6 +166,19 @@ def test_weights_l2_and_no_intercept(loss, K, opt_name, weighted, alpha, fit_int
         assert np.all(fast.theta[-K:] == 0.0)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_batches_longer_than_a_row_block(loss, weighted, spy, path):
+    # batches of 75 rows = row blocks of 32, 32 and 11 (eight-row groups plus 3 single
+    # rows); the last batch has 53 rows (32 + 21)
+    assert fastepoch._SUB_ROWS == 32
+    problem = _problem(loss, 1, weighted=weighted)
+    ref = _train(problem, Adam(), fast=False, batch_size=75)
+    fast = _train(problem, Adam(), fast=True, batch_size=75)
+    assert spy == [3, 3, 3]
+    _assert_same_state(fast, ref, rtol=1e-12)
+
+
 @pytest.mark.parametrize("opt_name", ["momentum", "adam"])
 def test_zero_weight_batches_take_zero_steps(opt_name, spy, path):
     # without shuffling, batches 0 and 1 hold only zero-weight rows: loss 0, gradient 0,
