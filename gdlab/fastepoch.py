@@ -447,6 +447,17 @@ if HAVE_NUMBA:
         stats[3] = lf
         return True
 
+    @njit(cache=True)
+    def _scratch(theta, buf1, buf2, buf3, bs, n, K, head):  # type: ignore[no-untyped-def]
+        """The work arrays of :func:`_step` for one epoch (see its docstring)."""
+        return (np.empty((bs, K)), np.empty((bs, K)), np.empty(n * K),
+                np.empty(theta.shape[0], dtype=theta.dtype),  # the gradient in theta's dtype
+                np.empty_like(theta), np.empty_like(buf1), np.empty_like(buf2),
+                np.empty_like(buf3), np.empty(1, dtype=theta.dtype),
+                np.empty((bs if head == 2 else 1, n)),  # the softmax head's batch rows
+                np.empty((n, K)),
+                np.empty((5, bs if head != 2 else 1)))  # the one-output heads' row values
+
     @njit(nogil=True, cache=True)
     def _epoch_nb(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
                   theta, buf1, buf2, buf3, opt, hp, lr, count0, stats):
@@ -457,18 +468,8 @@ if HAVE_NUMBA:
         """
         n_rows, n = X.shape
         n_batches = (n_rows + bs - 1) // bs
-        ws1 = np.empty((bs, K))
-        ws2 = np.empty((bs, K))
-        g64 = np.empty(n * K)
-        g = np.empty(theta.shape[0], dtype=theta.dtype)  # the gradient in theta's dtype
-        new_theta = np.empty_like(theta)
-        new1 = np.empty_like(buf1)
-        new2 = np.empty_like(buf2)
-        new3 = np.empty_like(buf3)
-        cast = np.empty(1, dtype=theta.dtype)
-        xb = np.empty((bs if head == 2 else 1, n))  # the softmax head's batch rows (float64)
-        w64 = np.empty((n, K))
-        lin = np.empty((5, bs if head != 2 else 1))  # the one-output heads' per-row values
+        ws1, ws2, g64, g, new_theta, new1, new2, new3, cast, xb, w64, lin = _scratch(
+            theta, buf1, buf2, buf3, bs, n, K, head)
         for bi in range(n_batches):
             lo = bi * bs
             m = min(bs, n_rows - lo)
@@ -626,18 +627,8 @@ if HAVE_NUMBA:
         n_batches = (n_rows + bs - 1) // bs
         rows_c = spc * bs
         n_chunks = claims.shape[0]
-        ws1 = np.empty((bs, K))
-        ws2 = np.empty((bs, K))
-        g64 = np.empty(n * K)
-        g = np.empty(theta.shape[0], dtype=theta.dtype)
-        new_theta = np.empty_like(theta)
-        new1 = np.empty_like(buf1)
-        new2 = np.empty_like(buf2)
-        new3 = np.empty_like(buf3)
-        cast = np.empty(1, dtype=theta.dtype)
-        xb = np.empty((bs if head == 2 else 1, n))  # the softmax head's batch rows (float64)
-        w64 = np.empty((n, K))
-        lin = np.empty((5, bs if head != 2 else 1))  # the one-output heads' per-row values
+        ws1, ws2, g64, g, new_theta, new1, new2, new3, cast, xb, w64, lin = _scratch(
+            theta, buf1, buf2, buf3, bs, n, K, head)
         local = np.arange(rows_c)  # staged rows are read in place: idx = identity
         info[1] += _stage_share(X, yf, ylab, s, order, 0, rows_c, blk, B, Yb, Lb, Sb, claims,
                                 True, ahead)

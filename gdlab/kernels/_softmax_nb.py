@@ -141,6 +141,36 @@ def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):  # type: ignore[
     return total
 
 
+@njit(cache=True)
+def _chunk_work(X, R, K):  # type: ignore[no-untyped-def]
+    """A chunk's sums and block buffers: G (K, n) and gb (K,) zeroed; Gb, Z, D, T, v, acc."""
+    n = X.shape[1]
+    return (np.zeros((K, n)), np.zeros(K), np.empty((K, n), dtype=X.dtype),
+            np.empty(R * K, dtype=X.dtype), np.empty(R * K, dtype=X.dtype), np.empty(R * K),
+            np.empty(R), np.empty(R))
+
+
+@njit(cache=True, fastmath=VEC)
+def _block_pass(Xb, W, b, y, s, i0, weighted, Zbuf, Dbuf, T, v, acc, gb, Gb, G):  # type: ignore[no-untyped-def]
+    """One row block Xb (nr, n) (C- or Fortran-ordered) of rows i0 .. i0 + nr: G += D^T Xb.
+
+    ``Z = Xb W`` by BLAS (X_b comes from memory, or the sweep's cache, here ...), softmax and
+    CCE by :func:`_softmax_block` (D and the bias gradient gb), then ``Gb = D Xb`` by BLAS
+    (... and from cache here), added to G (K, n). Returns the block's weighted loss sum.
+    """
+    nr, n = Xb.shape
+    K = W.shape[1]
+    Z = Zbuf[: nr * K].reshape((nr, K))
+    np.dot(Xb, W, Z)
+    D = Dbuf[: nr * K].reshape((K, nr))
+    total = _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb)
+    np.dot(D, Xb, Gb)
+    for k in range(K):
+        for j in range(n):
+            G[k, j] += Gb[k, j]
+    return total
+
+
 def _softmax_c_py(X, y, W, b, s, nchunks, R, touch):  # type: ignore[no-untyped-def]
     m, n = X.shape
     K = W.shape[1]
@@ -151,14 +181,7 @@ def _softmax_c_py(X, y, W, b, s, nchunks, R, touch):  # type: ignore[no-untyped-
     for c in prange(nchunks):
         lo = c * m // nchunks
         hi = (c + 1) * m // nchunks
-        G = np.zeros((K, n))
-        gb = np.zeros(K)
-        Gb = np.empty((K, n), dtype=X.dtype)
-        Zbuf = np.empty(R * K, dtype=X.dtype)
-        Dbuf = np.empty(R * K, dtype=X.dtype)
-        T = np.empty(R * K)
-        v = np.empty(R)
-        acc = np.empty(R)
+        G, gb, Gb, Zbuf, Dbuf, T, v, acc = _chunk_work(X, R, K)
         total = 0.0
         seen = 0.0
         line = 64 // X.itemsize
@@ -175,14 +198,8 @@ def _softmax_c_py(X, y, W, b, s, nchunks, R, touch):  # type: ignore[no-untyped-
                 Xf = Xb.reshape(nr * n)
                 for i in range(0, nr * n, line):
                     seen += Xf[i]
-            Z = Zbuf[: nr * K].reshape((nr, K))
-            np.dot(Xb, W, Z)  # BLAS; X_b comes from memory (or the sweep's cache) here ...
-            D = Dbuf[: nr * K].reshape((K, nr))
-            total += _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb)
-            np.dot(D, Xb, Gb)  # ... and from cache here
-            for k in range(K):
-                for j in range(n):
-                    G[k, j] += Gb[k, j]
+            total += _block_pass(Xb, W, b, y, s, i0, weighted, Zbuf, Dbuf, T, v, acc, gb, Gb,
+                                 G)
         P[c, :, :n] = G
         P[c, :, n] = gb
         losses[c] = total
@@ -200,15 +217,8 @@ def _softmax_f_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
     for c in prange(nchunks):
         lo = c * m // nchunks
         hi = (c + 1) * m // nchunks
-        G = np.zeros((K, n))
-        gb = np.zeros(K)
-        Gb = np.empty((K, n), dtype=X.dtype)
+        G, gb, Gb, Zbuf, Dbuf, T, v, acc = _chunk_work(X, R, K)
         Xbuf = np.empty(R * n, dtype=X.dtype)
-        Zbuf = np.empty(R * K, dtype=X.dtype)
-        Dbuf = np.empty(R * K, dtype=X.dtype)
-        T = np.empty(R * K)
-        v = np.empty(R)
-        acc = np.empty(R)
         total = 0.0
         nb = -(-(hi - lo) // R)
         for q in range(nb):
@@ -222,14 +232,8 @@ def _softmax_f_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
                 for r in range(nr):
                     XbT[j, r] = X[i0 + r, j]
             Xb = XbT.T  # (nr, n), Fortran-ordered: BLAS reads it transposed
-            Z = Zbuf[: nr * K].reshape((nr, K))
-            np.dot(Xb, W, Z)
-            D = Dbuf[: nr * K].reshape((K, nr))
-            total += _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb)
-            np.dot(D, Xb, Gb)
-            for k in range(K):
-                for j in range(n):
-                    G[k, j] += Gb[k, j]
+            total += _block_pass(Xb, W, b, y, s, i0, weighted, Zbuf, Dbuf, T, v, acc, gb, Gb,
+                                 G)
         P[c, :, :n] = G
         P[c, :, n] = gb
         losses[c] = total
