@@ -70,9 +70,10 @@ def _linear_f_py(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
             # written for SIMD in _linear_nb), summed in row order
             _pointwise_block(head, zb, y, s, start, B, db, lb)
             for i in range(B):
+                zb[i] = db[i]
+            for i in range(B):  # read-only (see _linear_nb: one code path, one sum order)
                 total += lb[i]
                 gb += db[i]
-                zb[i] = db[i]
             # gradient: the block's columns again, now from L2
             j = 0
             while j + 4 <= n:

@@ -293,9 +293,13 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
                 zb[k + 7] = z7 + b
             _pointwise_block(head, zb, y, s, i, nb, db, lb)
             for k in range(nb):
+                dx[k] = db[k]
+            # The sums in a loop that only reads: a loop that also stores is versioned at run
+            # time on the buffers' addresses (vector body or scalar fallback), and the two
+            # would sum in different orders, so results could differ between calls.
+            for k in range(nb):
                 total += lb[k]
                 gb += db[k]
-                dx[k] = db[k]
             for k in range(0, nb, 8):  # the block's rows are still in L1/L2
                 _grad8(g, X, i + k, dx, k)
             i += nb

@@ -119,11 +119,12 @@ def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):  # type: ignore[
             D[k, r] = e
             acc[r] += e
     total = 0.0
-    for r in range(nr):
+    for r in range(nr):  # read-only (see the row sums below)
         sr = s[i0 + r] if weighted else 1.0
         # logsumexp(z) - z_y with z shifted by the row max
         total += sr * (np.log(acc[r]) - (T[y[i0 + r] * nr + r] - v[r]))
-        acc[r] = sr / acc[r]
+    for r in range(nr):
+        acc[r] = (s[i0 + r] if weighted else 1.0) / acc[r]
     for k in range(K):
         for r in range(nr):
             d = D[k, r] * acc[r]
