@@ -10,7 +10,15 @@ import pytest
 from scipy import stats
 
 from gdlab import shuffle
-from gdlab.shuffle import _shuffle_into, _shuffle_kernel, permutation
+from gdlab.shuffle import (
+    _deal,
+    _deal_nb,
+    _fisher_yates,
+    _fisher_yates_nb,
+    _shuffle_buckets,
+    _shuffle_buckets_nb,
+    permutation,
+)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 1797, shuffle.BUCKET_ROWS, shuffle.BUCKET_ROWS + 1,
@@ -74,16 +82,48 @@ def test_positions_uniform_with_many_buckets():
     assert stats.kstest(first / n, "uniform").pvalue > 1e-4
 
 
-def test_compiled_kernel_equals_the_python_reference():
-    for n, bits in ((9, 0), (300, 3), (1000, 6), (700, 10)):
-        words = np.random.default_rng(n).integers(0, np.iinfo(np.uint64).max, size=2 * n + 64,
-                                                  dtype=np.uint64, endpoint=True)
+def test_same_permutation_on_one_thread():
+    import numba
+
+    a = permutation(np.random.default_rng(4), 1_000_003)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        b = permutation(np.random.default_rng(4), 1_000_003)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(a, b)
+
+
+def _random_words(size, seed):
+    return np.random.default_rng(seed).integers(0, np.iinfo(np.uint64).max, size=size,
+                                                dtype=np.uint64, endpoint=True)
+
+
+def test_compiled_kernels_equal_the_python_reference():
+    for n, bits in ((300, 3), (1000, 6), (700, 10)):
+        ids = _random_words(n, n)
         a, b = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-        assert _shuffle_kernel(n, bits, words, a) == 0
-        assert _shuffle_into(n, bits, words, b) == 0
+        ends_a = _deal_nb(n, bits, ids, a, 3)
+        ends_b = _deal(n, bits, ids, b, 1)  # the layout does not depend on the parts
+        assert np.array_equal(ends_a, ends_b) and np.array_equal(a, b)
+        ids_per = 64 // bits
+        bucket = [(int(ids[i // ids_per]) >> (bits * (i % ids_per))) & ((1 << bits) - 1)
+                  for i in range(n)]
+        assert np.array_equal(np.asarray(bucket)[a], np.sort(bucket))  # buckets in order
+        sizes = np.diff(ends_a, prepend=0)
+        w_ends = np.cumsum((sizes + 1) // 2 + 8)
+        draws = _random_words(int(w_ends[-1]), n + 1)
+        assert _shuffle_buckets_nb(a, ends_a, draws, w_ends) == 0
+        assert _shuffle_buckets(b, ends_b, draws, w_ends) == 0
         assert np.array_equal(a, b) and np.array_equal(np.sort(a), np.arange(n))
+    out_a, out_b = np.arange(9), np.arange(9)
+    words = _random_words(20, 9)
+    assert _fisher_yates_nb(out_a, 0, 9, words, 0, 20) == 0
+    assert _fisher_yates(out_b, 0, 9, words, 0, 20) == 0
+    assert np.array_equal(out_a, out_b) and not np.array_equal(out_a, np.arange(9))
 
 
-def test_kernel_reports_running_out_of_words():
+def test_fisher_yates_reports_running_out_of_words():
     words = np.zeros(3, dtype=np.uint64)
-    assert _shuffle_kernel(100, 0, words, np.empty(100, dtype=np.int64)) == -1
+    assert _fisher_yates_nb(np.arange(100), 0, 100, words, 0, 3) == -1
