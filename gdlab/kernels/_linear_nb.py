@@ -172,12 +172,6 @@ def _pointwise_block(head, zb, y, s, i, nb, db, lb):  # type: ignore[no-untyped-
             db[k] = dk
 
 
-@njit(cache=True, inline="always")
-def _rows8(X, r):  # type: ignore[no-untyped-def]
-    """Rows r..r+7 of X as 1-D views."""
-    return X[r], X[r + 1], X[r + 2], X[r + 3], X[r + 4], X[r + 5], X[r + 6], X[r + 7]
-
-
 @njit(cache=True, fastmath=VEC, inline="always")
 def _dot8(X, r, wx):  # type: ignore[no-untyped-def]
     """Dot products of rows r..r+7 of X with wx, summed in X's dtype (n >= 1).
@@ -186,7 +180,14 @@ def _dot8(X, r, wx):  # type: ignore[no-untyped-def]
     1.25x with four rows). Rows as 1-D views: j from range() is known >= 0, so the loop
     vectorises without a negative-index test per element.
     """
-    x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, r)
+    x0 = X[r]
+    x1 = X[r + 1]
+    x2 = X[r + 2]
+    x3 = X[r + 3]
+    x4 = X[r + 4]
+    x5 = X[r + 5]
+    x6 = X[r + 6]
+    x7 = X[r + 7]
     wj = wx[0]
     z0 = x0[0] * wj
     z1 = x1[0] * wj
@@ -212,7 +213,14 @@ def _dot8(X, r, wx):  # type: ignore[no-untyped-def]
 @njit(cache=True, fastmath=VEC, inline="always")
 def _grad8(g, X, r, dx, k):  # type: ignore[no-untyped-def]
     """g += sum over rows r..r+7 of dx[k + row] * X[row], the eight terms in X's dtype."""
-    x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, r)
+    x0 = X[r]
+    x1 = X[r + 1]
+    x2 = X[r + 2]
+    x3 = X[r + 3]
+    x4 = X[r + 4]
+    x5 = X[r + 5]
+    x6 = X[r + 6]
+    x7 = X[r + 7]
     d0 = dx[k]
     d1 = dx[k + 1]
     d2 = dx[k + 2]
