@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gdlab._validation import check_scalar
 from gdlab.kernels._numba import HAVE_NUMBA, njit
 
 if HAVE_NUMBA:
@@ -184,9 +185,12 @@ def permutation(rng: np.random.Generator, n: int) -> NDArray[np.int64]:
         array (but not the same array as ``rng.permutation(n)``: another algorithm), on any
         number of threads.
     """
-    n = int(n)
-    if n < 0:
-        raise ValueError(f"The number of indices n must be >= 0. Got {n} instead.")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            "The 'rng' parameter of permutation must be a numpy.random.Generator (for example "
+            f"np.random.default_rng(0)). Got {rng!r} of type {type(rng).__name__} instead."
+        )
+    n = check_scalar(n, "n", kind=int, low=0, owner="permutation")
     bits = _bucket_bits(n)
     if bits == 0:  # one bucket: Fisher-Yates over the whole range
         out = np.arange(n, dtype=np.int64)

@@ -44,9 +44,18 @@ def test_same_generator_state_same_permutation_and_state():
     assert not np.array_equal(permutation(a_rng, 50_000), a)  # the generator moved on
 
 
-def test_bad_n():
-    with pytest.raises(ValueError, match="n must be >= 0. Got -1"):
-        permutation(np.random.default_rng(0), -1)
+def test_bad_input_names_the_argument():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"'n' parameter of permutation must be an int in the "
+                                         r"range \[0, inf\). Got -1 instead"):
+        permutation(rng, -1)
+    with pytest.raises(TypeError, match="must be an int .* Got 2.5 of type float"):
+        permutation(rng, 2.5)
+    with pytest.raises(TypeError, match=r"'rng' parameter of permutation must be a "
+                                        r"numpy.random.Generator .*default_rng\(0\).*type int"):
+        permutation(0, 5)
+    with pytest.raises(TypeError, match="type RandomState"):
+        permutation(np.random.RandomState(0), 5)
 
 
 @pytest.mark.parametrize("bucket_rows", [100, 2, 1])
