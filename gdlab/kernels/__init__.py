@@ -264,6 +264,7 @@ def softmax_loss_grad(
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
+        C- or Fortran-ordered, float64 or float32 (the gradients come back in X's dtype).
     y : int array of shape (n_samples,)
         Class labels in [0, K).
     W : array of shape (n_features, K)

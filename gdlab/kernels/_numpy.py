@@ -243,25 +243,10 @@ def plain_linear_loss_grad(
     sample_weight: ArrayLike | None = None,
     reduction: str = "mean",
 ) -> tuple[float, NDArray[np.floating], float]:
-    """Loss and gradient of a linear (MSE) or logistic (BCE) model by the plain formula.
+    """:func:`gdlab.kernels.linear_loss_grad` by the plain formula: the reference.
 
-    Parameters
-    ----------
-    X : array of shape (n_samples, n_features)
-    y : array of shape (n_samples,)
-        Targets (MSE) or 0/1 labels (BCE).
-    w : array of shape (n_features,)
-    b : float
-    loss : {'mse', 'bce'}
-    sample_weight : array of shape (n_samples,) or None
-    reduction : {'mean', 'sum'}
-        Weighted mean ``sum(s_i l_i) / sum(s_i)`` or the weighted sum.
-
-    Returns
-    -------
-    loss : float
-    grad_w : array of shape (n_features,), X's dtype
-    grad_b : float
+    ``z = X @ w + b`` and ``X.T @ dl/dz`` over the whole of X (X read twice); the same
+    arguments and results (shapes, X's dtype), equal to rounding.
     """
     Xa, ya, wa, s, S = _prepare_linear(X, y, w, loss, sample_weight, reduction)
     return _linear_numpy(Xa, ya, wa, float(b), loss, s, S, max(1, Xa.shape[0]))
@@ -276,23 +261,10 @@ def plain_softmax_loss_grad(
     sample_weight: ArrayLike | None = None,
     reduction: str = "mean",
 ) -> tuple[float, NDArray[np.floating], NDArray[np.floating]]:
-    """Loss and gradient of softmax regression (CCE from logits) by the plain formula.
+    """:func:`gdlab.kernels.softmax_loss_grad` by the plain formula: the reference.
 
-    Parameters
-    ----------
-    X : array of shape (n_samples, n_features)
-    y : int array of shape (n_samples,)
-        Class labels in [0, K).
-    W : array of shape (n_features, K)
-    b : array of shape (K,)
-    sample_weight : array of shape (n_samples,) or None
-    reduction : {'mean', 'sum'}
-
-    Returns
-    -------
-    loss : float
-    grad_W : array of shape (n_features, K), X's dtype
-    grad_b : array of shape (K,), X's dtype
+    ``Z = X @ W + b``, a stable softmax and ``X.T @ dL/dZ`` over the whole of X; the same
+    arguments and results (shapes, X's dtype), equal to rounding.
     """
     Xa, ya, Wa, ba, s, S = _prepare_softmax(X, y, W, b, sample_weight, reduction)
     return _softmax_numpy(Xa, ya, Wa, ba, s, S, max(1, Xa.shape[0]))
