@@ -64,6 +64,7 @@ try:  # numba is a declared dependency; without it every epoch takes the Python 
     from numba.extending import intrinsic
 
     from gdlab.kernels._linear_nb import _pointwise_block
+    from gdlab.kernels._numba import prefetch as _prefetch
     from gdlab.kernels._softmax_nb import exp_nonpositive
 
     HAVE_NUMBA = True
@@ -498,24 +499,6 @@ if HAVE_NUMBA:
             builder.asm(ir.FunctionType(ir.VoidType(), []), "", "~{memory}", [], True)
             builder.fence("seq_cst")
             return r
-
-        return sig, codegen
-
-    @intrinsic
-    def _prefetch(typingctx, X, k):  # type: ignore[no-untyped-def]
-        """Hint the CPU to fetch the cache line of element ``k`` of C-contiguous ``X`` (flat)."""
-        sig = types.void(X, k)
-
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            ary = context.make_array(signature.args[0])(context, builder, args[0])
-            i8p = ir.IntType(8).as_pointer()
-            ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
-            i32 = ir.IntType(32)
-            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-            fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
-            # read, high locality, data cache
-            builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-            return context.get_dummy_value()
 
         return sig, codegen
 

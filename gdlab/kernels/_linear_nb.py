@@ -10,13 +10,14 @@ block in one loop, then the gradient (eight rows at a time again, the rows still
 The middle loop is what makes BCE cheap: numba has no vector math library here (no SVML), and
 a scalar ``np.exp`` costs ~10 ns, so :func:`exp_nb` and :func:`log1p_unit_nb` are written out
 as branch-free polynomials that LLVM vectorises across the rows of the block (~2 ns each).
+While a block is computed, the rows a few blocks ahead are prefetched (``_AHEAD_*``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gdlab.kernels._numba import VEC, f64_from_bits, njit, prange
+from gdlab.kernels._numba import VEC, f64_from_bits, njit, prange, prefetch
 
 __all__ = ["exp_nb", "linear_c_nb", "log1p_unit_nb"]
 
@@ -46,6 +47,12 @@ _LG7 = 1.479819860511658591e-01
 # least 32 rows (the point-wise loop needs a few vectors), at most _BLOCK_MAX
 _BLOCK_BYTES = 24 * 1024
 _BLOCK_MAX = 256
+# Software prefetch distance: MSE rows this many bytes ahead, BCE blocks this many blocks
+# ahead (~100 KB). One core streaming X keeps too few lines in flight to overlap its reads with
+# its arithmetic; paired runs on 1M x 100 C-ordered X measured 0.85-0.94x the time without
+# (no gain, no loss at n = 10). Prefetches never change the arithmetic.
+_AHEAD_BYTES = 20 * 1024
+_AHEAD_BLOCKS = 4
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
@@ -210,6 +217,14 @@ def _dot8(X, r, wx):  # type: ignore[no-untyped-def]
     return z0, z1, z2, z3, z4, z5, z6, z7
 
 
+@njit(cache=True, inline="always")
+def _prefetch8(X, r, hi):  # type: ignore[no-untyped-def]
+    """Prefetch the cache lines of rows r..r+7 of C-contiguous X, stopping at row hi."""
+    n = X.shape[1]
+    for q in range(r * n, min(hi, r + 8) * n, 64 // X.itemsize):
+        prefetch(X, q)
+
+
 @njit(cache=True, fastmath=VEC, inline="always")
 def _grad8(g, X, r, dx, k):  # type: ignore[no-untyped-def]
     """g += sum over rows r..r+7 of dx[k + row] * X[row], the eight terms in X's dtype."""
@@ -241,6 +256,7 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
     weighted = s.size > 0
     # a function of n only: the sums do not depend on the thread count
     block = max(32, min(_BLOCK_MAX, _BLOCK_BYTES // (X.itemsize * n) // 8 * 8))
+    ahead = max(8, _AHEAD_BYTES // (X.itemsize * n))  # MSE prefetch distance, rows
     # float32 X: the products and the sums of one row (dot) or of eight rows (gradient) in
     # float32, eight lanes per vector and no widening per element; float64 across rows
     wx = w.astype(X.dtype)
@@ -258,6 +274,7 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
         # MSE: eight rows, the residuals kept in registers (measured 5-15% faster than
         # the blocks below, whose point-wise loop only pays for BCE's exp and log)
         while head == 0 and i + 8 <= hi:
+            _prefetch8(X, i + ahead, hi)
             z0, z1, z2, z3, z4, z5, z6, z7 = _dot8(X, i, wx)
             r0 = (z0 + b) - y[i]
             r1 = (z1 + b) - y[i + 1]
@@ -309,6 +326,7 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
                 total += lb[k]
                 gb += db[k]
             for k in range(0, nb, 8):  # the block's rows are still in L1/L2
+                _prefetch8(X, i + _AHEAD_BLOCKS * nb + k, hi)
                 _grad8(g, X, i + k, dx, k)
             i += nb
         while i < hi:  # the last < 8 rows of the chunk

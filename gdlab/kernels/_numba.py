@@ -15,7 +15,7 @@ try:  # numba is a declared dependency, but the kernels degrade to blocked NumPy
 except ImportError:  # pragma: no cover - exercised only where numba is absent
     HAVE_NUMBA = False
 
-__all__ = ["HAVE_NUMBA", "VEC", "f64_from_bits", "get_num_threads", "njit", "prange",
+__all__ = ["HAVE_NUMBA", "VEC", "f64_from_bits", "get_num_threads", "njit", "prange", "prefetch",
            "set_num_threads", "set_parallel_chunksize"]
 
 # The loops over features carry fastmath 'reassoc' + 'contract' only: they let LLVM
@@ -41,5 +41,29 @@ if HAVE_NUMBA:
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             return builder.bitcast(args[0], ir.DoubleType())
+
+        return sig, codegen
+
+
+    @intrinsic
+    def prefetch(typingctx, X, k):  # type: ignore[no-untyped-def]
+        """Hint the CPU to fetch the cache line of element ``k`` of C-contiguous ``X`` (flat).
+
+        ``llvm.prefetch`` (read, high locality: into L1): never faults, so ``k`` may point
+        past the end of X. One core streaming X alone keeps too few lines in flight to reach
+        the memory bandwidth while it also computes; the kernels prefetch a few blocks ahead.
+        """
+        sig = types.void(X, k)
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            i8p = ir.IntType(8).as_pointer()
+            ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+            fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+            # read, high locality, data cache
+            builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
 
         return sig, codegen
