@@ -5,8 +5,8 @@ the median; the machine is shared, so absolute times drift):
 
 - gdlab compiled epoch (gdlab.fastepoch through gdlab.train.run), plain SGD and Adam, and
   logistic regression (BCE) with plain SGD, on both compiled paths: "staged" (the default
-  for X this large: a helper thread gathers the next super-chunk's rows into a contiguous
-  buffer while the steps run) and "direct" (``gdlab.fastepoch.STAGED = "never"``: one
+  for X this large: two threads take turns gathering a super-chunk's rows into their own
+  contiguous buffer and stepping it) and "direct" (``gdlab.fastepoch.STAGED = "never"``: one
   thread reads the rows through the permutation);
 - probes of what limits it: drawing the permutation alone, and gathering the epoch's rows
   into the staging buffers with no arithmetic, with 1 and with 2 threads;
@@ -74,23 +74,26 @@ if fastepoch.HAVE_NUMBA:
     from numba import njit
 
     @njit(nogil=True, cache=True)
-    def _gather_steps_free(X, order, rows_c, blk, B, Yb, Lb, Sb, sync, claims, info, ahead):  # type: ignore[no-untyped-def]
-        """The stepping thread of a staged epoch without the steps: only its gather share."""
+    def _gather_only(X, order, rows_c, B, sync, ahead):  # type: ignore[no-untyped-def]
+        """One thread of a staged epoch without the steps: claim super-chunks, stage rows."""
         e = np.empty(0)
         el = np.empty(0, dtype=np.int64)
-        for c in range(claims.shape[0]):
-            info[1] += fastepoch._stage_share(X, e, el, e, order, c, rows_c, blk, B, Yb, Lb,
-                                              Sb, claims, True, ahead)
-            while claims[c, 2] == 0:
-                fastepoch._yield()
-            sync[0] = c + 1
+        n = X.shape[0]
+        n_chunks = (n + rows_c - 1) // rows_c
+        while True:
+            c = fastepoch._fetch_add(sync, 0, 1)
+            if c >= n_chunks:
+                break
+            lo = c * rows_c
+            fastepoch._stage(X, e, el, e, order, lo, 0, min(rows_c, n - lo), B, e, el, e,
+                             ahead)
 
 
 def gather_probe(X: np.ndarray, threads: int) -> Callable[[], None] | None:
     """Gather every row of a shuffled epoch into the staging buffers, no arithmetic.
 
-    The same buffers, blocks and hand-off as a staged epoch (gdlab.fastepoch), with the
-    helper thread (threads=2) or without (threads=1): how fast random rows can be read.
+    The same buffers, super-chunks and claims as a staged epoch (gdlab.fastepoch), on one
+    thread or two: how fast random rows can be read.
     """
     if not fastepoch.HAVE_NUMBA:
         return None
@@ -98,27 +101,17 @@ def gather_probe(X: np.ndarray, threads: int) -> Callable[[], None] | None:
     fe = fastepoch.FastEpoch(GLMProblem(GLM(X.shape[1], 1, "mse"), X, np.zeros(n)), GD(),
                              TrainConfig(optimizer=GD(), batch_size=BATCH))
     B, _, _, _ = fe._stage_buffers()
-    e = np.empty((2, 0))
-    el = np.empty((2, 0), dtype=np.int64)
     rows_c = fe.spc * BATCH
-    n_chunks = -(-n // rows_c)
-    m = np.minimum(rows_c, n - rows_c * np.arange(n_chunks))
     order = np.random.default_rng(1).permutation(n)
-    info = np.zeros(2, dtype=np.int64)
 
     def gather() -> None:
-        claims = np.zeros((n_chunks, 3), dtype=np.int64)
-        claims[:, 1] = -(-m // fe.blk)
-        sync = np.zeros(2, dtype=np.int64)
+        sync = np.zeros(1, dtype=np.int64)
+        helper = None
         if threads >= 2:
             helper = fastepoch._helper_pool().submit(
-                fastepoch._stage_helper, X, e[0], el[0], e[0], order, rows_c, fe.blk, B, e,
-                el, e, sync, claims, info, fastepoch.STAGE_PREFETCH_ROWS)
-        else:
-            claims[:, 2] = 1
-        _gather_steps_free(X, order, rows_c, fe.blk, B, e, el, e, sync, claims, info,
-                           fastepoch.STAGE_PREFETCH_ROWS)
-        if threads >= 2:
+                _gather_only, X, order, rows_c, B[0], sync, fastepoch.STAGE_PREFETCH_ROWS)
+        _gather_only(X, order, rows_c, B[1], sync, fastepoch.STAGE_PREFETCH_ROWS)
+        if helper is not None:
             helper.result()
 
     return gather

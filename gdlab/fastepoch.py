@@ -30,11 +30,13 @@ Two compiled paths run the same steps on the same rows, bit for bit:
 - *direct* (:func:`_epoch_nb`): one thread reads each batch's rows through the permutation.
   Reading rows in random order is latency-bound (one core keeps about one 800-byte row in
   flight), so the arithmetic matters little and one core cannot go faster;
-- *staged* (:func:`_epoch_staged`): the epoch is cut into super-chunks of a few MB; a helper
-  thread gathers the rows of super-chunk c + 1 into one of two contiguous buffers while the
-  stepping thread runs the steps of super-chunk c over the other (cache-resident), then joins
-  the gather. Two cores gathering keep twice as many rows in flight. Memory: two buffers of
-  ``STAGE_BYTES`` (4 MiB), never a copy of X.
+- *staged* (:func:`_epoch_staged`): the epoch is cut into super-chunks of a few batches;
+  two threads take turns, each claiming the next super-chunk, gathering its rows through the
+  permutation into its own contiguous buffer (two cores gathering keep twice as many rows in
+  flight), waiting until the super-chunk before it has been stepped and then running its steps
+  over the rows still in its own L2 cache. The steps stay in batch order; only the thread that
+  runs them changes. Memory: one buffer of ``STAGE_BYTES`` (512 KiB) per thread, never a copy
+  of X.
 
 ``STAGED = "auto"`` (the default) considers staging for shuffled epochs over X of at least
 ``STAGED_MIN_BYTES`` and times both paths, keeping the faster (see ``STAGED``).
@@ -80,8 +82,8 @@ ENABLED = True
 # the staged path's spin-waits call the C library's sched_yield() (POSIX; not on Windows)
 _HAVE_YIELD = hasattr(os, "sched_yield")
 
-#: Staged epochs (rows of the next super-chunk gathered by a second thread while the steps run,
-#: see :func:`_epoch_staged`): "auto", "always" or "never" (the direct kernel, one thread
+#: Staged epochs (two threads taking turns to gather a super-chunk's rows and step it, see
+#: :func:`_epoch_staged`): "auto", "always" or "never" (the direct kernel, one thread
 #: reading rows through the permutation). "auto" considers staging for a shuffled epoch over X
 #: of at least STAGED_MIN_BYTES with two threads and two CPUs, and then measures: both paths
 #: give identical results, so each epoch takes the one whose last epoch was faster, and the
@@ -91,16 +93,17 @@ STAGED = "auto"
 STAGE_RETRY = 8
 #: Smallest X (bytes) staged under "auto": below it the rows stay in the caches anyway.
 STAGED_MIN_BYTES = 64 << 20
-#: Threads of a staged epoch: 2 = the stepping thread plus a helper thread gathering rows;
-#: 1 = the stepping thread stages alone (same results; used by tests). Under "auto", staging
-#: needs 2 here and at least 2 CPUs (with one thread it only adds a copy).
+#: Threads of a staged epoch: 2 = the calling thread plus a helper thread, taking turns;
+#: 1 = the calling thread stages and steps every super-chunk (same results; used by tests).
+#: Under "auto", staging needs 2 here and at least 2 CPUs (with one thread it only adds a copy).
 STAGE_THREADS = 2
-#: Target size of one of the two staging buffers (bytes); a super-chunk is a whole number of
-#: batches, at least one. Batches larger than STAGE_MAX_BYTES are not staged under "auto".
-STAGE_BYTES = 4 << 20
+#: Target size of a thread's staging buffer (bytes); a super-chunk is a whole number of
+#: batches, at least one. Small enough that a super-chunk gathered by a thread is still in its
+#: L2 cache when the same thread steps it (the steps run ~2x slower from L3); paired runs on
+#: 1M x 100 measured 1-2 batches of 200 KB best. Batches larger than STAGE_MAX_BYTES are not
+#: staged under "auto".
+STAGE_BYTES = 512 << 10
 STAGE_MAX_BYTES = 16 << 20
-#: Rows are claimed by the two gathering threads in blocks of about this many bytes.
-STAGE_BLOCK_BYTES = 64 << 10
 #: While staging a row, prefetch the row this many places later in the order (0: no prefetch).
 STAGE_PREFETCH_ROWS = 4
 
@@ -533,110 +536,71 @@ if HAVE_NUMBA:
             for i in range(a, b):
                 Sb[i] = s[order[lo + i]]
 
-    @njit(nogil=True, cache=True)
-    def _stage_share(X, yf, ylab, s, order, c, rows_c, blk, B, Yb, Lb, Sb,  # type: ignore[no-untyped-def]
-                     claims, backward, ahead):
-        """Stage this worker's share of super-chunk c into B[c % 2] etc.
+    @intrinsic
+    def _fetch_add(typingctx, a, i, v):  # type: ignore[no-untyped-def]
+        """Atomically add v to a[i] (int64, C-contiguous) and return the old value."""
+        sig = types.int64(a, i, v)
 
-        The rows are cut into blocks of ``blk``; the forward worker takes blocks 0, 1, ...,
-        the backward worker the last, the one before, ... Each announces the block it takes
-        (claims[c, 0]: next block forward, claims[c, 1]: lowest block taken backward) and
-        stops at a block the other has taken, so the faster worker does more. A stale read
-        can only make both copy the same block (the same bytes to the same place), never
-        leave a block uncopied. Returns the number of blocks this worker copied.
-        """
-        n_rows = X.shape[0]
-        lo = c * rows_c
-        m = min(rows_c, n_rows - lo)
-        nblk = (m + blk - 1) // blk
-        q = c % 2
-        done = 0
-        if backward:
-            k = nblk - 1
-            while k >= 0 and k >= claims[c, 0]:
-                claims[c, 1] = k
-                _stage(X, yf, ylab, s, order, lo, k * blk, min(m, (k + 1) * blk), B[q], Yb[q],
-                       Lb[q], Sb[q], ahead)
-                done += 1
-                k -= 1
-        else:
-            k = 0
-            while k < nblk and k < claims[c, 1]:
-                claims[c, 0] = k + 1
-                _stage(X, yf, ylab, s, order, lo, k * blk, min(m, (k + 1) * blk), B[q], Yb[q],
-                       Lb[q], Sb[q], ahead)
-                done += 1
-                k += 1
-        return done
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            ptr = builder.gep(ary.data, [args[1]])
+            return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
 
-    @njit(nogil=True, cache=True)
-    def _stage_helper(X, yf, ylab, s, order, rows_c, blk, B, Yb, Lb, Sb, sync, claims,  # type: ignore[no-untyped-def]
-                      info, ahead):
-        """The helper thread of a staged epoch: stages every super-chunk, forward.
-
-        Super-chunk c goes to buffer c % 2, free once the steps of super-chunk c - 2 are
-        done (sync[0] counts the super-chunks stepped); claims[c, 2] = 1 tells the stepping
-        thread that this worker's share of c is in place. sync[1] != 0 aborts (the steps
-        stopped at a non-finite step).
-        """
-        n_chunks = claims.shape[0]
-        for c in range(n_chunks):
-            while sync[0] < c - 1 and sync[1] == 0:
-                _yield()
-            if sync[1] != 0:
-                break
-            _yield()
-            info[0] += _stage_share(X, yf, ylab, s, order, c, rows_c, blk, B, Yb, Lb, Sb,
-                                    claims, False, ahead)
-            _yield()
-            claims[c, 2] = 1
+        return sig, codegen
 
     @njit(nogil=True, cache=True)
     def _epoch_staged(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
-                      theta, buf1, buf2, buf3, opt, hp, lr, count0, stats, spc, blk, B, Yb,
-                      Lb, Sb, sync, claims, info, ahead):
+                      theta, buf1, buf2, buf3, opt, hp, lr, count0, stats, spc, B, Yb, Lb,
+                      Sb, sync, info, me, ahead):
         """:func:`_epoch_nb` with the rows staged: the same steps on the same rows.
 
-        The epoch is cut into super-chunks of ``spc`` batches. While this thread runs the
-        steps of super-chunk c over its rows staged contiguously in B[c % 2] (cache-resident
-        reads), a helper thread (:func:`_stage_helper`) gathers the rows of super-chunk
-        c + 1 through the permutation into B[(c + 1) % 2]; this thread joins that gather
-        when its steps are done (:func:`_stage_share`). Gathering random rows is
-        latency-bound, so two threads gathering read about twice as fast as one. Without a
-        helper (claims[:, 2] preset to 1) this thread stages everything itself. The steps run
-        in this thread in batch order, so the result does not depend on the helper.
+        Run by every thread of a staged epoch (the calling thread and the helper thread), with
+        its own buffers B, Yb, Lb, Sb of ``spc`` batches. The epoch is cut into super-chunks
+        of ``spc`` batches; each thread repeatedly claims the next super-chunk (sync[2],
+        atomic), gathers its rows (and their y, label, weight) through the permutation into
+        its buffer, waits until the super-chunk before it has been stepped (sync[0]) and runs
+        its steps over the rows it staged, which are still in its own L2 cache. Gathering
+        random rows is latency-bound, so two threads gathering read about twice as fast as
+        one; the steps still run one at a time in batch order, so the result does not depend
+        on the threads. The shared state (theta, buf1..3, stats) is only touched by the thread
+        whose turn it is: each turn ends with a barrier before sync[0] moves on.
+
+        sync = [super-chunks stepped, abort, next super-chunk to claim, first bad batch]: a
+        non-finite step is not committed, its batch index goes to sync[3] and sync[1] = 1
+        stops the other thread. info[me] counts the super-chunks this thread staged (me = 1
+        for the calling thread, 0 for the helper).
         """
         n_rows, n = X.shape
-        n_batches = (n_rows + bs - 1) // bs
         rows_c = spc * bs
-        n_chunks = claims.shape[0]
+        n_chunks = (n_rows + rows_c - 1) // rows_c
         ws1, ws2, g64, g, new_theta, new1, new2, new3, cast, xb, w64, lin = _scratch(
             theta, buf1, buf2, buf3, bs, n, K, head)
         local = np.arange(rows_c)  # staged rows are read in place: idx = identity
-        info[1] += _stage_share(X, yf, ylab, s, order, 0, rows_c, blk, B, Yb, Lb, Sb, claims,
-                                True, ahead)
-        for c in range(n_chunks):
-            while claims[c, 2] == 0:  # the helper's share of super-chunk c
+        while sync[1] == 0:
+            c = _fetch_add(sync, 2, 1)
+            if c >= n_chunks:
+                break
+            lo = c * rows_c
+            m_c = min(rows_c, n_rows - lo)
+            _stage(X, yf, ylab, s, order, lo, 0, m_c, B, Yb, Lb, Sb, ahead)
+            info[me] += 1
+            while sync[0] < c and sync[1] == 0:  # the previous super-chunk's steps
                 _yield()
             _yield()
-            q = c % 2
-            m_c = min(rows_c, n_rows - c * rows_c)
+            if sync[1] != 0:
+                break
             for j in range((m_c + bs - 1) // bs):
-                lo = j * bs
                 bi = c * spc + j
-                if not _step(B[q], Yb[q], Lb[q], Sb[q], local, lo, min(bs, m_c - lo), head, K,
+                if not _step(B, Yb, Lb, Sb, local, j * bs, min(bs, m_c - j * bs), head, K,
                              fit_intercept, alpha, theta, buf1, buf2, buf3, opt, hp, lr,
                              count0 + bi + 1, stats, ws1, ws2, g64, g, new_theta, new1, new2,
                              new3, cast, xb, w64, lin):
+                    sync[3] = bi
                     _yield()
                     sync[1] = 1
-                    return bi
+                    return
             _yield()
-            sync[0] = c + 1  # buffer q is free again
-            if c + 1 < n_chunks:
-                info[1] += _stage_share(X, yf, ylab, s, order, c + 1, rows_c, blk, B, Yb, Lb,
-                                        Sb, claims, True, ahead)
-        return n_batches
+            sync[0] = c + 1  # the next super-chunk's turn
 
 
 def _optimizer_spec(optimizer: Any) -> tuple[int, list[float], tuple[str, ...]] | None:
@@ -758,11 +722,10 @@ class FastEpoch:
         self.hp = np.asarray(hp, dtype=np.float64)
         row_bytes = max(1, self.X.shape[1]) * self.X.itemsize
         self.batch_bytes = self.bs * row_bytes
-        #: batches per super-chunk and rows per claimed block of the staged path
+        #: batches per super-chunk of the staged path
         self.spc = max(1, STAGE_BYTES // self.batch_bytes)
-        self.blk = max(1, STAGE_BLOCK_BYTES // row_bytes)
         self._buffers: tuple[Array, Array, Array, Array] | None = None
-        #: blocks staged by the forward (helper) and backward (stepping) thread, last epoch
+        #: super-chunks staged (and stepped) by the helper and the calling thread, last epoch
         self.stage_info = np.zeros(2, dtype=np.int64)
         #: wall time of the last whole epoch on each compiled path (STAGED = "auto")
         self.seconds: dict[str, float | None] = {"staged": None, "direct": None}
@@ -801,39 +764,34 @@ class FastEpoch:
         return (not best) if self._epochs_auto % STAGE_RETRY == 0 else best
 
     def _run_staged(self, args: tuple[Any, ...]) -> int:
-        """Run :func:`_epoch_staged` (with its helper thread); return the steps committed."""
+        """Run :func:`_epoch_staged` here and on a helper thread; return the steps committed."""
         B, Yb, Lb, Sb = self._stage_buffers()
-        n_rows = self.X.shape[0]
-        rows_c = self.spc * self.bs
-        n_chunks = (n_rows + rows_c - 1) // rows_c
-        # claims[c] = [next block forward, lowest block taken backward, helper's share done]
-        claims = np.zeros((n_chunks, 3), dtype=np.int64)
-        m = np.minimum(rows_c, n_rows - rows_c * np.arange(n_chunks))
-        claims[:, 1] = (m + self.blk - 1) // self.blk
-        sync = np.zeros(2, dtype=np.int64)  # [super-chunks stepped, abort]
+        # [super-chunks stepped, abort, next super-chunk to claim, first bad batch]
+        sync = np.zeros(4, dtype=np.int64)
         self.stage_info[:] = 0
+        kernel: Any = _epoch_staged
         helper = None
         if STAGE_THREADS >= 2:
             try:
-                helper = _helper_pool().submit(
-                    _stage_helper, self.X, self.yf, self.ylab, self.s, args[4], rows_c,
-                    self.blk, B, Yb, Lb, Sb, sync, claims, self.stage_info, STAGE_PREFETCH_ROWS)
+                own = (self.spc, B[0], Yb[0], Lb[0], Sb[0], sync, self.stage_info, 0,
+                       STAGE_PREFETCH_ROWS)
+                helper = _helper_pool().submit(kernel, *args, *own)
             except RuntimeError:  # no new threads at interpreter shutdown: stage alone
                 helper = None
-        if helper is None:
-            claims[:, 2] = 1  # no helper: the stepping thread stages every block itself
-        kernel: Any = _epoch_staged
+        finished = False
         try:
-            done = int(kernel(*args, self.spc, self.blk, B, Yb, Lb, Sb, sync, claims,
-                              self.stage_info, STAGE_PREFETCH_ROWS))
+            kernel(*args, self.spc, B[1], Yb[1], Lb[1], Sb[1], sync, self.stage_info, 1,
+                   STAGE_PREFETCH_ROWS)
+            finished = True
         finally:
-            sync[1] = 1  # the helper stops at its next super-chunk (it is done if all went well)
+            if not finished:
+                sync[1] = 1  # an error here: the helper stops after its current super-chunk
             if helper is not None:
-                helper.result()
-        return done
+                helper.result()  # it may still be stepping the last super-chunk
+        return int(sync[3]) if sync[1] else -(-self.X.shape[0] // self.bs)
 
     def _stage_buffers(self) -> tuple[Array, Array, Array, Array]:
-        """The two staging buffers (rows, y, labels, weights), allocated on first use."""
+        """The staging buffers (rows, y, labels, weights) of both threads, on first use."""
         if self._buffers is None:
             rows = min(self.spc * self.bs, self.X.shape[0])
             self._buffers = (

@@ -5,10 +5,10 @@ Python loop, the reference) and once with it True, and compares everything the l
 in TrainState. A spy on FastEpoch.run_epoch asserts which path actually ran.
 
 The compiled epoch has two paths: rows read through the permutation ("direct") and rows
-staged super-chunk by super-chunk into contiguous buffers, with a helper thread gathering
-("staged-2") or without ("staged-1"). Tests parametrized by ``path`` force one of them; the
-staged ones use super-chunks of 3 batches and blocks of 7 rows, so the 13 batches of an
-epoch make 4 full super-chunks and a partial fifth (one batch of 11 rows).
+staged super-chunk by super-chunk into contiguous buffers, by two threads taking turns
+("staged-2") or by the calling thread alone ("staged-1"). Tests parametrized by ``path`` force
+one of them; the staged ones use super-chunks of 3 batches, so the 13 batches of an epoch
+make 4 full super-chunks and a partial fifth (one batch of 11 rows).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ def _set_path(monkeypatch: pytest.MonkeyPatch, path: str, batches: int = STAGE_B
     monkeypatch.setattr(fastepoch, "STAGED", "always")
     monkeypatch.setattr(fastepoch, "STAGE_THREADS", int(path[-1]))
     monkeypatch.setattr(fastepoch, "STAGE_BYTES", batches * BS * D * itemsize)
-    monkeypatch.setattr(fastepoch, "STAGE_BLOCK_BYTES", 7 * D * itemsize)
 
 
 @pytest.fixture(params=PATHS)
@@ -396,14 +395,14 @@ def test_staged_auto_rule(monkeypatch):
 
 @pytest.mark.parametrize(("path_name", "batches"), [("staged-1", 3), ("staged-2", 3),
                                                     ("staged-2", 1)])
-def test_staging_buffers_and_block_counts(path_name, batches, monkeypatch):
-    # bounded buffers (two super-chunks, never a copy of X) and every block staged: with one
-    # thread the stepping thread stages all blocks itself; with two, the threads share them
-    # (a block may be copied twice after a stale read, never zero times)
+def test_staging_buffers_and_super_chunk_counts(path_name, batches, monkeypatch):
+    # bounded buffers (one super-chunk per thread, never a copy of X) and every super-chunk
+    # staged exactly once (claimed atomically): with one thread the calling thread stages
+    # them all; with two, the threads share them
     _set_path(monkeypatch, path_name, batches)
     problem = _problem("bce", 1, weighted=True)
     fe = _plan(problem)
-    assert fe.choose_staged() and fe.spc == batches and fe.blk == 7
+    assert fe.choose_staged() and fe.spc == batches
     state = TrainState.start(problem.model.init(0), GD(), random_state=1)
     state.order = state.rng.permutation(N)
     assert fe.run_epoch(state, 0.1) and state.batch_index == 13
@@ -411,16 +410,14 @@ def test_staging_buffers_and_block_counts(path_name, batches, monkeypatch):
     assert B.shape == (2, batches * BS, D) and Yb.shape == Sb.shape == (2, batches * BS)
     assert Lb.shape == (2, 0)
     rows_c = batches * BS
-    n_blocks = sum(-(-min(rows_c, N - lo) // 7) for lo in range(0, N, rows_c))
+    n_chunks = -(-N // rows_c)
+    assert fe.stage_info.sum() == n_chunks
     if path_name == "staged-1":
-        assert list(fe.stage_info) == [0, n_blocks]
-    else:
-        assert fe.stage_info.sum() >= n_blocks
-    # the last super-chunk's rows are in its buffer, in batch order
-    last = (N - 1) // rows_c
-    lo = last * rows_c
-    np.testing.assert_array_equal(B[last % 2, :N - lo], problem.X[state.order[lo:]])
-    np.testing.assert_array_equal(Yb[last % 2, :N - lo], problem.y[state.order[lo:]])
+        assert list(fe.stage_info) == [0, n_chunks]
+    # the last super-chunk's rows are in the buffer of the thread that staged it, in order
+    lo = (n_chunks - 1) * rows_c
+    assert any(np.array_equal(B[t, :N - lo], problem.X[state.order[lo:]])
+               and np.array_equal(Yb[t, :N - lo], problem.y[state.order[lo:]]) for t in (0, 1))
 
 
 def test_auto_times_both_paths_and_keeps_the_faster(monkeypatch, spy):
