@@ -164,7 +164,15 @@ SPARE_WORDS = 8
 _DEAL_PARTS = 8
 
 
+# bit generators whose raw outputs are whole 64-bit words (MT19937's are 32-bit)
+_RAW64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.Philox, np.random.SFC64)
+
+
 def _words(rng: np.random.Generator, size: int) -> NDArray[np.uint64]:
+    """``size`` uniform 64-bit words: rng.integers(0, 2**64 - 1, endpoint=True)."""
+    if type(rng.bit_generator) in _RAW64:
+        # the same words, and the same state afterwards, ~3x faster for a few thousand
+        return rng.bit_generator.random_raw(size)  # type: ignore[no-any-return]
     return rng.integers(0, np.iinfo(np.uint64).max, size=size, dtype=np.uint64, endpoint=True)
 
 

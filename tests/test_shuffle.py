@@ -17,6 +17,7 @@ from gdlab.shuffle import (
     _fisher_yates_nb,
     _shuffle_buckets,
     _shuffle_buckets_nb,
+    _words,
     permutation,
 )
 
@@ -102,6 +103,23 @@ def test_same_permutation_on_one_thread():
     finally:
         numba.set_num_threads(before)
     assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("bit_generator", [np.random.PCG64, np.random.PCG64DXSM,
+                                           np.random.Philox, np.random.SFC64,
+                                           np.random.MT19937])
+def test_words_are_full_range_integers_for_every_bit_generator(bit_generator):
+    # the raw-output shortcut must give exactly rng.integers' words and leave the same state
+    # (MT19937's raw outputs are 32-bit: it takes the integers path)
+    a = np.random.Generator(bit_generator(3))
+    b = np.random.Generator(bit_generator(3))
+    got = _words(a, 257)
+    want = b.integers(0, np.iinfo(np.uint64).max, size=257, dtype=np.uint64, endpoint=True)
+    assert got.dtype == np.uint64 and np.array_equal(got, want)
+    assert np.array_equal(a.integers(2**62, size=8), b.integers(2**62, size=8))  # same state
+    assert permutation(a, 5000).tolist() == permutation(b, 5000).tolist()
+    if bit_generator is np.random.MT19937:
+        assert got.max() >= 2**32  # whole 64-bit words, not raw 32-bit outputs
 
 
 def _random_words(size, seed):
