@@ -19,7 +19,10 @@ what a user would spend: wall time from the ``fit`` call (input validation inclu
 first epoch that reaches the target.
 
 - gdlab LogisticRegression / SoftmaxRegression: a few settings (optimizer, lr, batch size),
-  the best is reported: this is *tuned*, and so is every other contender's grid.
+  the best is reported: this is *tuned*, and so is every other contender's grid. As for
+  lbfgs below: the number of epochs reaching the target is found by a run checked after
+  every epoch, then a fit of exactly that many epochs is timed without the checks (whose
+  evaluations of the objective evict the caches between epochs).
 - scikit-learn LogisticRegression(lbfgs): lbfgs has no per-iteration callback, so the time is
   that of ``fit`` with the smallest ``max_iter`` that reaches the target (found by a doubling
   + bisection search, then timed); the most favourable stopping rule a user could pick.
@@ -248,23 +251,46 @@ class Watch:
 # ---- contenders -----------------------------------------------------------------------------
 def run_gdlab(p: Problem, cap_s: float, optimizer: str, lr: float, batch_size: int | None,
               max_epochs: int = 100_000) -> Outcome:
+    """Epochs to the target from a run checked after every epoch, then a clean timed fit.
+
+    Like lbfgs' max_iter search: once the number of epochs E that reaches the target is
+    known, a fit of exactly E epochs (same seed: the same trajectory) is timed without the
+    per-epoch checks, which evict the caches (on digits they made every later epoch ~1.5x
+    slower). The clean fit's objective is checked against the target again.
+    """
     watch = Watch(p, cap_s, max_epochs)
     cls = LogisticRegression if p.K == 1 else SoftmaxRegression
+    n = p.X.shape[1]
+
+    def objective(est: Any) -> float:
+        theta = est.state_.theta
+        return p.objective(theta[:-p.K].reshape(n, p.K), theta[-p.K:])
 
     def cb(state: Any, record: Any) -> bool:
         theta = state.theta
-        n = p.X.shape[1]
         W, b = theta[:-p.K].reshape(n, p.K), theta[-p.K:]
         return watch.check(lambda: p.objective(W, b))
 
-    est = cls(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=max_epochs, tol=None,
-              alpha=ALPHA, callbacks=[cb], random_state=0)
+    def make(epochs: int, callbacks: list[Any]) -> Any:
+        return cls(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs, tol=None,
+                   alpha=ALPHA, callbacks=callbacks, random_state=0)
+
+    est = make(max_epochs, [cb])
     watch.start()
     try:
         est.fit(p.X, p.y)
     except ValueError:  # DivergenceError: report as not reached
         pass
-    return watch.outcome()
+    out = watch.outcome()
+    if math.isfinite(out.seconds):
+        clean = make(out.epochs, [])
+        t0 = time.perf_counter()
+        clean.fit(p.X, p.y)
+        seconds = time.perf_counter() - t0
+        loss = objective(clean)
+        if loss <= p.target:
+            return Outcome(seconds, loss, out.epochs)
+    return out
 
 
 def run_lbfgs(p: Problem, cap_s: float) -> tuple[Outcome, int]:
