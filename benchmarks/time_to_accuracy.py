@@ -262,14 +262,12 @@ def run_gdlab(p: Problem, cap_s: float, optimizer: str, lr: float, batch_size: i
     cls = LogisticRegression if p.K == 1 else SoftmaxRegression
     n = p.X.shape[1]
 
-    def objective(est: Any) -> float:
-        theta = est.state_.theta
+    def objective(theta: np.ndarray) -> float:
         return p.objective(theta[:-p.K].reshape(n, p.K), theta[-p.K:])
 
     def cb(state: Any, record: Any) -> bool:
         theta = state.theta
-        W, b = theta[:-p.K].reshape(n, p.K), theta[-p.K:]
-        return watch.check(lambda: p.objective(W, b))
+        return watch.check(lambda: objective(theta))
 
     def make(epochs: int, callbacks: list[Any]) -> Any:
         return cls(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs, tol=None,
@@ -287,7 +285,7 @@ def run_gdlab(p: Problem, cap_s: float, optimizer: str, lr: float, batch_size: i
         t0 = time.perf_counter()
         clean.fit(p.X, p.y)
         seconds = time.perf_counter() - t0
-        loss = objective(clean)
+        loss = objective(clean.state_.theta)
         if loss <= p.target:
             return Outcome(seconds, loss, out.epochs)
     return out
