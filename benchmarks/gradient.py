@@ -3,10 +3,11 @@
     python benchmarks/gradient.py [--quick] [--repeats N]
 
 Each case times, in paired rounds (every candidate once per round, 0.2 s pause between
-calls): a 2-thread read of X (the bandwidth probe), gdlab's `linear_loss_grad` (what
-`loss_grad` dispatches to at this size), gdlab's blocked NumPy path, the bare NumPy formula
-``X.T @ (f(X @ w + b) - y)`` and the same formula in torch on ``torch.from_numpy(X)`` (no
-copy, 2 threads). Ratios are medians over rounds of per-round ratios.
+calls): a 2-thread read of X with eight streams per thread (the bandwidth probe: the bound),
+the same read with one stream per thread (``np.sum``, the probe of sessions 1-4), gdlab's
+`linear_loss_grad` (what `loss_grad` dispatches to at this size), gdlab's blocked NumPy
+path, the bare NumPy formula ``X.T @ (f(X @ w + b) - y)`` and the same formula in torch on
+``torch.from_numpy(X)`` (no copy, 2 threads). Ratios are medians over rounds of per-round ratios.
 Goals: n=100 within 1.3x of the bound and >= 1.5x faster than torch; n=10 within 2x.
 """
 
@@ -68,6 +69,7 @@ def main() -> None:
             link = (lambda z: z) if loss == "mse" else expit
             cand = {
                 "probe": _bench.read_probe(X),
+                "probe1": _bench.read_probe(X, streams=False),
                 "gdlab": lambda X=X, y=y, w=w, loss=loss: linear_loss_grad(X, y, w, 0.1,
                                                                            loss=loss),
                 "blocked": lambda X=X, y=y, w=w, loss=loss: blocked_linear_loss_grad(
@@ -81,7 +83,8 @@ def main() -> None:
             res = _bench.paired(cand, repeats=repeats)
             row = [f"{m:,}x{n}", order, np.dtype(dtype).name, loss,
                    res.median("probe") * 1e3, res.median("gdlab") * 1e3,
-                   res.ratio("gdlab", "probe"), res.ratio("blocked", "probe"),
+                   res.ratio("gdlab", "probe"), res.ratio("gdlab", "probe1"),
+                   res.ratio("blocked", "probe"),
                    res.ratio("numpy", "probe")]
             if torch is not None:
                 row += [res.ratio("torch", "probe"), res.ratio("torch", "gdlab")]
@@ -96,7 +99,7 @@ def main() -> None:
 
 
 HEADERS = ["X", "order", "dtype", "loss", "bound ms", "gdlab ms", "gdlab/bound",
-           "blocked/bound", "numpy/bound", "torch/bound", "torch/gdlab"]
+           "gdlab/1-stream read", "blocked/bound", "numpy/bound", "torch/bound", "torch/gdlab"]
 
 if __name__ == "__main__":
     main()

@@ -179,6 +179,35 @@ def test_kernel_partial_sums_directly():
                                             rel=1e-13)
 
 
+@pytest.mark.parametrize("head", [0, 1])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kernel_streams_cover_every_row_once(head, weighted):
+    """Each chunk is read as eight interleaved streams (row q of each eighth) plus a tail of
+    < 8 rows: for every chunk length from 0 to 40 rows (and 8k + r), every row counts once.
+    A row counted twice or skipped moves the partial sums far beyond 1e-13."""
+    rng = np.random.default_rng(11)
+    n = 5
+    for m in [*range(0, 41), 803, 1027]:
+        X = rng.standard_normal((m, n))
+        y = (rng.random(m) < 0.5) * 1.0 if head else rng.standard_normal(m)
+        s = rng.random(m) + 0.5 if weighted else np.ones(m)
+        w = rng.standard_normal(n)
+        nchunks = max(1, min(m, 3))
+        P = linear_c_nb(X, y, w, 0.3, s if weighted else np.empty(0), head, nchunks)
+        for c in range(nchunks):
+            rows = slice(c * m // nchunks, (c + 1) * m // nchunks)
+            z = X[rows] @ w + 0.3
+            if head:
+                d = s[rows] * (expit(z) - y[rows])
+                loss = np.sum(s[rows] * (np.logaddexp(0.0, z) - y[rows] * z))
+            else:
+                d = s[rows] * 2.0 * (z - y[rows])
+                loss = np.sum(s[rows] * (z - y[rows]) ** 2)
+            np.testing.assert_allclose(P[c, :n], X[rows].T @ d, rtol=1e-12, atol=1e-12)
+            assert P[c, n] == pytest.approx(d.sum(), rel=1e-12, abs=1e-12)
+            assert P[c, n + 1] == pytest.approx(loss, rel=1e-12, abs=1e-12)
+
+
 def test_nan_logit_propagates():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((50, 3))
