@@ -51,7 +51,7 @@ if HAVE_NUMBA:
 
         ``llvm.prefetch`` (read, high locality: into L1): never faults, so ``k`` may point
         past the end of X. One core streaming X alone keeps too few lines in flight to reach
-        the memory bandwidth while it also computes; the kernels prefetch a few blocks ahead.
+        the memory bandwidth while it also computes; the staged epochs prefetch rows ahead.
         """
         sig = types.void(X, k)
 
