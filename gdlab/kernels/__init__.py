@@ -18,17 +18,18 @@ Three implementations, all computing the same numbers:
 - ``plain_*``: the textbook NumPy formula; the reference for tests.
 - blocked NumPy (``blocked_*``): the plain formula on row blocks of ~1.5 MiB, so each block
   is read from memory once and reused from cache.
-- numba, C-ordered X: a compiled single pass, ``prange`` over fixed row chunks (~4 MiB)
-  into per-chunk partial sums combined in chunk order. The chunking depends only on the
-  shape of X, never on the thread count, so results are bit-for-bit reproducible across
-  thread counts and runs. The linear kernel reads each chunk as eight interleaved streams
-  (one per eighth of its rows: the hardware prefetchers follow them ~1.5x faster than one)
-  and handles eight rows per step (one load of w and one update of the gradient serve them all; BCE's exp and log1p run vectorised over
-  a block of rows). Softmax walks each chunk in L2-sized row blocks and calls BLAS on them
-  (``Z_b = X_b W``, softmax in place, ``G += D_b^T X_b``), blocks small enough that
-  OpenBLAS keeps each product on the calling thread. Linear / logistic float32 input is
-  summed in float32 within a row's dot product and within each group of eight rows of the
-  gradient, in float64 across rows; the gradient is returned in float32.
+- numba, C-ordered X: a compiled single pass, ``prange`` over fixed row chunks (~4 MiB) into
+  per-chunk partial sums combined in chunk order. The chunking depends only on the shape of
+  X, never on the thread count, so results are bit-for-bit reproducible across thread counts
+  and runs. The linear kernel reads each chunk as eight interleaved streams (one per eighth
+  of its rows: the hardware prefetchers follow them ~1.5x faster than one) and handles eight
+  rows per step (one load of w and one update of the gradient serve them all; BCE's exp and
+  log1p run vectorised over a block of rows). Softmax walks each chunk in L2-sized row
+  blocks and calls BLAS on them (``Z_b = X_b W``, softmax in place, ``G += D_b^T X_b``),
+  blocks small enough that OpenBLAS keeps each product on the calling thread. Linear /
+  logistic float32 input is summed in float32 within a row's dot product and within each
+  group of eight rows of the gradient, in float64 across rows; the gradient is returned in
+  float32.
 - numba, Fortran-ordered X: the same chunks. Linear / logistic read each 512-row block
   column by column (each column is contiguous), logits then gradient while the block is in
   L2; softmax copies each block column by column and runs the same BLAS pass.
