@@ -175,6 +175,13 @@ def _pointwise_block(head, zb, y, s, i, nb, db, lb):  # type: ignore[no-untyped-
             db[k] = dk
 
 
+@njit(cache=True, inline="always")
+def _rows8(X, r, P):  # type: ignore[no-untyped-def]
+    """Rows r, r + P, ..., r + 7P of X as 1-D views (one row of each of eight streams)."""
+    return (X[r], X[r + P], X[r + 2 * P], X[r + 3 * P], X[r + 4 * P], X[r + 5 * P],
+            X[r + 6 * P], X[r + 7 * P])
+
+
 @njit(cache=True, fastmath=VEC, inline="always")
 def _dot8(X, r, P, wx):  # type: ignore[no-untyped-def]
     """Dot products of rows r, r + P, ..., r + 7P of X with wx, summed in X's dtype (n >= 1).
@@ -183,14 +190,7 @@ def _dot8(X, r, P, wx):  # type: ignore[no-untyped-def]
     1.25x with four rows). Rows as 1-D views: j from range() is known >= 0, so the loop
     vectorises without a negative-index test per element.
     """
-    x0 = X[r]
-    x1 = X[r + P]
-    x2 = X[r + 2 * P]
-    x3 = X[r + 3 * P]
-    x4 = X[r + 4 * P]
-    x5 = X[r + 5 * P]
-    x6 = X[r + 6 * P]
-    x7 = X[r + 7 * P]
+    x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, r, P)
     wj = wx[0]
     z0 = x0[0] * wj
     z1 = x1[0] * wj
@@ -216,14 +216,7 @@ def _dot8(X, r, P, wx):  # type: ignore[no-untyped-def]
 @njit(cache=True, fastmath=VEC, inline="always")
 def _grad8(g, X, r, P, dx, k):  # type: ignore[no-untyped-def]
     """g += sum over u < 8 of dx[k + u] * X[r + u P], the eight terms in X's dtype."""
-    x0 = X[r]
-    x1 = X[r + P]
-    x2 = X[r + 2 * P]
-    x3 = X[r + 3 * P]
-    x4 = X[r + 4 * P]
-    x5 = X[r + 5 * P]
-    x6 = X[r + 6 * P]
-    x7 = X[r + 7 * P]
+    x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, r, P)
     d0 = dx[k]
     d1 = dx[k + 1]
     d2 = dx[k + 2]
