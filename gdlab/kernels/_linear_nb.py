@@ -51,6 +51,8 @@ _LG7 = 1.479819860511658591e-01
 # least 32 rows (the point-wise loop needs a few vectors), at most _BLOCK_MAX
 _BLOCK_BYTES = 24 * 1024
 _BLOCK_MAX = 256
+
+
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
 def exp_nb(x):  # type: ignore[no-untyped-def]
     """exp(x) within 1 ulp (normal results), correctly flushed to 0, subnormal or inf.
