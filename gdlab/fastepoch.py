@@ -132,6 +132,9 @@ if HAVE_NUMBA:
     def _batch1(X, order, lo, m, w, b, head, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
         """Loss sum and dL/dz sum of one batch for one output; g = X_batch^T dL/dz.
 
+        The training step calls it for sigmoid + BCE; identity + MSE runs in one pass
+        (:func:`_batch_mse`), which needs no point-wise loop.
+
         The batch runs in blocks of ``_SUB_ROWS`` rows (~25 KB at n = 100: in L1), three
         passes per block (``lin`` (5, bs) is scratch: logits, targets, weights, losses, dL/dz):
 
@@ -222,6 +225,87 @@ if HAVE_NUMBA:
         for i in range(m):  # read-only: one code path, a fixed summation order
             loss += lb[i]
             gb += db[i]
+        if weighted:
+            loss = loss * c
+        return loss, gb
+
+    @njit(cache=True, fastmath=_VEC)
+    def _batch_mse(X, order, lo, m, w, b, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
+        """:func:`_batch1` for identity + MSE in one pass: the same returns and g.
+
+        Eight rows at a time, their residuals kept in registers and their gradient added
+        while the rows are still in L1, as in the full-batch kernel
+        (:mod:`gdlab.kernels._linear_nb`); no point-wise loop and no second pass over the
+        block: a 256 x 100 batch from L2 took 9.8 us instead of 13.5 us. The loss and bias
+        sums are accumulated in a fixed order (eight rows as a tree, then the running sum),
+        so every call sums alike. ``lin[1]`` is scratch for the batch's targets.
+        """
+        n = X.shape[1]
+        yb = lin[1]
+        c = 1.0 / total if weighted else 1.0 / m
+        c2 = 2.0 * c
+        for i in range(m):
+            yb[i] = yf[order[lo + i]]
+        g[:] = 0.0
+        loss = 0.0
+        gb = 0.0
+        i = 0
+        while i + 8 <= m:
+            x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, lo + i)
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+            for j in range(n):
+                wj = np.float64(w[j])
+                a0 += np.float64(x0[j]) * wj
+                a1 += np.float64(x1[j]) * wj
+                a2 += np.float64(x2[j]) * wj
+                a3 += np.float64(x3[j]) * wj
+                a4 += np.float64(x4[j]) * wj
+                a5 += np.float64(x5[j]) * wj
+                a6 += np.float64(x6[j]) * wj
+                a7 += np.float64(x7[j]) * wj
+            r0 = (a0 + b) - yb[i]
+            r1 = (a1 + b) - yb[i + 1]
+            r2 = (a2 + b) - yb[i + 2]
+            r3 = (a3 + b) - yb[i + 3]
+            r4 = (a4 + b) - yb[i + 4]
+            r5 = (a5 + b) - yb[i + 5]
+            r6 = (a6 + b) - yb[i + 6]
+            r7 = (a7 + b) - yb[i + 7]
+            if weighted:  # v = s r: the loss adds s r^2, the gradient 2 s r / total
+                v0 = s[order[lo + i]] * r0
+                v1 = s[order[lo + i + 1]] * r1
+                v2 = s[order[lo + i + 2]] * r2
+                v3 = s[order[lo + i + 3]] * r3
+                v4 = s[order[lo + i + 4]] * r4
+                v5 = s[order[lo + i + 5]] * r5
+                v6 = s[order[lo + i + 6]] * r6
+                v7 = s[order[lo + i + 7]] * r7
+            else:
+                v0, v1, v2, v3, v4, v5, v6, v7 = r0, r1, r2, r3, r4, r5, r6, r7
+            loss += ((v0 * r0 + v1 * r1) + (v2 * r2 + v3 * r3)) + (
+                (v4 * r4 + v5 * r5) + (v6 * r6 + v7 * r7))
+            d0, d1, d2, d3 = c2 * v0, c2 * v1, c2 * v2, c2 * v3
+            d4, d5, d6, d7 = c2 * v4, c2 * v5, c2 * v6, c2 * v7
+            gb += ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7))
+            for j in range(n):
+                g[j] += ((d0 * np.float64(x0[j]) + d1 * np.float64(x1[j]))
+                         + (d2 * np.float64(x2[j]) + d3 * np.float64(x3[j]))
+                         + ((d4 * np.float64(x4[j]) + d5 * np.float64(x5[j]))
+                            + (d6 * np.float64(x6[j]) + d7 * np.float64(x7[j]))))
+            i += 8
+        while i < m:  # the last < 8 rows
+            x0 = X[order[lo + i]]
+            a0 = 0.0
+            for j in range(n):
+                a0 += np.float64(x0[j]) * np.float64(w[j])
+            r0 = (a0 + b) - yb[i]
+            v0 = s[order[lo + i]] * r0 if weighted else r0
+            loss += v0 * r0
+            d0 = c2 * v0
+            gb += d0
+            for j in range(n):
+                g[j] += d0 * np.float64(x0[j])
+            i += 1
         if weighted:
             loss = loss * c
         return loss, gb
@@ -350,11 +434,11 @@ if HAVE_NUMBA:
                 # inlined batch loop for each (no per-row branches, no loss call in MSE)
                 b0 = np.float64(theta[n])
                 if head == 0 and not weighted:
-                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 0, yf, s, total, False, g64,
-                                        lin)
+                    loss, g_b = _batch_mse(src, idx, lo, m, theta, b0, yf, s, total, False,
+                                           g64, lin)
                 elif head == 0:
-                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 0, yf, s, total, True, g64,
-                                        lin)
+                    loss, g_b = _batch_mse(src, idx, lo, m, theta, b0, yf, s, total, True,
+                                           g64, lin)
                 elif not weighted:
                     loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, False, g64,
                                         lin)
