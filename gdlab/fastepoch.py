@@ -128,6 +128,37 @@ if HAVE_NUMBA:
         return (X[order[q]], X[order[q + 1]], X[order[q + 2]], X[order[q + 3]],
                 X[order[q + 4]], X[order[q + 5]], X[order[q + 6]], X[order[q + 7]])
 
+    @njit(cache=True, fastmath=_VEC, inline="always")
+    def _dot8(X, order, q, w):  # type: ignore[no-untyped-def]
+        """Dot products of rows order[q], ..., order[q + 7] of X with w[:n], in float64.
+
+        Each load of w serves eight rows, and the eight sums are independent chains (four
+        rows, 4-wide, were latency-bound).
+        """
+        x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, q)
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
+        for j in range(X.shape[1]):
+            wj = np.float64(w[j])
+            a0 += np.float64(x0[j]) * wj
+            a1 += np.float64(x1[j]) * wj
+            a2 += np.float64(x2[j]) * wj
+            a3 += np.float64(x3[j]) * wj
+            a4 += np.float64(x4[j]) * wj
+            a5 += np.float64(x5[j]) * wj
+            a6 += np.float64(x6[j]) * wj
+            a7 += np.float64(x7[j]) * wj
+        return a0, a1, a2, a3, a4, a5, a6, a7
+
+    @njit(cache=True, fastmath=_VEC, inline="always")
+    def _grad8(g, X, order, q, d0, d1, d2, d3, d4, d5, d6, d7):  # type: ignore[no-untyped-def]
+        """g += sum over u < 8 of d_u * X[order[q + u]], one pass over g (float64)."""
+        x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, q)
+        for j in range(X.shape[1]):
+            g[j] += ((d0 * np.float64(x0[j]) + d1 * np.float64(x1[j]))
+                     + (d2 * np.float64(x2[j]) + d3 * np.float64(x3[j]))
+                     + ((d4 * np.float64(x4[j]) + d5 * np.float64(x5[j]))
+                        + (d6 * np.float64(x6[j]) + d7 * np.float64(x7[j]))))
+
     @njit(cache=True, fastmath=_VEC)
     def _batch1(X, order, lo, m, w, b, head, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
         """Loss sum and dL/dz sum of one batch for one output; g = X_batch^T dL/dz.
@@ -168,18 +199,7 @@ if HAVE_NUMBA:
             i1 = min(m, i0 + _SUB_ROWS)
             i = i0
             while i + 8 <= i1:
-                x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, lo + i)
-                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-                for j in range(n):
-                    wj = np.float64(w[j])
-                    a0 += np.float64(x0[j]) * wj
-                    a1 += np.float64(x1[j]) * wj
-                    a2 += np.float64(x2[j]) * wj
-                    a3 += np.float64(x3[j]) * wj
-                    a4 += np.float64(x4[j]) * wj
-                    a5 += np.float64(x5[j]) * wj
-                    a6 += np.float64(x6[j]) * wj
-                    a7 += np.float64(x7[j]) * wj
+                a0, a1, a2, a3, a4, a5, a6, a7 = _dot8(X, order, lo + i, w)
                 zb[i] = a0 + b
                 zb[i + 1] = a1 + b
                 zb[i + 2] = a2 + b
@@ -205,14 +225,8 @@ if HAVE_NUMBA:
                 db[i] = db[i] * c
             i = i0
             while i + 8 <= i1:
-                x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, lo + i)
-                d0, d1, d2, d3 = db[i], db[i + 1], db[i + 2], db[i + 3]
-                d4, d5, d6, d7 = db[i + 4], db[i + 5], db[i + 6], db[i + 7]
-                for j in range(n):
-                    g[j] += ((d0 * np.float64(x0[j]) + d1 * np.float64(x1[j]))
-                             + (d2 * np.float64(x2[j]) + d3 * np.float64(x3[j]))
-                             + ((d4 * np.float64(x4[j]) + d5 * np.float64(x5[j]))
-                                + (d6 * np.float64(x6[j]) + d7 * np.float64(x7[j]))))
+                _grad8(g, X, order, lo + i, db[i], db[i + 1], db[i + 2], db[i + 3], db[i + 4],
+                       db[i + 5], db[i + 6], db[i + 7])
                 i += 8
             while i < i1:
                 x0 = X[order[lo + i]]
@@ -251,18 +265,7 @@ if HAVE_NUMBA:
         gb = 0.0
         i = 0
         while i + 8 <= m:
-            x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, lo + i)
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-            for j in range(n):
-                wj = np.float64(w[j])
-                a0 += np.float64(x0[j]) * wj
-                a1 += np.float64(x1[j]) * wj
-                a2 += np.float64(x2[j]) * wj
-                a3 += np.float64(x3[j]) * wj
-                a4 += np.float64(x4[j]) * wj
-                a5 += np.float64(x5[j]) * wj
-                a6 += np.float64(x6[j]) * wj
-                a7 += np.float64(x7[j]) * wj
+            a0, a1, a2, a3, a4, a5, a6, a7 = _dot8(X, order, lo + i, w)
             r0 = (a0 + b) - yb[i]
             r1 = (a1 + b) - yb[i + 1]
             r2 = (a2 + b) - yb[i + 2]
@@ -287,11 +290,7 @@ if HAVE_NUMBA:
             d0, d1, d2, d3 = c2 * v0, c2 * v1, c2 * v2, c2 * v3
             d4, d5, d6, d7 = c2 * v4, c2 * v5, c2 * v6, c2 * v7
             gb += ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7))
-            for j in range(n):
-                g[j] += ((d0 * np.float64(x0[j]) + d1 * np.float64(x1[j]))
-                         + (d2 * np.float64(x2[j]) + d3 * np.float64(x3[j]))
-                         + ((d4 * np.float64(x4[j]) + d5 * np.float64(x5[j]))
-                            + (d6 * np.float64(x6[j]) + d7 * np.float64(x7[j]))))
+            _grad8(g, X, order, lo + i, d0, d1, d2, d3, d4, d5, d6, d7)
             i += 8
         while i < m:  # the last < 8 rows
             x0 = X[order[lo + i]]
