@@ -108,7 +108,7 @@ STAGE_MAX_BYTES = 16 << 20
 STAGE_PREFETCH_ROWS = 4
 
 _HEADS = {"mse": 0, "bce": 1, "cce": 2}
-# rows per block inside a one-output batch (see _batch1): 32 rows of 100 float64 = 25 KB
+# rows per block inside a sigmoid + BCE batch (see _batch_bce): 32 rows of 100 float64 = 25 KB
 _SUB_ROWS = 32
 # optimizer codes inside the kernel
 _GD, _LESSON, _TORCH, _ADAM = 0, 1, 2, 3
@@ -160,11 +160,11 @@ if HAVE_NUMBA:
                         + (d6 * np.float64(x6[j]) + d7 * np.float64(x7[j]))))
 
     @njit(cache=True, fastmath=_VEC)
-    def _batch1(X, order, lo, m, w, b, head, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
-        """Loss sum and dL/dz sum of one batch for one output; g = X_batch^T dL/dz.
+    def _batch_bce(X, order, lo, m, w, b, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
+        """Loss sum and dL/dz sum of one sigmoid + BCE batch; g = X_batch^T dL/dz.
 
-        The training step calls it for sigmoid + BCE; identity + MSE runs in one pass
-        (:func:`_batch_mse`), which needs no point-wise loop.
+        Identity + MSE runs in one pass instead (:func:`_batch_mse`): it needs no point-wise
+        loop.
 
         The batch runs in blocks of ``_SUB_ROWS`` rows (~25 KB at n = 100: in L1), three
         passes per block (``lin`` (5, bs) is scratch: logits, targets, weights, losses, dL/dz):
@@ -172,8 +172,8 @@ if HAVE_NUMBA:
         1. the logits, eight rows at a time: each load of w serves eight rows and the eight
            dot products are independent chains (four rows, 4-wide, were latency-bound);
         2. the point-wise loss and derivative of the block as one vectorised loop
-           (:func:`~gdlab.kernels._linear_nb._pointwise_block`: the polynomial exp / log1p
-           for BCE);
+           (:func:`~gdlab.kernels._linear_nb._pointwise_block`: the polynomial exp /
+           log1p);
         3. g += sum of dz_i x_i, eight rows per pass over g, the rows still in L1.
 
         The loss and bias sums run at the end in a loop that only reads: a loop that also
@@ -216,11 +216,8 @@ if HAVE_NUMBA:
                     a0 += np.float64(x0[j]) * np.float64(w[j])
                 zb[i] = a0 + b
                 i += 1
-            # literal heads: the point-wise loop is compiled once per head, branch-free
-            if head == 0:
-                _pointwise_block(0, zb[i0:], yb, sb, i0, i1 - i0, db[i0:], lb[i0:])
-            else:
-                _pointwise_block(1, zb[i0:], yb, sb, i0, i1 - i0, db[i0:], lb[i0:])
+            # a literal head: the point-wise loop is compiled for BCE alone, branch-free
+            _pointwise_block(1, zb[i0:], yb, sb, i0, i1 - i0, db[i0:], lb[i0:])
             for i in range(i0, i1):
                 db[i] = db[i] * c
             i = i0
@@ -245,7 +242,7 @@ if HAVE_NUMBA:
 
     @njit(cache=True, fastmath=_VEC)
     def _batch_mse(X, order, lo, m, w, b, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
-        """:func:`_batch1` for identity + MSE in one pass: the same returns and g.
+        """:func:`_batch_bce` for identity + MSE, in one pass: the same returns and g.
 
         Eight rows at a time, their residuals kept in registers and their gradient added
         while the rows are still in L1, as in the full-batch kernel
@@ -429,8 +426,8 @@ if HAVE_NUMBA:
                         acc += dZ[i, k]
                     g[nK + k] = acc
             else:
-                # constant head / weighting per call site: the compiler specializes the
-                # inlined batch loop for each (no per-row branches, no loss call in MSE)
+                # one function per head and a constant weighting per call site: the compiler
+                # specializes each batch loop (no per-row branches)
                 b0 = np.float64(theta[n])
                 if head == 0 and not weighted:
                     loss, g_b = _batch_mse(src, idx, lo, m, theta, b0, yf, s, total, False,
@@ -439,11 +436,11 @@ if HAVE_NUMBA:
                     loss, g_b = _batch_mse(src, idx, lo, m, theta, b0, yf, s, total, True,
                                            g64, lin)
                 elif not weighted:
-                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, False, g64,
-                                        lin)
+                    loss, g_b = _batch_bce(src, idx, lo, m, theta, b0, yf, s, total, False,
+                                           g64, lin)
                 else:
-                    loss, g_b = _batch1(src, idx, lo, m, theta, b0, 1, yf, s, total, True, g64,
-                                        lin)
+                    loss, g_b = _batch_bce(src, idx, lo, m, theta, b0, yf, s, total, True,
+                                           g64, lin)
                 g[n] = g_b
             if not weighted:
                 loss = loss * inv_m

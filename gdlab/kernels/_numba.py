@@ -44,7 +44,6 @@ if HAVE_NUMBA:
 
         return sig, codegen
 
-
     @intrinsic
     def prefetch(typingctx, X, k):  # type: ignore[no-untyped-def]
         """Hint the CPU to fetch the cache line of element ``k`` of C-contiguous ``X`` (flat).
