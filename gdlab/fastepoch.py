@@ -65,8 +65,8 @@ try:  # numba is a declared dependency; without it every epoch takes the Python 
     from numba.core import cgutils
     from numba.extending import intrinsic
 
-    from gdlab.kernels._linear_nb import _pointwise_block
     from gdlab.kernels._numba import prefetch as _prefetch
+    from gdlab.kernels._pointwise_nb import point8, pointwise_one
     from gdlab.kernels._softmax_nb import exp_nonpositive
 
     HAVE_NUMBA = True
@@ -108,8 +108,6 @@ STAGE_MAX_BYTES = 16 << 20
 STAGE_PREFETCH_ROWS = 4
 
 _HEADS = {"mse": 0, "bce": 1, "cce": 2}
-# rows per block inside a sigmoid + BCE batch (see _batch_bce): 32 rows of 100 float64 = 25 KB
-_SUB_ROWS = 32
 # optimizer codes inside the kernel
 _GD, _LESSON, _TORCH, _ADAM = 0, 1, 2, 3
 _SUPPORTED_OPTIMIZERS = (GD, Momentum, Nesterov, SGD, Adam, AdamW)
@@ -160,101 +158,24 @@ if HAVE_NUMBA:
                         + (d6 * np.float64(x6[j]) + d7 * np.float64(x7[j]))))
 
     @njit(cache=True, fastmath=_VEC)
-    def _batch_bce(X, order, lo, m, w, b, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
-        """Loss sum and dL/dz sum of one sigmoid + BCE batch; g = X_batch^T dL/dz.
+    def _batch1(head, X, order, lo, m, w, b, yf, s, total, weighted, g, yb):  # type: ignore[no-untyped-def]
+        """Loss sum and dL/dz sum of one batch with one output: identity + MSE (head 0) or
+        sigmoid + BCE (head 1); g = X_batch^T dL/dz.
 
-        Identity + MSE runs in one pass instead (:func:`_batch_mse`): it needs no point-wise
-        loop.
-
-        The batch runs in blocks of ``_SUB_ROWS`` rows (~25 KB at n = 100: in L1), three
-        passes per block (``lin`` (5, bs) is scratch: logits, targets, weights, losses, dL/dz):
-
-        1. the logits, eight rows at a time: each load of w serves eight rows and the eight
-           dot products are independent chains (four rows, 4-wide, were latency-bound);
-        2. the point-wise loss and derivative of the block as one vectorised loop
-           (:func:`~gdlab.kernels._linear_nb._pointwise_block`: the polynomial exp /
-           log1p);
-        3. g += sum of dz_i x_i, eight rows per pass over g, the rows still in L1.
-
-        The loss and bias sums run at the end in a loop that only reads: a loop that also
-        stores is versioned at run time on buffer addresses, and its vector and scalar forms
-        sum in different orders (results would vary between calls).
+        One pass, eight rows at a time, as in the full-batch kernel
+        (:mod:`gdlab.kernels._linear_nb`): their logits (each load of w serves eight rows, and
+        the eight dot products are independent chains), their loss and dl/dz in registers
+        (:func:`~gdlab.kernels._pointwise_nb.point8`; for BCE one 8-lane vector chain), and
+        their gradient while the rows are still in L1. A 256 x 100 MSE batch from L2 took
+        9.8 us instead of 13.5 us for the three-pass blocks it replaced (logits, a point-wise
+        loop, the gradient). The loss and bias sums are accumulated in a fixed order (eight
+        rows as a tree, then the running sum), so every call sums alike. ``yb`` (bs,) is
+        scratch for the batch's targets.
 
         Returns (sum_i s_i l_i / total or sum_i l_i without weights, sum_i dz_i).
         """
         n = X.shape[1]
-        zb = lin[0]
-        yb = lin[1]
-        sb = lin[2] if weighted else lin[2, :0]
-        lb = lin[3]
-        db = lin[4]
         c = 1.0 / total if weighted else 1.0 / m
-        for i in range(m):
-            r = order[lo + i]
-            yb[i] = yf[r]
-            if weighted:
-                sb[i] = s[r]
-        g[:] = 0.0
-        for i0 in range(0, m, _SUB_ROWS):
-            i1 = min(m, i0 + _SUB_ROWS)
-            i = i0
-            while i + 8 <= i1:
-                a0, a1, a2, a3, a4, a5, a6, a7 = _dot8(X, order, lo + i, w)
-                zb[i] = a0 + b
-                zb[i + 1] = a1 + b
-                zb[i + 2] = a2 + b
-                zb[i + 3] = a3 + b
-                zb[i + 4] = a4 + b
-                zb[i + 5] = a5 + b
-                zb[i + 6] = a6 + b
-                zb[i + 7] = a7 + b
-                i += 8
-            while i < i1:
-                x0 = X[order[lo + i]]
-                a0 = 0.0
-                for j in range(n):
-                    a0 += np.float64(x0[j]) * np.float64(w[j])
-                zb[i] = a0 + b
-                i += 1
-            # a literal head: the point-wise loop is compiled for BCE alone, branch-free
-            _pointwise_block(1, zb[i0:], yb, sb, i0, i1 - i0, db[i0:], lb[i0:])
-            for i in range(i0, i1):
-                db[i] = db[i] * c
-            i = i0
-            while i + 8 <= i1:
-                _grad8(g, X, order, lo + i, db[i], db[i + 1], db[i + 2], db[i + 3], db[i + 4],
-                       db[i + 5], db[i + 6], db[i + 7])
-                i += 8
-            while i < i1:
-                x0 = X[order[lo + i]]
-                d0 = db[i]
-                for j in range(n):
-                    g[j] += d0 * np.float64(x0[j])
-                i += 1
-        loss = 0.0
-        gb = 0.0
-        for i in range(m):  # read-only: one code path, a fixed summation order
-            loss += lb[i]
-            gb += db[i]
-        if weighted:
-            loss = loss * c
-        return loss, gb
-
-    @njit(cache=True, fastmath=_VEC)
-    def _batch_mse(X, order, lo, m, w, b, yf, s, total, weighted, g, lin):  # type: ignore[no-untyped-def]
-        """:func:`_batch_bce` for identity + MSE, in one pass: the same returns and g.
-
-        Eight rows at a time, their residuals kept in registers and their gradient added
-        while the rows are still in L1, as in the full-batch kernel
-        (:mod:`gdlab.kernels._linear_nb`); no point-wise loop and no second pass over the
-        block: a 256 x 100 batch from L2 took 9.8 us instead of 13.5 us. The loss and bias
-        sums are accumulated in a fixed order (eight rows as a tree, then the running sum),
-        so every call sums alike. ``lin[1]`` is scratch for the batch's targets.
-        """
-        n = X.shape[1]
-        yb = lin[1]
-        c = 1.0 / total if weighted else 1.0 / m
-        c2 = 2.0 * c
         for i in range(m):
             yb[i] = yf[order[lo + i]]
         g[:] = 0.0
@@ -263,29 +184,23 @@ if HAVE_NUMBA:
         i = 0
         while i + 8 <= m:
             a0, a1, a2, a3, a4, a5, a6, a7 = _dot8(X, order, lo + i, w)
-            r0 = (a0 + b) - yb[i]
-            r1 = (a1 + b) - yb[i + 1]
-            r2 = (a2 + b) - yb[i + 2]
-            r3 = (a3 + b) - yb[i + 3]
-            r4 = (a4 + b) - yb[i + 4]
-            r5 = (a5 + b) - yb[i + 5]
-            r6 = (a6 + b) - yb[i + 6]
-            r7 = (a7 + b) - yb[i + 7]
-            if weighted:  # v = s r: the loss adds s r^2, the gradient 2 s r / total
-                v0 = s[order[lo + i]] * r0
-                v1 = s[order[lo + i + 1]] * r1
-                v2 = s[order[lo + i + 2]] * r2
-                v3 = s[order[lo + i + 3]] * r3
-                v4 = s[order[lo + i + 4]] * r4
-                v5 = s[order[lo + i + 5]] * r5
-                v6 = s[order[lo + i + 6]] * r6
-                v7 = s[order[lo + i + 7]] * r7
-            else:
-                v0, v1, v2, v3, v4, v5, v6, v7 = r0, r1, r2, r3, r4, r5, r6, r7
-            loss += ((v0 * r0 + v1 * r1) + (v2 * r2 + v3 * r3)) + (
-                (v4 * r4 + v5 * r5) + (v6 * r6 + v7 * r7))
-            d0, d1, d2, d3 = c2 * v0, c2 * v1, c2 * v2, c2 * v3
-            d4, d5, d6, d7 = c2 * v4, c2 * v5, c2 * v6, c2 * v7
+            o = point8(head, (a0 + b, a1 + b, a2 + b, a3 + b, a4 + b, a5 + b, a6 + b, a7 + b),
+                       (yb[i], yb[i + 1], yb[i + 2], yb[i + 3], yb[i + 4], yb[i + 5],
+                        yb[i + 6], yb[i + 7]))
+            l0, l1, l2, l3, l4, l5, l6, l7 = o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]
+            v0, v1, v2, v3, v4, v5, v6, v7 = o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15]
+            if weighted:
+                s0, s1 = s[order[lo + i]], s[order[lo + i + 1]]
+                s2, s3 = s[order[lo + i + 2]], s[order[lo + i + 3]]
+                s4, s5 = s[order[lo + i + 4]], s[order[lo + i + 5]]
+                s6, s7 = s[order[lo + i + 6]], s[order[lo + i + 7]]
+                l0, l1, l2, l3, l4, l5, l6, l7 = (s0 * l0, s1 * l1, s2 * l2, s3 * l3, s4 * l4,
+                                                  s5 * l5, s6 * l6, s7 * l7)
+                v0, v1, v2, v3, v4, v5, v6, v7 = (s0 * v0, s1 * v1, s2 * v2, s3 * v3, s4 * v4,
+                                                  s5 * v5, s6 * v6, s7 * v7)
+            loss += ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
+            d0, d1, d2, d3 = c * v0, c * v1, c * v2, c * v3
+            d4, d5, d6, d7 = c * v4, c * v5, c * v6, c * v7
             gb += ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7))
             _grad8(g, X, order, lo + i, d0, d1, d2, d3, d4, d5, d6, d7)
             i += 8
@@ -294,10 +209,12 @@ if HAVE_NUMBA:
             a0 = 0.0
             for j in range(n):
                 a0 += np.float64(x0[j]) * np.float64(w[j])
-            r0 = (a0 + b) - yb[i]
-            v0 = s[order[lo + i]] * r0 if weighted else r0
-            loss += v0 * r0
-            d0 = c2 * v0
+            l0, v0 = pointwise_one(head, a0 + b, yb[i])
+            if weighted:
+                l0 *= s[order[lo + i]]
+                v0 *= s[order[lo + i]]
+            loss += l0
+            d0 = c * v0
             gb += d0
             for j in range(n):
                 g[j] += d0 * np.float64(x0[j])
@@ -349,7 +266,7 @@ if HAVE_NUMBA:
     @njit(cache=True)
     def _step(src, yf, ylab, s, idx, lo, m, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
               theta, buf1, buf2, buf3, opt, hp, lr, t, stats, ws1, ws2, g64, g, new_theta,
-              new1, new2, new3, cast, xb, w64, lin):
+              new1, new2, new3, cast, xb, w64, yb):
         """One optimizer step on the batch of rows ``src[idx[lo:lo + m]]``; True if committed.
 
         ``yf`` / ``ylab`` / ``s`` are indexed like ``src`` (by ``idx[lo + i]``), so the same
@@ -359,7 +276,7 @@ if HAVE_NUMBA:
         accumulated, unless the loss, the gradient or the new parameters are non-finite: then
         nothing changes and False is returned. ``t`` is the optimizer's step count after this
         step; ws1, ws2, g64, g, new_theta, new1..3, cast, xb (bs, n) and w64 (n, K) (both
-        float64, used by the softmax head) and lin (5, bs) (the one-output heads) are scratch
+        float64, used by the softmax head) and yb (bs,) (the one-output heads) are scratch
         space.
         """
         n = src.shape[1]
@@ -426,21 +343,14 @@ if HAVE_NUMBA:
                         acc += dZ[i, k]
                     g[nK + k] = acc
             else:
-                # one function per head and a constant weighting per call site: the compiler
-                # specializes each batch loop (no per-row branches)
+                # a constant weighting per call site: the compiler specializes each batch loop
                 b0 = np.float64(theta[n])
-                if head == 0 and not weighted:
-                    loss, g_b = _batch_mse(src, idx, lo, m, theta, b0, yf, s, total, False,
-                                           g64, lin)
-                elif head == 0:
-                    loss, g_b = _batch_mse(src, idx, lo, m, theta, b0, yf, s, total, True,
-                                           g64, lin)
-                elif not weighted:
-                    loss, g_b = _batch_bce(src, idx, lo, m, theta, b0, yf, s, total, False,
-                                           g64, lin)
+                if not weighted:
+                    loss, g_b = _batch1(head, src, idx, lo, m, theta, b0, yf, s, total, False,
+                                        g64, yb)
                 else:
-                    loss, g_b = _batch_bce(src, idx, lo, m, theta, b0, yf, s, total, True,
-                                           g64, lin)
+                    loss, g_b = _batch1(head, src, idx, lo, m, theta, b0, yf, s, total, True,
+                                        g64, yb)
                 g[n] = g_b
             if not weighted:
                 loss = loss * inv_m
@@ -540,7 +450,7 @@ if HAVE_NUMBA:
                 np.empty_like(buf3), np.empty(1, dtype=theta.dtype),
                 np.empty((bs if head == 2 else 1, n)),  # the softmax head's batch rows
                 np.empty((n, K)),
-                np.empty((5, bs if head != 2 else 1)))  # the one-output heads' row values
+                np.empty(bs if head != 2 else 1))  # the one-output heads' targets
 
     @njit(nogil=True, cache=True)
     def _epoch_nb(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
@@ -552,14 +462,14 @@ if HAVE_NUMBA:
         """
         n_rows, n = X.shape
         n_batches = (n_rows + bs - 1) // bs
-        ws1, ws2, g64, g, new_theta, new1, new2, new3, cast, xb, w64, lin = _scratch(
+        ws1, ws2, g64, g, new_theta, new1, new2, new3, cast, xb, w64, yb = _scratch(
             theta, buf1, buf2, buf3, bs, n, K, head)
         for bi in range(n_batches):
             lo = bi * bs
             m = min(bs, n_rows - lo)
             if not _step(X, yf, ylab, s, order, lo, m, head, K, fit_intercept, alpha, theta,
                          buf1, buf2, buf3, opt, hp, lr, count0 + bi + 1, stats, ws1, ws2, g64,
-                         g, new_theta, new1, new2, new3, cast, xb, w64, lin):
+                         g, new_theta, new1, new2, new3, cast, xb, w64, yb):
                 return bi
         return n_batches
 
@@ -653,7 +563,7 @@ if HAVE_NUMBA:
         n_rows, n = X.shape
         rows_c = spc * bs
         n_chunks = (n_rows + rows_c - 1) // rows_c
-        ws1, ws2, g64, g, new_theta, new1, new2, new3, cast, xb, w64, lin = _scratch(
+        ws1, ws2, g64, g, new_theta, new1, new2, new3, cast, xb, w64, yb = _scratch(
             theta, buf1, buf2, buf3, bs, n, K, head)
         local = np.arange(rows_c)  # staged rows are read in place: idx = identity
         while sync[1] == 0:
@@ -674,7 +584,7 @@ if HAVE_NUMBA:
                 if not _step(B, Yb, Lb, Sb, local, j * bs, min(bs, m_c - j * bs), head, K,
                              fit_intercept, alpha, theta, buf1, buf2, buf3, opt, hp, lr,
                              count0 + bi + 1, stats, ws1, ws2, g64, g, new_theta, new1, new2,
-                             new3, cast, xb, w64, lin):
+                             new3, cast, xb, w64, yb):
                     sync[3] = bi
                     _yield()
                     sync[1] = 1

@@ -167,10 +167,9 @@ def test_weights_l2_and_no_intercept(loss, K, opt_name, weighted, alpha, fit_int
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("loss", ["mse", "bce"])
-def test_batches_longer_than_a_row_block(loss, weighted, spy, path):
-    # batches of 75 rows = row blocks of 32, 32 and 11 (eight-row groups plus 3 single
-    # rows); the last batch has 53 rows (32 + 21)
-    assert fastepoch._SUB_ROWS == 32
+def test_batches_of_groups_and_single_rows(loss, weighted, spy, path):
+    # batches of 75 rows = nine eight-row groups plus 3 single rows; the last batch has 53
+    # rows (six groups + 5)
     problem = _problem(loss, 1, weighted=weighted)
     ref = _train(problem, Adam(), fast=False, batch_size=75)
     fast = _train(problem, Adam(), fast=True, batch_size=75)

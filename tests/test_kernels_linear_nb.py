@@ -1,5 +1,5 @@
-"""The compiled linear / logistic pass: its vectorised exp and log1p, and the whole kernel
-against the plain NumPy formula (1e-12 relative in float64)."""
+"""The compiled linear / logistic pass: its vectorised exp and log1p, the 8-lane BCE step,
+and the whole kernel against the plain NumPy formula (1e-12 relative in float64)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from scipy.special import expit
 numba = pytest.importorskip("numba")
 
 from gdlab.kernels import linear_loss_grad, plain_linear_loss_grad  # noqa: E402
-from gdlab.kernels._linear_nb import exp_nb, linear_c_nb, log1p_unit_nb  # noqa: E402
+from gdlab.kernels._linear_nb import linear_c_nb  # noqa: E402
+from gdlab.kernels._pointwise_nb import bce8, exp_nb, log1p_unit_nb, pointwise_one  # noqa: E402
 
 PT = {"contract"}
 
@@ -114,6 +115,74 @@ def test_log1p_within_one_ulp_on_the_unit_interval():
     assert out[0] == 0.0
 
 
+@numba.njit(error_model="numpy")
+def _bce8_all(z, y, loss, dz):
+    for i in range(0, z.size, 8):
+        o = bce8((z[i], z[i + 1], z[i + 2], z[i + 3], z[i + 4], z[i + 5], z[i + 6], z[i + 7]),
+                 (y[i], y[i + 1], y[i + 2], y[i + 3], y[i + 4], y[i + 5], y[i + 6], y[i + 7]))
+        for u in range(8):
+            loss[i + u] = o[u]
+            dz[i + u] = o[8 + u]
+
+
+@numba.njit(error_model="numpy")
+def _bce_rows(z, y, loss, dz):
+    for i in range(z.size):
+        loss[i], dz[i] = pointwise_one(1, z[i], y[i])
+
+
+def _bce8_cases():
+    rng = np.random.default_rng(3)
+    switch = -np.log(np.nextafter(np.sqrt(2.0) - 1.0, [-1.0, 0.0, 1.0, 1.0]))
+    z = np.concatenate([
+        rng.standard_normal(40_000) * 5.0,
+        rng.uniform(-800.0, 800.0, 8_000),
+        np.linspace(-40.0, 40.0, 8_001)[:-1],
+        # e = exp(-|z|) on both sides of log1p's switch at sqrt(2) - 1
+        switch,
+        -switch,
+        [0.0, -0.0, 1e-300, -1e-300, 745.0, -745.0, 1e300, -1e300],
+        [np.inf, -np.inf, np.nan, 3.0, -3.0, np.inf, -np.inf, np.nan],
+    ])
+    y = rng.random(z.size)  # soft targets too: the formula holds for any y in [0, 1]
+    y[: z.size // 2] = np.round(y[: z.size // 2])
+    return z, y
+
+
+def test_bce8_is_the_row_form_lane_by_lane():
+    z, y = _bce8_cases()
+    assert z.size % 8 == 0
+    got_l, got_d, ref_l, ref_d = (np.empty_like(z) for _ in range(4))
+    _bce8_all(z, y, got_l, got_d)
+    _bce_rows(z, y, ref_l, ref_d)
+    both_nan = np.isnan(got_l) & np.isnan(ref_l)
+    assert np.array_equal(np.isnan(got_l), np.isnan(ref_l))
+    assert np.array_equal(np.isnan(got_d), np.isnan(ref_d))
+    fin = ~both_nan & np.isfinite(ref_l)
+    # the same operations, fused alike up to LLVM's choices: within 2 ulp, lane by lane
+    assert np.all(np.abs(got_l[fin] - ref_l[fin]) <= 2 * np.spacing(np.abs(ref_l[fin])))
+    np.testing.assert_array_equal(got_l[~fin & ~both_nan], ref_l[~fin & ~both_nan])
+    ok = ~np.isnan(ref_d)
+    assert np.all(np.abs(got_d[ok] - ref_d[ok]) <= 2 * np.spacing(1.0))
+
+
+def test_bce8_against_scipy():
+    z, y = _bce8_cases()
+    loss, dz = np.empty_like(z), np.empty_like(z)
+    _bce8_all(z, y, loss, dz)
+    fin = np.isfinite(z)
+    ref_l = np.logaddexp(0.0, z[fin]) - y[fin] * z[fin]
+    ref_d = expit(z[fin]) - y[fin]
+    # loss: relative to the size of its terms (logaddexp and y z cancel for large z)
+    scale = np.maximum(np.logaddexp(0.0, z[fin]), np.abs(y[fin] * z[fin]))
+    assert np.all(np.abs(loss[fin] - ref_l) <= 1e-15 * np.maximum(scale, 1e-300) + 1e-320)
+    assert np.max(np.abs(dz[fin] - ref_d)) <= 4.5e-16
+    nan = np.isnan(z)
+    assert np.all(np.isnan(loss[nan])) and np.all(np.isnan(dz[nan]))
+    inf = np.isinf(z)
+    np.testing.assert_array_equal(dz[inf], (z[inf] > 0) - y[inf])
+
+
 def _bce_plain(X, y, w, b, s, reduction):
     return plain_linear_loss_grad(X, y, w, b, loss="bce", sample_weight=s, reduction=reduction)
 
@@ -124,8 +193,8 @@ def _assert_rel(got, ref, tol=1e-12):
     assert abs(got[2] - ref[2]) <= tol * max(abs(ref[2]), np.max(np.abs(ref[1])))
 
 
-# m: below one group of 8 rows, not a multiple of 8, spanning several blocks (32 rows for
-# n = 100, 256 for n = 3) and several parallel chunks (4 MiB each: 6007 x 100 x 8 B = 2)
+# m: below one group of 8 rows, not a multiple of 8 (tail rows after the groups), and
+# several parallel chunks (4 MiB each: 6007 x 100 x 8 B = 2)
 @pytest.mark.parametrize("m,n", [(5, 3), (37, 3), (1003, 3), (299, 100), (6007, 100)])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])

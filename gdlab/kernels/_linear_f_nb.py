@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gdlab.kernels._linear_nb import _pointwise_block
 from gdlab.kernels._numba import VEC, njit, prange
+from gdlab.kernels._pointwise_nb import pointwise_block
 
 __all__ = ["BLOCK_ROWS", "linear_f_nb"]
 
@@ -67,11 +67,14 @@ def _linear_f_py(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
                     zb[i] += c0[i] * w0
                 j += 1
             # point-wise loss and dl/dz of the block: one vectorised loop (exp and log1p
-            # written for SIMD in _linear_nb), summed in row order
-            _pointwise_block(head, zb, y, s, start, B, db, lb)
+            # written for SIMD in _pointwise_nb), summed in row order
+            pointwise_block(head, zb, y, s, start, B, db, lb)
             for i in range(B):
                 zb[i] = db[i]
-            for i in range(B):  # read-only (see _linear_nb: one code path, one sum order)
+            # The sums in a loop that only reads: a loop that also stores is versioned at run
+            # time on the buffers' addresses (vector body or scalar fallback), and the two
+            # would sum in different orders, so results could differ between calls.
+            for i in range(B):
                 total += lb[i]
                 gb += db[i]
             # gradient: the block's columns again, now from L2
