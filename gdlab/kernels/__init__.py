@@ -42,8 +42,10 @@ these from ``FUSED_MIN_SIZE`` entries of X on (``FUSED_MIN_SIZE_SOFTMAX`` for so
 the plain formula below.
 
 Layout: ``_numpy.py`` (input checks, plain and blocked NumPy), ``_numba.py`` (the compiler,
-when present), ``_linear_nb.py`` (C order), ``_linear_f_nb.py`` (Fortran order) and
-``_softmax_nb.py`` (the compiled passes); this module chooses between them.
+when present), ``_pointwise_nb.py`` (the compiled point-wise losses: polynomial exp / log1p,
+and BCE on eight lanes as LLVM vector code), ``_linear_nb.py`` (C order), ``_linear_f_nb.py``
+(Fortran order) and ``_softmax_nb.py`` (the compiled passes); this module chooses between
+them.
 """
 
 from __future__ import annotations

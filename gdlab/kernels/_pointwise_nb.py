@@ -180,7 +180,7 @@ _LANES = 8
 _F64 = ir.DoubleType()
 _VF64 = ir.VectorType(_F64, _LANES)
 _VI64 = ir.VectorType(ir.IntType(64), _LANES)
-# exp's Taylor coefficients 1/13!, ..., 1/2! (Horner order, as in exp_nb)
+# exp's Taylor coefficients 1/13!, ..., 1/2! (as in exp_nb; bce8 evaluates them in Estrin's scheme)
 _EXP_COEFFS = (1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
                1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
                1.0 / 24.0, 1.0 / 6.0, 0.5)
