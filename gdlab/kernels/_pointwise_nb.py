@@ -33,7 +33,9 @@ __all__ = ["bce8", "exp_nb", "log1p_unit_nb", "point8", "pointwise_block", "poin
 # by zero gives inf instead of a Python exception, whose test per element blocks
 # vectorisation. The point-wise helpers are inlined by numba (inline="always": LLVM's own
 # inliner gave up on exp + log1p in one loop, which then ran scalar, 10x slower); inlined code
-# takes the caller's flags, so they are called only from functions compiled with _PT.
+# takes the caller's flags, so they are called only from functions compiled with _PT. The one
+# exception is point8, inlined into the kernels' 'reassoc' group loops: its MSE arithmetic has
+# nothing to reorder, and bce8's instructions are emitted without fast-math flags.
 _PT = {"contract"}
 
 _LOG2E = 1.4426950408889634
