@@ -66,7 +66,7 @@ try:  # numba is a declared dependency; without it every epoch takes the Python 
     from numba.extending import intrinsic
 
     from gdlab.kernels._numba import prefetch as _prefetch
-    from gdlab.kernels._pointwise_nb import point8, pointwise_one
+    from gdlab.kernels._pointwise_nb import point8, pointwise_one, weigh8
     from gdlab.kernels._softmax_nb import exp_nonpositive
 
     HAVE_NUMBA = True
@@ -187,17 +187,12 @@ if HAVE_NUMBA:
             o = point8(head, (a0 + b, a1 + b, a2 + b, a3 + b, a4 + b, a5 + b, a6 + b, a7 + b),
                        (yb[i], yb[i + 1], yb[i + 2], yb[i + 3], yb[i + 4], yb[i + 5],
                         yb[i + 6], yb[i + 7]))
+            if weighted:
+                o = weigh8(o, (s[order[lo + i]], s[order[lo + i + 1]], s[order[lo + i + 2]],
+                               s[order[lo + i + 3]], s[order[lo + i + 4]], s[order[lo + i + 5]],
+                               s[order[lo + i + 6]], s[order[lo + i + 7]]))
             l0, l1, l2, l3, l4, l5, l6, l7 = o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]
             v0, v1, v2, v3, v4, v5, v6, v7 = o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15]
-            if weighted:
-                s0, s1 = s[order[lo + i]], s[order[lo + i + 1]]
-                s2, s3 = s[order[lo + i + 2]], s[order[lo + i + 3]]
-                s4, s5 = s[order[lo + i + 4]], s[order[lo + i + 5]]
-                s6, s7 = s[order[lo + i + 6]], s[order[lo + i + 7]]
-                l0, l1, l2, l3, l4, l5, l6, l7 = (s0 * l0, s1 * l1, s2 * l2, s3 * l3, s4 * l4,
-                                                  s5 * l5, s6 * l6, s7 * l7)
-                v0, v1, v2, v3, v4, v5, v6, v7 = (s0 * v0, s1 * v1, s2 * v2, s3 * v3, s4 * v4,
-                                                  s5 * v5, s6 * v6, s7 * v7)
             loss += ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
             d0, d1, d2, d3 = c * v0, c * v1, c * v2, c * v3
             d4, d5, d6, d7 = c * v4, c * v5, c * v6, c * v7

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from gdlab.kernels._numba import VEC, njit, prange
-from gdlab.kernels._pointwise_nb import point8, pointwise_one
+from gdlab.kernels._pointwise_nb import point8, pointwise_one, weigh8
 
 __all__ = ["linear_c_nb"]
 
@@ -103,15 +103,11 @@ def _linear_c_py(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
             o = point8(head, (z0 + b, z1 + b, z2 + b, z3 + b, z4 + b, z5 + b, z6 + b, z7 + b),
                        (y[r], y[r + d], y[r + 2 * d], y[r + 3 * d], y[r + 4 * d],
                         y[r + 5 * d], y[r + 6 * d], y[r + 7 * d]))
+            if weighted:
+                o = weigh8(o, (s[r], s[r + d], s[r + 2 * d], s[r + 3 * d], s[r + 4 * d],
+                               s[r + 5 * d], s[r + 6 * d], s[r + 7 * d]))
             l0, l1, l2, l3, l4, l5, l6, l7 = o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]
             v0, v1, v2, v3, v4, v5, v6, v7 = o[8], o[9], o[10], o[11], o[12], o[13], o[14], o[15]
-            if weighted:
-                s0, s1, s2, s3 = s[r], s[r + d], s[r + 2 * d], s[r + 3 * d]
-                s4, s5, s6, s7 = s[r + 4 * d], s[r + 5 * d], s[r + 6 * d], s[r + 7 * d]
-                l0, l1, l2, l3, l4, l5, l6, l7 = (s0 * l0, s1 * l1, s2 * l2, s3 * l3, s4 * l4,
-                                                  s5 * l5, s6 * l6, s7 * l7)
-                v0, v1, v2, v3, v4, v5, v6, v7 = (s0 * v0, s1 * v1, s2 * v2, s3 * v3, s4 * v4,
-                                                  s5 * v5, s6 * v6, s7 * v7)
             # eight rows as a tree, then the running sum: one fixed order
             total += ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))
             gb += ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))

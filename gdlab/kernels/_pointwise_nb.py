@@ -26,7 +26,8 @@ from numba.extending import intrinsic
 
 from gdlab.kernels._numba import f64_from_bits, njit
 
-__all__ = ["bce8", "exp_nb", "log1p_unit_nb", "point8", "pointwise_block", "pointwise_one"]
+__all__ = ["bce8", "exp_nb", "log1p_unit_nb", "point8", "pointwise_block", "pointwise_one",
+           "weigh8"]
 
 # Point-wise code: only 'contract' (fused multiply-adds, never less accurate); no 'reassoc',
 # which would undo the two-part ln 2 reduction below. error_model="numpy": a float division
@@ -317,3 +318,11 @@ def point8(head, z, y):  # type: ignore[no-untyped-def]
     if head == 0:
         return _mse8(z, y)
     return bce8(z, y)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
+def weigh8(o, w):  # type: ignore[no-untyped-def]
+    """:func:`point8`'s sixteen values with row u's loss and dl/dz times the weight w[u]."""
+    return (w[0] * o[0], w[1] * o[1], w[2] * o[2], w[3] * o[3], w[4] * o[4], w[5] * o[5],
+            w[6] * o[6], w[7] * o[7], w[0] * o[8], w[1] * o[9], w[2] * o[10], w[3] * o[11],
+            w[4] * o[12], w[5] * o[13], w[6] * o[14], w[7] * o[15])
