@@ -289,8 +289,9 @@ def test_nan_logit_propagates():
 @pytest.mark.parametrize("loss", ["mse", "bce"])
 @pytest.mark.parametrize("n", [3, 20, 100])
 def test_kernel_float32_input(loss, n):
-    """float32 rows are summed in float32 per row / per eight rows, float64 across rows:
-    the result stays within a few float32 roundings of the float64 formula."""
+    """float32 rows: widened to float64 as loaded (n <= 32), or summed in float32 per row /
+    per eight rows and float64 across rows (wider X): within a few float32 roundings of the
+    float64 formula."""
     rng = np.random.default_rng(4)
     X = rng.standard_normal((3001, n)).astype(np.float32)
     y = (rng.random(3001) < 0.5) * 1.0
@@ -299,3 +300,80 @@ def test_kernel_float32_input(loss, n):
     ref = plain_linear_loss_grad(X.astype(np.float64), y, w, 0.1, loss=loss)
     assert got[1].dtype == np.float32
     _assert_rel(got, ref, tol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_narrow_kernel_every_width(dtype):
+    """n = 1..34 covers the register-resident group step (_linear_small_nb) for one to four
+    8-column vectors, each with a full and a partial (masked) last vector, and the wide
+    kernel just past it. Per chunk, both heads, weighted or not, against the plain formula:
+    1e-12 in float64; float32 X is widened as loaded, so its sums are float64-exact too."""
+    rng = np.random.default_rng(12)
+    m, nchunks = 203, 3  # 3 chunks of 67-68 rows: 8 groups and a tail of 3-4 rows each
+    tol = 1e-12 if dtype == np.float64 else 1e-6  # n > 32 sums float32 X in float32
+    for n in range(1, 35):
+        X = rng.standard_normal((m, n)).astype(dtype)
+        X64 = X.astype(np.float64)
+        w = rng.standard_normal(n) * 2.0 / np.sqrt(n)
+        for head in (0, 1):
+            y = (rng.random(m) < 0.5) * 1.0 if head else rng.standard_normal(m)
+            for s in (np.empty(0), rng.random(m) + 0.5):
+                sw = s if s.size else np.ones(m)
+                P = linear_c_nb(X, y, w, -0.4, s, head, nchunks)
+                for c in range(nchunks):
+                    rows = slice(c * m // nchunks, (c + 1) * m // nchunks)
+                    z = X64[rows] @ w - 0.4
+                    if head:
+                        d = sw[rows] * (expit(z) - y[rows])
+                        loss = np.sum(sw[rows] * (np.logaddexp(0.0, z) - y[rows] * z))
+                    else:
+                        d = sw[rows] * 2.0 * (z - y[rows])
+                        loss = np.sum(sw[rows] * (z - y[rows]) ** 2)
+                    grad = X64[rows].T @ d
+                    scale = np.max(np.abs(grad))
+                    np.testing.assert_allclose(P[c, :n], grad, rtol=0, atol=tol * scale,
+                                               err_msg=f"n={n} head={head}")
+                    assert P[c, n] == pytest.approx(d.sum(), rel=tol, abs=tol * scale)
+                    assert P[c, n + 1] == pytest.approx(loss, rel=tol)
+
+
+_GUARD_PAGE = """
+import ctypes, mmap, sys
+import numpy as np
+from gdlab.kernels._linear_nb import linear_c_nb
+
+page = mmap.PAGESIZE
+buf = mmap.mmap(-1, 2 * page)
+n, m = {n}, {m}
+X = np.frombuffer(buf, dtype=np.{dtype}, count=m * n,
+                  offset=page - m * n * np.dtype(np.{dtype}).itemsize).reshape(m, n)
+X[:] = np.arange(m * n).reshape(m, n) % 7 - 3.0
+libc = ctypes.CDLL(None)
+addr = ctypes.addressof(ctypes.c_char.from_buffer(buf)) + page
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+assert libc.mprotect(addr, page, 0) == 0  # the page after X's last row: no access
+w = np.linspace(-1.0, 1.0, n)
+y = np.arange(m) % 2 * 1.0
+P = linear_c_nb(X, y, w, 0.5, np.empty(0), 1, 1)[0]
+z = X.astype(np.float64) @ w + 0.5
+d = 1.0 / (1.0 + np.exp(-z)) - y
+ref = X.astype(np.float64).T @ d
+assert np.allclose(P[:n], ref, rtol=1e-12, atol=1e-12), (P[:n], ref)
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("n,dtype", [(10, "float64"), (3, "float32"), (25, "float64")])
+def test_narrow_kernel_reads_nothing_past_x(n, dtype):
+    """The last vector of each row is loaded under a mask: X ends exactly at a page with
+    no access (mprotect), its last row inside a group (m a multiple of 8); an unmasked
+    load of the last row would read into that page and crash the subprocess."""
+    import subprocess
+    import sys
+
+    m = 8 * (4096 // (8 * n * np.dtype(dtype).itemsize))
+    code = _GUARD_PAGE.format(n=n, m=m, dtype=dtype)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
