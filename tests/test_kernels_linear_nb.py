@@ -10,6 +10,7 @@ from scipy.special import expit
 numba = pytest.importorskip("numba")
 
 from gdlab.kernels import linear_loss_grad, plain_linear_loss_grad  # noqa: E402
+from gdlab.kernels._linear_f_nb import linear_f_nb  # noqa: E402
 from gdlab.kernels._linear_nb import linear_c_nb  # noqa: E402
 from gdlab.kernels._pointwise_nb import bce8, exp_nb, log1p_unit_nb, pointwise_one  # noqa: E402
 
@@ -302,24 +303,27 @@ def test_kernel_float32_input(loss, n):
     _assert_rel(got, ref, tol=1e-6)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_narrow_kernel_every_width(dtype):
-    """n = 1..34 covers the register-resident group step (_linear_small_nb) for one to four
-    8-column vectors, each with a full and a partial (masked) last vector, and the wide
-    kernel just past it. Per chunk, both heads, weighted or not, against the plain formula:
-    1e-12 in float64; float32 X is widened as loaded, so its sums are float64-exact too."""
+def test_narrow_kernel_every_width(order, dtype):
+    """n = 1..34 covers the narrow group steps (_linear_small_nb): in C order one to four
+    8-column vectors per row, each with a full and a partial (masked) last vector; in F
+    order one vector per column. And the wide kernels just past them. Per chunk, both
+    heads, weighted or not, against the plain formula: 1e-12 in float64; float32 X is
+    widened as loaded, so its narrow sums are float64-exact too."""
     rng = np.random.default_rng(12)
     m, nchunks = 203, 3  # 3 chunks of 67-68 rows: 8 groups and a tail of 3-4 rows each
     tol = 1e-12 if dtype == np.float64 else 1e-6  # n > 32 sums float32 X in float32
     for n in range(1, 35):
-        X = rng.standard_normal((m, n)).astype(dtype)
+        X = rng.standard_normal((m, n)).astype(dtype, order=order)
+        kernel, data = (linear_c_nb, X) if order == "C" else (linear_f_nb, X.T)
         X64 = X.astype(np.float64)
         w = rng.standard_normal(n) * 2.0 / np.sqrt(n)
         for head in (0, 1):
             y = (rng.random(m) < 0.5) * 1.0 if head else rng.standard_normal(m)
             for s in (np.empty(0), rng.random(m) + 0.5):
                 sw = s if s.size else np.ones(m)
-                P = linear_c_nb(X, y, w, -0.4, s, head, nchunks)
+                P = kernel(data, y, w, -0.4, s, head, nchunks)
                 for c in range(nchunks):
                     rows = slice(c * m // nchunks, (c + 1) * m // nchunks)
                     z = X64[rows] @ w - 0.4

@@ -8,6 +8,11 @@ at a time), turned into dl/dz in place, and the block's columns are read a secon
 BLAS's gemv pair on the same blocks, whose per-call cost dominates skinny X (n = 10: 0.5x the
 time of blocked NumPy, measured in docs/benchmarks.md).
 
+Narrow X (n <= 32 features) instead takes eight consecutive rows at a time through
+:func:`~gdlab.kernels._linear_small_nb.small_columns` (each column of the eight rows is one
+vector: n multiply-adds for the logits, the point-wise step on that vector, n more for the
+gradient): at n = 10 0.6-0.67x the time of the blocks, at n = 32 0.74x; at n = 48 1.4x.
+
 ``linear_f_nb(XT, y, w, b, s, head, nchunks)`` takes ``XT = X.T`` (C-contiguous, shape
 (n, m)) and returns per-chunk partial sums of shape (nchunks, n + 2): gradient over w, over
 b, and the loss. Chunks and blocks depend on the shape only, so the caller's chunk-order sum
@@ -18,8 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from gdlab.kernels._linear_small_nb import SMALL_N, finish_columns, small_columns
 from gdlab.kernels._numba import VEC, njit, prange
-from gdlab.kernels._pointwise_nb import pointwise_block
+from gdlab.kernels._pointwise_nb import pointwise_block, pointwise_one
 
 __all__ = ["BLOCK_ROWS", "linear_f_nb"]
 
@@ -28,7 +34,7 @@ __all__ = ["BLOCK_ROWS", "linear_f_nb"]
 BLOCK_ROWS = 512
 
 
-def _linear_f_py(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
     n, m = XT.shape
     P = np.zeros((nchunks, n + 2))
     for c in prange(nchunks):
@@ -112,4 +118,43 @@ def _linear_f_py(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
     return P
 
 
-linear_f_nb = njit(parallel=True, cache=True, fastmath=VEC)(_linear_f_py)
+_wide_nb = njit(parallel=True, cache=True, fastmath=VEC)(_linear_f_wide)
+
+
+def _linear_f_narrow(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+    """:func:`linear_f_nb` for n <= SMALL_N: eight rows at a time, all columns in turn."""
+    n, m = XT.shape
+    P = np.zeros((nchunks, n + 2))
+    for c in prange(nchunks):
+        lo = c * m // nchunks
+        hi = (c + 1) * m // nchunks
+        ng = (hi - lo) // 8
+        acc = np.empty(8 * n + 16)
+        small_columns(XT, y, s, w, b, lo, ng, acc, head)
+        g = np.empty(n)
+        gb, total = finish_columns(acc, g)
+        for i in range(lo + 8 * ng, hi):  # the last < 8 rows of the chunk
+            z = 0.0
+            for j in range(n):
+                z += XT[j, i] * w[j]
+            li, dl = pointwise_one(head, z + b, y[i])
+            if s.size > 0:
+                li *= s[i]
+                dl *= s[i]
+            total += li
+            gb += dl
+            for j in range(n):
+                g[j] += dl * XT[j, i]
+        P[c, :n] = g
+        P[c, n] = gb
+        P[c, n + 1] = total
+    return P
+
+
+_narrow_nb = njit(parallel=True, cache=True, fastmath=VEC)(_linear_f_narrow)
+
+
+def linear_f_nb(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+    """Per-chunk partial sums (nchunks, n + 2) of XT = X.T: the narrow or the block kernel."""
+    kernel = _narrow_nb if XT.shape[0] <= SMALL_N else _wide_nb
+    return kernel(XT, y, w, b, s, head, nchunks)

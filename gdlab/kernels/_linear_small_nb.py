@@ -35,7 +35,7 @@ from numba.extending import intrinsic
 from gdlab.kernels._numba import njit
 from gdlab.kernels._pointwise_nb import _VF64, _Lanes
 
-__all__ = ["SMALL_N", "finish_small", "small_groups"]
+__all__ = ["SMALL_N", "finish_columns", "finish_small", "small_columns", "small_groups"]
 
 # widest X (features) the register-resident group step takes: 5 vectors of 8
 _MAX_VECTORS = 4
@@ -65,62 +65,64 @@ def _hsum8(b: ir.IRBuilder, P: list[ir.Value]) -> ir.Value:
     return level(R, [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15])[0]
 
 
-class _GroupLoop:
-    """Emits the loop over a chunk's groups for X of at most ``8 nv`` features."""
+class _Loop:
+    """Emits the loop over a chunk's groups of eight rows: the parts common to both orders.
 
-    def __init__(self, context, builder, signature, args, nv: int):  # type: ignore[no-untyped-def]
+    Arguments (numba values, in order): X or X.T, y, s, w, b, lo, then the subclass's own,
+    with acc and head last. Sums per lane go to allocas ("slots", promoted to registers) and
+    are stored to ``acc`` at the end.
+    """
+
+    def __init__(self, context, builder, signature, args):  # type: ignore[no-untyped-def]
         self.b = builder
         self.lanes = _Lanes(builder)
-        self.nv = nv
 
         def arr(i):  # type: ignore[no-untyped-def]
             return context.make_array(signature.args[i])(context, builder, args[i])
 
-        self.X, self.y, self.s, w, self.acc = arr(0), arr(1), arr(2), arr(3), arr(8)
-        self.bias, self.lo, self.d, self.ng, self.head = args[4], args[5], args[6], args[7], args[9]
-        b = builder
-        self.n = b.extract_value(self.X.shape, 1)
+        self.X, self.y, self.s, self.w, self.acc = arr(0), arr(1), arr(2), arr(3), arr(-2)
+        self.bias, self.lo, self.head, self.args = args[4], args[5], args[-1], args
         self.xelt = context.get_data_type(signature.args[0].dtype)
-        # lanes 8 (nv - 1) + i < n of the last column vector are X's (the rest read as 0)
-        last = ir.Constant(ir.VectorType(_I64, 8), [8 * (nv - 1) + i for i in range(8)])
-        self.mask = b.icmp_signed("<", last, self.splat(self.n, ir.VectorType(_I64, 8)))
-        self.W = [self.row_vector(w.data, h, ir.DoubleType()) for h in range(nv)]
         self.bv = self.splat(self.bias, _VF64)
 
     def splat(self, value, vty):  # type: ignore[no-untyped-def]
         one = self.b.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(_I32, 0))
         return self.b.shuffle_vector(one, one, _i32s([0] * 8))
 
-    def row_vector(self, row, h, elt):  # type: ignore[no-untyped-def]
-        """Elements 8h .. 8h + 7 of the row at pointer ``row`` as <8 x double> (last: masked)."""
+    def load8(self, ptr, elt, mask=None):  # type: ignore[no-untyped-def]
+        """Eight consecutive elements at ``ptr`` as <8 x double> (under ``mask``: others 0)."""
         b = self.b
         vty = ir.VectorType(elt, 8)
-        ptr = b.bitcast(b.gep(row, [ir.Constant(_I64, 8 * h)]), vty.as_pointer())
+        ptr = b.bitcast(ptr, vty.as_pointer())
         align = 8 if elt == ir.DoubleType() else 4
-        if h < self.nv - 1:
+        if mask is None:
             v = b.load(ptr, align=align)
         else:
             suffix = "v8f64" if elt == ir.DoubleType() else "v8f32"
             fty = ir.FunctionType(vty, [vty.as_pointer(), _I32, ir.VectorType(_I1, 8), vty])
             fn = cgutils.get_or_insert_function(b.module, fty, f"llvm.masked.load.{suffix}.p0")
-            v = b.call(fn, [ptr, ir.Constant(_I32, align), self.mask, ir.Constant(vty, None)])
+            v = b.call(fn, [ptr, ir.Constant(_I32, align), mask, ir.Constant(vty, None)])
         return v if elt == ir.DoubleType() else b.fpext(v, _VF64)
 
-    def gather(self, arr, rows):  # type: ignore[no-untyped-def]
-        """float64 arr[rows[u]] in lane u."""
-        v = ir.Constant(_VF64, ir.Undefined)
-        for u, r in enumerate(rows):
-            v = self.b.insert_element(v, self.b.load(self.b.gep(arr.data, [r])),
-                                      ir.Constant(_I32, u))
-        return v
+    def point(self, head: int, z, yv, sv):  # type: ignore[no-untyped-def]
+        """(loss, dl/dz) of eight rows: identity + MSE or sigmoid + BCE, times sv if given."""
+        b, L = self.b, self.lanes
+        if head:
+            loss, dz = L.bce(z, yv)
+        else:
+            diff = b.fsub(z, yv)
+            loss, dz = b.fmul(diff, diff), b.fmul(L.c(2.0), diff)
+        if sv is not None:
+            loss, dz = b.fmul(sv, loss), b.fmul(sv, dz)
+        return loss, dz
 
-    def emit(self) -> None:
-        """All of it: four loops (MSE / BCE, weighted or not), chosen once per chunk."""
+    def emit(self, n_slots: int, offset) -> None:  # type: ignore[no-untyped-def]
+        """Four loops (MSE / BCE, weighted or not), chosen once per call; the slots go to
+        acc[offset + 8k ...] for k < n_slots."""
         b = self.b
         zero = self.lanes.c(0.0)
-        # per lane: gradient vectors 0 .. nv - 1, then dl/db, then the loss
         # (allocas in the entry block, set to zero here: at each call)
-        self.slots = [cgutils.alloca_once_value(b, zero) for _ in range(self.nv + 2)]
+        self.slots = [cgutils.alloca_once_value(b, zero) for _ in range(n_slots)]
         bce = b.icmp_signed("!=", self.head, ir.Constant(self.head.type, 0))
         ns = b.extract_value(self.s.shape, 0)
         weighted = b.icmp_signed(">", ns, ir.Constant(ns.type, 0))
@@ -131,10 +133,48 @@ class _GroupLoop:
                         self.loop(head, True)
                     with no:
                         self.loop(head, False)
-        dst = self.acc.data
         for k, slot in enumerate(self.slots):
-            ptr = b.bitcast(b.gep(dst, [ir.Constant(_I64, 8 * k)]), _VF64.as_pointer())
+            at = b.add(offset, ir.Constant(_I64, 8 * k))
+            ptr = b.bitcast(b.gep(self.acc.data, [at]), _VF64.as_pointer())
             b.store(b.load(slot), ptr, align=8)
+
+    def loop(self, head: int, weighted: bool) -> None:
+        raise NotImplementedError
+
+    def add(self, k: int, v: ir.Value) -> None:
+        self.b.store(self.b.fadd(self.b.load(self.slots[k]), v), self.slots[k])
+
+
+class _RowGroups(_Loop):
+    """C order, n <= 8 nv: group q = rows lo + q + u d (u < 8), each row nv vectors.
+
+    Extra arguments: d, ng. Slots: the nv gradient vectors, dl/db, the loss.
+    """
+
+    def __init__(self, context, builder, signature, args, nv: int):  # type: ignore[no-untyped-def]
+        super().__init__(context, builder, signature, args)
+        b = builder
+        self.nv = nv
+        self.d, self.ng = args[6], args[7]
+        self.n = b.extract_value(self.X.shape, 1)
+        # lanes 8 (nv - 1) + i < n of the last column vector are X's (the rest read as 0)
+        last = ir.Constant(ir.VectorType(_I64, 8), [8 * (nv - 1) + i for i in range(8)])
+        self.mask = b.icmp_signed("<", last, self.splat(self.n, ir.VectorType(_I64, 8)))
+        self.W = [self.row_vector(self.w.data, h, ir.DoubleType()) for h in range(nv)]
+        self.emit(nv + 2, ir.Constant(_I64, 0))
+
+    def row_vector(self, row, h, elt):  # type: ignore[no-untyped-def]
+        """Elements 8h .. 8h + 7 of the row at pointer ``row`` (the last vector masked)."""
+        ptr = self.b.gep(row, [ir.Constant(_I64, 8 * h)])
+        return self.load8(ptr, elt, self.mask if h == self.nv - 1 else None)
+
+    def gather(self, arr, rows):  # type: ignore[no-untyped-def]
+        """float64 arr[rows[u]] in lane u."""
+        v = ir.Constant(_VF64, ir.Undefined)
+        for u, r in enumerate(rows):
+            v = self.b.insert_element(v, self.b.load(self.b.gep(arr.data, [r])),
+                                      ir.Constant(_I32, u))
+        return v
 
     def loop(self, head: int, weighted: bool) -> None:
         b, L, nv = self.b, self.lanes, self.nv
@@ -152,15 +192,8 @@ class _GroupLoop:
                     p = L.fma(A[u][h], self.W[h], p)
                 P.append(p)
             z = b.fadd(_hsum8(b, P), self.bv)
-            yv = self.gather(self.y, rows)
-            if head:
-                loss, dz = L.bce(z, yv)
-            else:
-                diff = b.fsub(z, yv)
-                loss, dz = b.fmul(diff, diff), b.fmul(L.c(2.0), diff)
-            if weighted:
-                sv = self.gather(self.s, rows)
-                loss, dz = b.fmul(sv, loss), b.fmul(sv, dz)
+            sv = self.gather(self.s, rows) if weighted else None
+            loss, dz = self.point(head, z, self.gather(self.y, rows), sv)
             D = [b.shuffle_vector(dz, dz, _i32s([u] * 8)) for u in range(8)]
             for h in range(nv):
                 pairs = [L.fma(D[2 * i + 1], A[2 * i + 1][h], b.fmul(D[2 * i], A[2 * i][h]))
@@ -170,20 +203,89 @@ class _GroupLoop:
             self.add(nv, dz)
             self.add(nv + 1, loss)
 
-    def add(self, k: int, v: ir.Value) -> None:
-        self.b.store(self.b.fadd(self.b.load(self.slots[k]), v), self.slots[k])
+
+class _ColumnGroups(_Loop):
+    """Fortran order (XT = X.T, C-contiguous (n, m)): group q = rows lo + 8q .. lo + 8q + 7.
+
+    Each column of a group is one contiguous vector, its lanes the rows: the logits are n
+    multiply-adds (no horizontal sums), and column j's gradient lanes accumulate in
+    acc[8j .. 8j + 7] (memory: n is a run-time loop). Extra argument: ng. Slots: dl/db,
+    the loss, stored after the n gradient vectors.
+    """
+
+    def __init__(self, context, builder, signature, args):  # type: ignore[no-untyped-def]
+        super().__init__(context, builder, signature, args)
+        b = builder
+        self.ng = args[6]
+        self.n = b.extract_value(self.X.shape, 0)
+        self.m = b.extract_value(self.X.shape, 1)
+        zero = self.lanes.c(0.0)
+        with cgutils.for_range(b, self.n) as jl:
+            b.store(zero, self.grad_ptr(jl.index), align=8)
+        self.z = cgutils.alloca_once(b, _VF64)
+        self.emit(2, b.mul(self.n, ir.Constant(_I64, 8)))
+
+    def grad_ptr(self, j):  # type: ignore[no-untyped-def]
+        b = self.b
+        return b.bitcast(b.gep(self.acc.data, [b.mul(j, ir.Constant(_I64, 8))]),
+                         _VF64.as_pointer())
+
+    def column(self, j, r):  # type: ignore[no-untyped-def]
+        """X[r .. r + 7, j] as <8 x double>."""
+        return self.load8(self.b.gep(self.X.data, [self.b.add(self.b.mul(j, self.m), r)]),
+                          self.xelt)
+
+    def loop(self, head: int, weighted: bool) -> None:
+        b, L = self.b, self.lanes
+        with cgutils.for_range(b, self.ng) as it:
+            r = b.add(self.lo, b.mul(it.index, ir.Constant(_I64, 8)))
+            b.store(self.bv, self.z)
+            with cgutils.for_range(b, self.n) as jl:
+                wj = self.splat(b.load(b.gep(self.w.data, [jl.index])), _VF64)
+                b.store(L.fma(self.column(jl.index, r), wj, b.load(self.z)), self.z)
+            sv = self.load8(b.gep(self.s.data, [r]), ir.DoubleType()) if weighted else None
+            yv = self.load8(b.gep(self.y.data, [r]), ir.DoubleType())
+            loss, dz = self.point(head, b.load(self.z), yv, sv)
+            with cgutils.for_range(b, self.n) as jl:
+                gp = self.grad_ptr(jl.index)
+                b.store(L.fma(dz, self.column(jl.index, r), b.load(gp, align=8)), gp, align=8)
+            self.add(0, dz)
+            self.add(1, loss)
+
+
+def _float_matrix(X) -> bool:  # type: ignore[no-untyped-def]
+    return (isinstance(X, types.Array) and X.ndim == 2
+            and X.dtype in (types.float64, types.float32))
+
+
+@intrinsic
+def small_columns(typingctx, XT, y, s, w, b, lo, ng, acc, head):  # type: ignore[no-untyped-def]
+    """Groups q < ng of eight consecutive rows lo + 8q + u of X, given as XT = X.T (n, m).
+
+    acc (at least 8 n + 16 float64) receives per-lane partial sums: eight for each
+    column's gradient, then eight of dl/db and eight of the loss (:func:`finish_columns`).
+    y, s (empty: unweighted), w are float64; head 0 is identity + MSE, 1 sigmoid + BCE.
+    """
+    if not _float_matrix(XT):
+        return None
+    sig = types.void(XT, y, s, w, b, lo, ng, acc, head)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        _ColumnGroups(context, builder, signature, args)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 def _make(nv: int):  # type: ignore[no-untyped-def]
     @intrinsic
     def groups(typingctx, X, y, s, w, b, lo, d, ng, acc, head):  # type: ignore[no-untyped-def]
-        if not (isinstance(X, types.Array) and X.ndim == 2
-                and X.dtype in (types.float64, types.float32)):
+        if not _float_matrix(X):
             return None
         sig = types.void(X, y, s, w, b, lo, d, ng, acc, head)
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            _GroupLoop(context, builder, signature, args, nv).emit()
+            _RowGroups(context, builder, signature, args, nv)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -215,12 +317,23 @@ def small_groups(X, y, s, w, b, lo, d, ng, acc, head):  # type: ignore[no-untype
 
 
 @njit(cache=True, inline="always")
+def _lanes8(acc, k):  # type: ignore[no-untyped-def]
+    """acc[k] + ... + acc[k + 7] as a fixed tree."""
+    return ((acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3])) + (
+        (acc[k + 4] + acc[k + 5]) + (acc[k + 6] + acc[k + 7]))
+
+
+@njit(cache=True, inline="always")
 def finish_small(acc, n):  # type: ignore[no-untyped-def]
-    """(dl/db, loss) of :func:`small_groups`'s lanes, each a fixed tree of eight."""
+    """(dl/db, loss) of :func:`small_groups`'s lanes (its gradient is acc[:n])."""
     k = 8 * ((n + 7) // 8)
-    gb = ((acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3])) + (
-        (acc[k + 4] + acc[k + 5]) + (acc[k + 6] + acc[k + 7]))
-    k += 8
-    total = ((acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3])) + (
-        (acc[k + 4] + acc[k + 5]) + (acc[k + 6] + acc[k + 7]))
-    return gb, total
+    return _lanes8(acc, k), _lanes8(acc, k + 8)
+
+
+@njit(cache=True, inline="always")
+def finish_columns(acc, g):  # type: ignore[no-untyped-def]
+    """:func:`small_columns`'s lanes: g[j] = column j's gradient; returns (dl/db, loss)."""
+    n = g.shape[0]
+    for j in range(n):
+        g[j] = _lanes8(acc, 8 * j)
+    return _lanes8(acc, 8 * n), _lanes8(acc, 8 * n + 8)
