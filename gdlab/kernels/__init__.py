@@ -23,16 +23,18 @@ Three implementations, all computing the same numbers:
   X, never on the thread count, so results are bit-for-bit reproducible across thread counts
   and runs. The linear kernel reads each chunk as eight interleaved streams (one per eighth
   of its rows: the hardware prefetchers follow them ~1.5x faster than one) and handles eight
-  rows per step (one load of w and one update of the gradient serve them all; BCE's exp and
-  log1p run vectorised over a block of rows). Softmax walks each chunk in L2-sized row
+  rows per step (one load of w and one update of the gradient serve them all; their
+  point-wise step is one 8-lane vector chain). Narrow X (n <= 32) runs that group step as
+  LLVM vector code with the eight rows in registers. Softmax walks each chunk in L2-sized row
   blocks and calls BLAS on them (``Z_b = X_b W``, softmax in place, ``G += D_b^T X_b``),
   blocks small enough that OpenBLAS keeps each product on the calling thread. Linear /
   logistic float32 input is summed in float32 within a row's dot product and within each
-  group of eight rows of the gradient, in float64 across rows; the gradient is returned in
-  float32.
+  group of eight rows of the gradient, in float64 across rows (narrow X: widened to float64
+  as it is loaded); the gradient is returned in float32.
 - numba, Fortran-ordered X: the same chunks. Linear / logistic read each 512-row block
   column by column (each column is contiguous), logits then gradient while the block is in
-  L2; softmax copies each block column by column and runs the same BLAS pass.
+  L2; narrow X takes eight consecutive rows at a time, each of its columns one vector.
+  Softmax copies each block column by column and runs the same BLAS pass.
 
 Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/benchmarks.md):
 C- or Fortran-ordered X -> numba (softmax: the whole-array formula for shapes with much
@@ -44,8 +46,8 @@ the plain formula below.
 Layout: ``_numpy.py`` (input checks, plain and blocked NumPy), ``_numba.py`` (the compiler,
 when present), ``_pointwise_nb.py`` (the compiled point-wise losses: polynomial exp / log1p,
 and BCE on eight lanes as LLVM vector code), ``_linear_nb.py`` (C order), ``_linear_f_nb.py``
-(Fortran order) and ``_softmax_nb.py`` (the compiled passes); this module chooses between
-them.
+(Fortran order), ``_linear_small_nb.py`` (their group steps for narrow X, as LLVM vector
+code) and ``_softmax_nb.py`` (the compiled passes); this module chooses between them.
 """
 
 from __future__ import annotations
