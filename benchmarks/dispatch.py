@@ -3,8 +3,13 @@
     python benchmarks/dispatch.py [--quick] [--repeats N]
 
 For X of m * n entries (float64, C order, n = 10 and 100) times `linear_loss_grad` (fused)
-and `plain_linear_loss_grad` (and the softmax pair, K = 10) in paired rounds, and prints the
-ratio plain / fused: above 1 the fused kernel wins.
+and `plain_linear_loss_grad` for MSE and BCE (and the softmax pair, K = 10) in paired rounds,
+and prints the ratio plain / fused: above 1 the fused kernel wins.
+
+Each timing is a run of back-to-back calls of one candidate, and the candidates are 0.3 s
+apart: the plain formula runs on OpenBLAS's threads and the fused one on numba's OpenMP
+threads, and on two cores the pool that ran last keeps spinning for a while (OpenBLAS's
+threads ~0.1 s), which used to slow whichever candidate came next.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gdlab import _bench, kernels  # noqa: E402
 
 HEADERS = ["m*n", "n", "head", "plain us", "fused us", "plain/fused"]
+PAUSE_S = 0.3  # between candidates: longer than OpenBLAS's threads spin after a call
 
 
 def main() -> None:
@@ -34,6 +40,7 @@ def main() -> None:
             m = max(1, size // n)
             X = rng.standard_normal((m, n))
             y = rng.standard_normal(m)
+            labels01 = (y > 0) * 1.0
             w = rng.standard_normal(n)
             labels = rng.integers(0, 10, m)
             W = rng.standard_normal((n, 10))
@@ -42,12 +49,14 @@ def main() -> None:
             for head, fused, plain in (
                 ("mse", partial(kernels.linear_loss_grad, X, y, w, 0.0),
                  partial(kernels.plain_linear_loss_grad, X, y, w, 0.0)),
+                ("bce", partial(kernels.linear_loss_grad, X, labels01, w, 0.0, loss="bce"),
+                 partial(kernels.plain_linear_loss_grad, X, labels01, w, 0.0, loss="bce")),
                 ("cce", partial(kernels.softmax_loss_grad, X, labels, W, b),
                  partial(kernels.plain_softmax_loss_grad, X, labels, W, b)),
             ):
                 res = _bench.paired(
                     {"plain": _bench.repeat(plain, inner), "fused": _bench.repeat(fused, inner)},
-                    repeats=repeats, pause_s=0.05)
+                    repeats=repeats, pause_s=PAUSE_S)
                 rows.append([size, n, head, res.median("plain") / inner * 1e6,
                              res.median("fused") / inner * 1e6, 1 / res.ratio("fused", "plain")])
                 print(_bench.table(HEADERS, rows[-1:]).splitlines()[-1], flush=True)
