@@ -11,7 +11,8 @@ time of blocked NumPy, measured in docs/benchmarks.md).
 Narrow X (n <= 32 features) instead takes eight consecutive rows at a time through
 :func:`~gdlab.kernels._linear_small_nb.small_columns` (each column of the eight rows is one
 vector: n multiply-adds for the logits, the point-wise step on that vector, n more for the
-gradient): at n = 10 0.6-0.67x the time of the blocks, at n = 32 0.74x; at n = 48 1.4x.
+gradient): at n = 10 0.6-0.67x the time of the blocks, at n = 32 0.74x; at n = 48 1.4x
+(slower: one stream per column).
 
 ``linear_f_nb(XT, y, w, b, s, head, nchunks)`` takes ``XT = X.T`` (C-contiguous, shape
 (n, m)) and returns per-chunk partial sums of shape (nchunks, n + 2): gradient over w, over

@@ -17,7 +17,7 @@ streams and cost ~0.25x the read bound at n = 100.
 
 Narrow X (n <= 32 features) takes the same groups through
 :func:`~gdlab.kernels._linear_small_nb.small_groups`, whose group step is emitted as vector
-IR with the rows in registers (at n = 10: 0.4-0.5x the time of the loops below).
+IR with the rows in registers (at n = 10: 0.4-0.63x the time of the loops below).
 """
 
 from __future__ import annotations
