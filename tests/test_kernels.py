@@ -204,8 +204,10 @@ def test_dispatch_chooses_both_paths(head, monkeypatch):
         monkeypatch.setattr(kern, name, spy)
     rng = np.random.default_rng(9)
     K = 4 if head == "cce" else 1
-    threshold = kern.FUSED_MIN_SIZE_SOFTMAX if head == "cce" else kern.FUSED_MIN_SIZE
-    for m, n in ((10, 3), (threshold // 3 + 1, 3)):
+    n = 3
+    threshold = (kern.FUSED_MIN_SIZE_SOFTMAX if head == "cce"
+                 else kern.linear_fused_min_size(np.empty((1, n))))
+    for m in (threshold // n - 1, threshold // n + 1):
         X = rng.standard_normal((m, n))
         y = rng.integers(0, K, m) if head != "mse" else rng.standard_normal(m)
         W = rng.standard_normal((n, K))
@@ -221,6 +223,17 @@ def test_dispatch_chooses_both_paths(head, monkeypatch):
         assert value == pytest.approx(ref[0], rel=1e-12)
     fused = "softmax_loss_grad" if head == "cce" else "linear_loss_grad"
     assert calls == ["plain_" + fused, fused]
+
+
+def test_linear_fused_min_size():
+    """Narrow X (<= 32 features) that a compiled narrow kernel takes switches to the fused
+    pass at FUSED_MIN_SIZE_NARROW; wider X, strided views and no numba at FUSED_MIN_SIZE."""
+    narrow = kern.FUSED_MIN_SIZE_NARROW if kern.HAVE_NUMBA else kern.FUSED_MIN_SIZE
+    assert kern.FUSED_MIN_SIZE_NARROW < kern.FUSED_MIN_SIZE
+    assert kern.linear_fused_min_size(np.empty((5, 32))) == narrow
+    assert kern.linear_fused_min_size(np.empty((5, 10), order="F")) == narrow
+    assert kern.linear_fused_min_size(np.empty((5, 33))) == kern.FUSED_MIN_SIZE
+    assert kern.linear_fused_min_size(np.empty((5, 20))[::2]) == kern.FUSED_MIN_SIZE
 
 
 def test_dispatch_float32_and_column_y():

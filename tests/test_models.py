@@ -178,13 +178,18 @@ class TestBadInput:
 @pytest.mark.parametrize(("kind", "loss"), [("linear", "mse"), ("logistic", "bce"),
                                             ("softmax", "cce")])
 @pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("n", [50, 10])
 def test_large_problems_use_the_fused_kernel_with_equal_results(kind: str, loss: str, order: str,
+                                                                 n: int,
                                                                  rng: np.random.Generator,
                                                                  monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Just above the dispatch threshold (narrow X: FUSED_MIN_SIZE_NARROW for the linear
+    heads) the model takes the kernel; with the thresholds out of reach, the plain formula."""
     from gdlab import kernels
 
-    n = 50
-    m = kernels.FUSED_MIN_SIZE // n + 17  # just above the dispatch threshold
+    threshold = (kernels.FUSED_MIN_SIZE if kind == "softmax"
+                 else kernels.linear_fused_min_size(np.empty((1, n), order=order)))
+    m = threshold // n + 17
     X = np.asarray(rng.normal(size=(m, n)), order=order)
     model = {"linear": LinearModel(n_features=n), "logistic": LogisticModel(n_features=n),
              "softmax": SoftmaxModel(n_features=n, n_outputs=4)}[kind]
@@ -198,6 +203,7 @@ def test_large_problems_use_the_fused_kernel_with_equal_results(kind: str, loss:
     fused = model.loss_and_grad(theta, X, y, sample_weight=w, alpha=0.1)
     assert calls, "the fused kernel was not used"
     monkeypatch.setattr(kernels, "FUSED_MIN_SIZE", 10**12)
+    monkeypatch.setattr(kernels, "FUSED_MIN_SIZE_NARROW", 10**12)
     plain = model.loss_and_grad(theta, X, y, sample_weight=w, alpha=0.1)
     assert fused[0] == pytest.approx(plain[0], rel=1e-12)
     np.testing.assert_allclose(fused[1], plain[1], rtol=1e-11, atol=1e-14)

@@ -40,8 +40,8 @@ Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/b
 C- or Fortran-ordered X -> numba (softmax: the whole-array formula for shapes with much
 arithmetic per byte, ``n * K > 16384``, and for one row or column); strided X -> blocked
 NumPy; no numba -> the same NumPy paths. ``loss_grad`` (what models call) uses
-these from ``FUSED_MIN_SIZE`` entries of X on (``FUSED_MIN_SIZE_SOFTMAX`` for softmax) and
-the plain formula below.
+these from ``FUSED_MIN_SIZE`` entries of X on (``FUSED_MIN_SIZE_SOFTMAX`` for softmax,
+``FUSED_MIN_SIZE_NARROW`` for the narrow kernels) and the plain formula below.
 
 Layout: ``_numpy.py`` (input checks, plain and blocked NumPy), ``_numba.py`` (the compiler,
 when present), ``_pointwise_nb.py`` (the compiled point-wise losses: polynomial exp / log1p,
@@ -84,6 +84,7 @@ from gdlab.kernels._numpy import (
 if HAVE_NUMBA:
     from gdlab.kernels._linear_f_nb import linear_f_nb
     from gdlab.kernels._linear_nb import linear_c_nb
+    from gdlab.kernels._linear_small_nb import SMALL_N as _NARROW_N
     from gdlab.kernels._softmax_nb import softmax_c_nb
     from gdlab.kernels._softmax_nb import suits as softmax_suits
 
@@ -91,10 +92,12 @@ __all__ = [
     "BLOCK_BYTES",
     "CHUNK_BYTES",
     "FUSED_MIN_SIZE",
+    "FUSED_MIN_SIZE_NARROW",
     "FUSED_MIN_SIZE_SOFTMAX",
     "HAVE_NUMBA",
     "blocked_linear_loss_grad",
     "blocked_softmax_loss_grad",
+    "linear_fused_min_size",
     "linear_loss_grad",
     "loss_grad",
     "plain_linear_loss_grad",
@@ -111,6 +114,11 @@ CHUNK_BYTES = 4 * 1024 * 1024
 # (docs/benchmarks.md): provisional, re-measure with benchmarks/dispatch.py on a quiet one.
 FUSED_MIN_SIZE = 3_000_000
 FUSED_MIN_SIZE_SOFTMAX = 300_000
+# Narrow X (n <= 32 features, C or Fortran order) has compiled kernels that keep each group of
+# rows in registers (_linear_small_nb); against the plain formula, whose X.T @ r on skinny X
+# runs on one thread, they measured 2.2-6.3x faster at 3e5 entries (n = 10 and 32, MSE and
+# BCE), 0.9-2.4x at 1e5 and slower below (docs/benchmarks.md, "Dispatch threshold").
+FUSED_MIN_SIZE_NARROW = 300_000
 
 
 def _n_chunks(X: NDArray[Any]) -> int:
@@ -156,6 +164,17 @@ def _use_compiled(X: NDArray[Any]) -> bool:
     from memory once.
     """
     return HAVE_NUMBA and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] > 0
+
+
+def linear_fused_min_size(X: NDArray[Any]) -> int:
+    """Entries of X (m * n) from which :func:`loss_grad` takes the fused linear / logistic pass.
+
+    ``FUSED_MIN_SIZE_NARROW`` where the compiled narrow kernels run (numba present, C- or
+    Fortran-ordered X of at most 32 features), ``FUSED_MIN_SIZE`` otherwise.
+    """
+    narrow = HAVE_NUMBA and X.ndim == 2 and X.shape[1] <= _NARROW_N and (
+        _use_compiled(X) or _use_compiled_fortran(X))
+    return FUSED_MIN_SIZE_NARROW if narrow else FUSED_MIN_SIZE
 
 
 def _use_compiled_fortran(X: NDArray[Any]) -> bool:
@@ -301,7 +320,8 @@ def loss_grad(
     """Full-batch loss and gradient for a linear model with a canonical head.
 
     Picks the fused one-pass kernel when ``m * n >= FUSED_MIN_SIZE`` (``FUSED_MIN_SIZE_SOFTMAX``
-    for 'cce') and the plain formula otherwise; both return the same numbers (to rounding).
+    for 'cce'; ``FUSED_MIN_SIZE_NARROW`` for narrow X, see :func:`linear_fused_min_size`) and
+    the plain formula otherwise; both return the same numbers (to rounding).
 
     Parameters
     ----------
@@ -337,7 +357,7 @@ def loss_grad(
         fused = size >= FUSED_MIN_SIZE_SOFTMAX
         fn = softmax_loss_grad if fused else plain_softmax_loss_grad
         return fn(Xa, y, Wa, ba, sample_weight=sample_weight, reduction=reduction)
-    fused = size >= FUSED_MIN_SIZE
+    fused = size >= linear_fused_min_size(Xa)
     if Wa.shape[1] != 1:
         raise ValueError(
             f"Input W for head={head!r} must have shape (n_features, 1); got shape "

@@ -228,9 +228,12 @@ class GLM:
 
     def _use_kernel(self, X: Array, y: Array) -> bool:
         """The fused kernel covers the canonical heads on large row-major problems."""
-        return (self.layout == "rows" and X.shape[0] * X.shape[1] >= kernels.FUSED_MIN_SIZE
-                and (self.loss in ("bce", "cce") or (self.loss == "mse" and self.n_outputs == 1))
-                and y.ndim == 1)
+        if self.layout != "rows" or y.ndim != 1:
+            return False
+        if self.loss == "cce":
+            return X.shape[0] * X.shape[1] >= kernels.FUSED_MIN_SIZE
+        return ((self.loss == "bce" or (self.loss == "mse" and self.n_outputs == 1))
+                and X.shape[0] * X.shape[1] >= kernels.linear_fused_min_size(X))
 
     def _finish(self, loss: float, gW: Array, gb: Array, W: Array, alpha: float
                 ) -> tuple[float, Array]:
