@@ -38,9 +38,15 @@ BLOCK_ROWS = 512
 def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
     n, m = XT.shape
     P = np.zeros((nchunks, n + 2))
+    # float32 X: each four-column product sum of a row, and each column's sum over a
+    # block's rows, in float32 (no widening per element: half the vector work); the logits
+    # and everything across blocks in float64, as the C-order kernel does
+    wx = w.astype(XT.dtype)
     for c in prange(nchunks):
         lo = c * m // nchunks
         hi = (c + 1) * m // nchunks
+        zero = np.zeros(1, dtype=XT.dtype)[0]
+        rb = np.empty(BLOCK_ROWS, dtype=XT.dtype)  # the block's dl/dz in X's dtype
         z = np.empty(BLOCK_ROWS)
         db = np.empty(BLOCK_ROWS)
         lb = np.empty(BLOCK_ROWS)
@@ -60,16 +66,16 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
                 c1 = XT[j + 1, start:stop]
                 c2 = XT[j + 2, start:stop]
                 c3 = XT[j + 3, start:stop]
-                w0 = np.float64(w[j])
-                w1 = np.float64(w[j + 1])
-                w2 = np.float64(w[j + 2])
-                w3 = np.float64(w[j + 3])
+                w0 = wx[j]
+                w1 = wx[j + 1]
+                w2 = wx[j + 2]
+                w3 = wx[j + 3]
                 for i in range(B):
                     zb[i] += (c0[i] * w0 + c1[i] * w1) + (c2[i] * w2 + c3[i] * w3)
                 j += 4
             while j < n:
                 c0 = XT[j, start:stop]
-                w0 = np.float64(w[j])
+                w0 = wx[j]
                 for i in range(B):
                     zb[i] += c0[i] * w0
                 j += 1
@@ -77,7 +83,7 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
             # written for SIMD in _pointwise_nb), summed in row order
             pointwise_block(head, zb, y, s, start, B, db, lb)
             for i in range(B):
-                zb[i] = db[i]
+                rb[i] = db[i]
             # The sums in a loop that only reads: a loop that also stores is versioned at run
             # time on the buffers' addresses (vector body or scalar fallback), and the two
             # would sum in different orders, so results could differ between calls.
@@ -91,12 +97,12 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
                 c1 = XT[j + 1, start:stop]
                 c2 = XT[j + 2, start:stop]
                 c3 = XT[j + 3, start:stop]
-                a0 = 0.0
-                a1 = 0.0
-                a2 = 0.0
-                a3 = 0.0
+                a0 = zero
+                a1 = zero
+                a2 = zero
+                a3 = zero
                 for i in range(B):
-                    r = zb[i]
+                    r = rb[i]
                     a0 += c0[i] * r
                     a1 += c1[i] * r
                     a2 += c2[i] * r
@@ -108,9 +114,9 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
                 j += 4
             while j < n:
                 c0 = XT[j, start:stop]
-                a0 = 0.0
+                a0 = zero
                 for i in range(B):
-                    a0 += c0[i] * zb[i]
+                    a0 += c0[i] * rb[i]
                 g[j] += a0
                 j += 1
         P[c, :n] = g
