@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from gdlab.kernels._linear_nb import tail_rows
 from gdlab.kernels._linear_small_nb import SMALL_N, finish_columns, small_columns
 from gdlab.kernels._numba import VEC, njit, prange
-from gdlab.kernels._pointwise_nb import pointwise_block, pointwise_one
+from gdlab.kernels._pointwise_nb import pointwise_block
 
 __all__ = ["BLOCK_ROWS", "linear_f_nb"]
 
@@ -140,18 +141,7 @@ def _linear_f_narrow(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-
         small_columns(XT, y, s, w, b, lo, ng, acc, head)
         g = np.empty(n)
         gb, total = finish_columns(acc, g)
-        for i in range(lo + 8 * ng, hi):  # the last < 8 rows of the chunk
-            z = 0.0
-            for j in range(n):
-                z += XT[j, i] * w[j]
-            li, dl = pointwise_one(head, z + b, y[i])
-            if s.size > 0:
-                li *= s[i]
-                dl *= s[i]
-            total += li
-            gb += dl
-            for j in range(n):
-                g[j] += dl * XT[j, i]
+        gb, total = tail_rows(XT.T, y, w, b, s, head, lo + 8 * ng, hi, g, gb, total)
         P[c, :n] = g
         P[c, n] = gb
         P[c, n + 1] = total

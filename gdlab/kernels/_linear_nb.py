@@ -28,7 +28,7 @@ from gdlab.kernels._linear_small_nb import SMALL_N, finish_small, small_groups
 from gdlab.kernels._numba import VEC, njit, prange
 from gdlab.kernels._pointwise_nb import point8, pointwise_one, weigh8
 
-__all__ = ["linear_c_nb"]
+__all__ = ["linear_c_nb", "tail_rows"]
 
 @njit(cache=True, inline="always")
 def _rows8(X, r, P):  # type: ignore[no-untyped-def]
@@ -87,8 +87,11 @@ def _grad8(g, X, r, P, dx, k):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=VEC, inline="always")
-def _tail_rows(X, y, w, b, s, head, lo, hi, g, gb, total):  # type: ignore[no-untyped-def]
-    """Rows lo..hi (the last < 8 of a chunk) one at a time: adds to g, returns (gb, total)."""
+def tail_rows(X, y, w, b, s, head, lo, hi, g, gb, total):  # type: ignore[no-untyped-def]
+    """Rows lo..hi (the last < 8 of a chunk) one at a time: adds to g, returns (gb, total).
+
+    Any layout of X (the Fortran-order kernels pass ``XT.T``).
+    """
     n = X.shape[1]
     for i in range(lo, hi):
         z = 0.0
@@ -144,7 +147,7 @@ def _linear_c_wide(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def
             dx[6] = v6
             dx[7] = v7
             _grad8(g, X, r, d, dx, 0)
-        gb, total = _tail_rows(X, y, w, b, s, head, lo + 8 * n_groups, hi, g, gb, total)
+        gb, total = tail_rows(X, y, w, b, s, head, lo + 8 * n_groups, hi, g, gb, total)
         P[c, :n] = g
         P[c, n] = gb
         P[c, n + 1] = total
@@ -166,7 +169,7 @@ def _linear_c_narrow(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-d
         small_groups(X, y, s, w, b, lo, d, d, acc, head)
         g = acc[:n].copy()
         gb, total = finish_small(acc, n)
-        gb, total = _tail_rows(X, y, w, b, s, head, lo + 8 * d, hi, g, gb, total)
+        gb, total = tail_rows(X, y, w, b, s, head, lo + 8 * d, hi, g, gb, total)
         P[c, :n] = g
         P[c, n] = gb
         P[c, n + 1] = total
