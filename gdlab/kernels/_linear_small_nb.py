@@ -22,7 +22,15 @@ loaded (its products and sums are float64: more accurate than the float32 sums o
 kernel). Beyond 32 features the registers run out (8 rows x nv vectors): at n = 40 this
 step and the wide kernel measured even (BCE 0.96x, MSE 1.29x the time).
 
-Only imported when numba is present.
+Fortran order (:func:`small_columns`) is simpler: a group is eight consecutive rows, so each
+column of it is one contiguous vector whose lanes are the rows. The logits are n
+multiply-adds (no horizontal sums), the same point-wise step follows, and each column's
+gradient lanes accumulate in memory (``acc``; n is a run-time loop here). Beyond 32 columns
+the one stream per column costs more than the wide kernel's blocks.
+
+Only imported when numba is present. numba caches a kernel by its own source file: after
+editing this module, delete the ``__pycache__/*.nbi`` / ``*.nbc`` files of ``_linear_nb``
+and ``_linear_f_nb`` (fresh installs are unaffected).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from gdlab.kernels._pointwise_nb import _VF64, _Lanes
 
 __all__ = ["SMALL_N", "finish_columns", "finish_small", "small_columns", "small_groups"]
 
-# widest X (features) the register-resident group step takes: 5 vectors of 8
+# widest X (features) the narrow steps take: 4 vectors of 8 per row
 _MAX_VECTORS = 4
 SMALL_N = 8 * _MAX_VECTORS
 
