@@ -381,3 +381,35 @@ def test_narrow_kernel_reads_nothing_past_x(n, dtype):
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_kernel_cache_is_stamped_with_every_compiled_module(tmp_path, monkeypatch):
+    """numba stamps a cached function with its own file only; gdlab's locator adds a digest
+    of every module holding compiled code, because the kernels inline code from their
+    siblings. Editing any of them must change a kernel's stamp (numba then recompiles)."""
+    import os
+    from pathlib import Path
+
+    import gdlab
+    from gdlab.kernels import _linear_nb, _numba
+
+    package = Path(gdlab.__file__).parent
+    compiled = {str(p.relative_to(package)) for p in package.rglob("*.py")
+                if "cache=True" in p.read_text()}
+    assert compiled <= set(_numba.COMPILED_SOURCES)
+    locator = _linear_nb._narrow_nb._cache._impl._locator
+    assert isinstance(locator, _numba._KernelCacheLocator)
+    assert locator.get_source_stamp()[1] == _numba.sources_stamp()
+    # a stand-in package: the stamp follows each module's bytes
+    (tmp_path / "kernels").mkdir()
+    for name in _numba.COMPILED_SOURCES:
+        (tmp_path / name).write_text("# v1\n")
+    monkeypatch.setattr(_numba, "_PACKAGE", tmp_path)
+    before = locator.get_source_stamp()
+    assert locator.get_source_stamp() == before
+    helper = tmp_path / "kernels" / "_pointwise_nb.py"
+    helper.write_text("# v2\n")  # same size; a later mtime, as an edit or a pull gives
+    os.utime(helper, (helper.stat().st_mtime + 10, helper.stat().st_mtime + 10))
+    assert locator.get_source_stamp() != before
+    # functions outside gdlab keep numba's own locators
+    assert _numba._KernelCacheLocator.from_function(test_nan_logit_propagates, __file__) is None

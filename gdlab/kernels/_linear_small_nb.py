@@ -28,9 +28,9 @@ multiply-adds (no horizontal sums), the same point-wise step follows, and each c
 gradient lanes accumulate in memory (``acc``; n is a run-time loop here). Beyond 32 columns
 the one stream per column costs more than the wide kernel's blocks.
 
-Only imported when numba is present. numba caches a kernel by its own source file: after
-editing this module, delete the ``__pycache__/*.nbi`` / ``*.nbc`` files of ``_linear_nb``
-and ``_linear_f_nb`` (fresh installs are unaffected).
+Only imported when numba is present. The kernels that inline these steps live in other
+files; their numba cache is stamped with this module too
+(:class:`~gdlab.kernels._numba._KernelCacheLocator`), so an edit here recompiles them.
 """
 
 from __future__ import annotations

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any
+
 try:  # numba is a declared dependency, but the kernels degrade to blocked NumPy without it
     from numba import (
         get_num_threads,
@@ -15,8 +20,8 @@ try:  # numba is a declared dependency, but the kernels degrade to blocked NumPy
 except ImportError:  # pragma: no cover - exercised only where numba is absent
     HAVE_NUMBA = False
 
-__all__ = ["HAVE_NUMBA", "VEC", "f64_from_bits", "get_num_threads", "njit", "prange", "prefetch",
-           "set_num_threads", "set_parallel_chunksize"]
+__all__ = ["COMPILED_SOURCES", "HAVE_NUMBA", "VEC", "f64_from_bits", "get_num_threads", "njit",
+           "prange", "prefetch", "set_num_threads", "set_parallel_chunksize", "sources_stamp"]
 
 # The loops over features carry fastmath 'reassoc' + 'contract' only: they let LLVM
 # vectorise the dot-product reductions and fuse multiply-adds (3-4x faster than strict
@@ -25,6 +30,92 @@ __all__ = ["HAVE_NUMBA", "VEC", "f64_from_bits", "get_num_threads", "njit", "pra
 # are compiled strictly (no fast-math) and inlined by LLVM.
 VEC = {"reassoc", "contract"}
 
+# gdlab's modules that hold compiled code, relative to the package: a cached kernel is
+# stamped with all of them (see _KernelCacheLocator)
+COMPILED_SOURCES = (
+    "_bench.py", "fastepoch.py", "shuffle.py", "kernels/_linear_f_nb.py",
+    "kernels/_linear_nb.py", "kernels/_linear_small_nb.py", "kernels/_numba.py",
+    "kernels/_pointwise_nb.py", "kernels/_softmax_nb.py",
+)
+_PACKAGE = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _file_digest(path: str, mtime: float, size: int) -> bytes:
+    """sha256 of a file's bytes, memoised on its (path, mtime, size)."""
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+def sources_stamp(paths: tuple[Path, ...] | None = None) -> bytes:
+    """One digest of gdlab's compiled sources (``COMPILED_SOURCES``, or ``paths``)."""
+    h = hashlib.sha256()
+    for path in paths if paths is not None else tuple(_PACKAGE / f for f in COMPILED_SOURCES):
+        try:
+            st = path.stat()
+        except OSError:  # a module missing from this install: its absence is the stamp
+            h.update(b"-")
+            continue
+        h.update(_file_digest(str(path), st.st_mtime, st.st_size))
+    return h.digest()
+
+
+class _KernelCacheLocator:
+    """numba's cache locator for gdlab's functions, stamped with all of gdlab's compiled code.
+
+    numba stamps a cached function with its own source file only, but the kernels inline
+    code from sibling modules (the point-wise steps of ``_pointwise_nb``, the narrow group
+    steps of ``_linear_small_nb``, the intrinsics here). After an edit of one of those, e.g.
+    a ``git pull`` into an editable install that leaves ``_linear_nb.py`` untouched, the
+    cached kernel would still hold the old code. This wraps the locator numba would have
+    chosen (same directory, same names) and adds :func:`sources_stamp` to its stamp, so any
+    change to a compiled module recompiles every gdlab kernel once. Functions outside gdlab
+    are not touched (``from_function`` returns None for them).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._py_file = inner._py_file
+
+    @classmethod
+    def from_function(cls, py_func: Any, py_file: str) -> _KernelCacheLocator | None:
+        try:
+            inside = Path(py_file).resolve().is_relative_to(_PACKAGE)
+        except OSError:
+            return None
+        if not inside:
+            return None
+        from numba.core.caching import CacheImpl
+
+        others: list[Any] = list(CacheImpl._locator_classes)
+        for other in others:
+            if other is not cls:
+                inner = other.from_function(py_func, py_file)
+                if inner is not None:
+                    return cls(inner)
+        return None
+
+    def ensure_cache_path(self) -> None:
+        self.inner.ensure_cache_path()
+
+    def get_cache_path(self) -> str:
+        return str(self.inner.get_cache_path())
+
+    def get_disambiguator(self) -> str:
+        return str(self.inner.get_disambiguator())
+
+    def get_source_stamp(self) -> Any:
+        return (self.inner.get_source_stamp(), sources_stamp())
+
+
+if HAVE_NUMBA:
+    try:  # numba's list of locators (numba >= 0.61 calls it CacheImpl); else numba's own stamps
+        from numba.core.caching import CacheImpl
+
+        _locators: list[Any] = CacheImpl._locator_classes
+        if _KernelCacheLocator not in _locators:
+            _locators.insert(0, _KernelCacheLocator)
+    except (ImportError, AttributeError):  # pragma: no cover - other numba versions
+        pass
 
 if HAVE_NUMBA:
     from llvmlite import ir
