@@ -108,12 +108,12 @@ __all__ = [
 
 # Rows of X handed to one parallel task; a function of X's shape only, so sums are reproducible.
 CHUNK_BYTES = 4 * 1024 * 1024
-# Below these many entries of X (m * n) `loss_grad` uses the plain formula. The compiled
-# linear pass only pays once X no longer fits in the last-level cache (105 MiB here), where
-# the plain formula's second read of X comes from DRAM; softmax's compiled pass does K x more
-# arithmetic per byte and wins earlier. Measured on a loaded 2-core machine
-# (docs/benchmarks.md): provisional, re-measure with benchmarks/dispatch.py on a quiet one.
-FUSED_MIN_SIZE = 3_000_000
+# Below these many entries of X (m * n) `loss_grad` uses the plain formula: for small X the
+# compiled pass's parallel start-up costs more than the plain formula's second read of X,
+# which comes from cache. benchmarks/dispatch.py on a quiet run (docs/benchmarks.md, session
+# 8), plain / fused at n = 100: 0.91-1.09 at 3e5 entries, 1.6-1.9 at 1e6, 2.3-2.9 at 3e6
+# (MSE, BCE, softmax); softmax does K x more arithmetic per byte and breaks even at 3e5.
+FUSED_MIN_SIZE = 1_000_000
 FUSED_MIN_SIZE_SOFTMAX = 300_000
 # Narrow X (n <= 32 features, C or Fortran order) has compiled kernels that keep each group of
 # rows in registers (_linear_small_nb); against the plain formula, whose X.T @ r on skinny X
