@@ -166,7 +166,7 @@ def _linear_c_narrow(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-d
         hi = (c + 1) * m // nchunks
         d = (hi - lo) // 8  # groups of eight streams, as in the wide kernel
         acc = np.empty(8 * ((n + 7) // 8) + 16)
-        small_groups(X, y, s, w, b, lo, d, d, acc, head)
+        small_groups(X, y, s, w, b, lo, d, acc, head)
         g = acc[:n].copy()
         gb, total = finish_small(acc, n)
         gb, total = tail_rows(X, y, w, b, s, head, lo + 8 * d, hi, g, gb, total)

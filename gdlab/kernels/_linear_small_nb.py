@@ -35,6 +35,8 @@ files; their numba cache is stamped with this module too
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -73,7 +75,7 @@ def _hsum8(b: ir.IRBuilder, P: list[ir.Value]) -> ir.Value:
     return level(R, [0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15])[0]
 
 
-class _Loop:
+class _Loop(ABC):
     """Emits the loop over a chunk's groups of eight rows: the parts common to both orders.
 
     Arguments (numba values, in order): X or X.T, y, s, w, b, lo, then the subclass's own,
@@ -146,8 +148,9 @@ class _Loop:
             ptr = b.bitcast(b.gep(self.acc.data, [at]), _VF64.as_pointer())
             b.store(b.load(slot), ptr, align=8)
 
+    @abstractmethod
     def loop(self, head: int, weighted: bool) -> None:
-        raise NotImplementedError
+        """Emit the loop over the chunk's groups for one head, weighted or not."""
 
     def add(self, k: int, v: ir.Value) -> None:
         self.b.store(self.b.fadd(self.b.load(self.slots[k]), v), self.slots[k])
@@ -156,14 +159,15 @@ class _Loop:
 class _RowGroups(_Loop):
     """C order, n <= 8 nv: group q = rows lo + q + u d (u < 8), each row nv vectors.
 
-    Extra arguments: d, ng. Slots: the nv gradient vectors, dl/db, the loss.
+    Extra argument: d, the rows per stream, which is also the number of groups. Slots: the
+    nv gradient vectors, dl/db, the loss.
     """
 
     def __init__(self, context, builder, signature, args, nv: int):  # type: ignore[no-untyped-def]
         super().__init__(context, builder, signature, args)
         b = builder
         self.nv = nv
-        self.d, self.ng = args[6], args[7]
+        self.d = self.ng = args[6]
         self.n = b.extract_value(self.X.shape, 1)
         # lanes 8 (nv - 1) + i < n of the last column vector are X's (the rest read as 0)
         last = ir.Constant(ir.VectorType(_I64, 8), [8 * (nv - 1) + i for i in range(8)])
@@ -287,10 +291,10 @@ def small_columns(typingctx, XT, y, s, w, b, lo, ng, acc, head):  # type: ignore
 
 def _make(nv: int):  # type: ignore[no-untyped-def]
     @intrinsic
-    def groups(typingctx, X, y, s, w, b, lo, d, ng, acc, head):  # type: ignore[no-untyped-def]
+    def groups(typingctx, X, y, s, w, b, lo, d, acc, head):  # type: ignore[no-untyped-def]
         if not _float_matrix(X):
             return None
-        sig = types.void(X, y, s, w, b, lo, d, ng, acc, head)
+        sig = types.void(X, y, s, w, b, lo, d, acc, head)
 
         def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
             _RowGroups(context, builder, signature, args, nv)
@@ -305,8 +309,8 @@ _g1, _g2, _g3, _g4 = (_make(nv) for nv in range(1, _MAX_VECTORS + 1))
 
 
 @njit(cache=True, inline="always")
-def small_groups(X, y, s, w, b, lo, d, ng, acc, head):  # type: ignore[no-untyped-def]
-    """Groups q < ng of a chunk (rows lo + q + u d, u < 8) of C-contiguous X, n <= SMALL_N.
+def small_groups(X, y, s, w, b, lo, d, acc, head):  # type: ignore[no-untyped-def]
+    """Groups q < d of a chunk (rows lo + q + u d, u < 8) of C-contiguous X, n <= SMALL_N.
 
     ``acc`` (at least 8 ceil(n / 8) + 16 float64) receives per-lane partial sums: the
     gradient over w (``acc[:n]``, complete), then eight partials of dl/db and eight of the
@@ -315,13 +319,13 @@ def small_groups(X, y, s, w, b, lo, d, ng, acc, head):  # type: ignore[no-untype
     """
     n = X.shape[1]
     if n <= 8:
-        _g1(X, y, s, w, b, lo, d, ng, acc, head)
+        _g1(X, y, s, w, b, lo, d, acc, head)
     elif n <= 16:
-        _g2(X, y, s, w, b, lo, d, ng, acc, head)
+        _g2(X, y, s, w, b, lo, d, acc, head)
     elif n <= 24:
-        _g3(X, y, s, w, b, lo, d, ng, acc, head)
+        _g3(X, y, s, w, b, lo, d, acc, head)
     else:
-        _g4(X, y, s, w, b, lo, d, ng, acc, head)
+        _g4(X, y, s, w, b, lo, d, acc, head)
 
 
 @njit(cache=True, inline="always")
