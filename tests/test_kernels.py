@@ -234,6 +234,9 @@ def test_linear_fused_min_size():
     assert kern.linear_fused_min_size(np.empty((5, 10), order="F")) == narrow
     assert kern.linear_fused_min_size(np.empty((5, 33))) == kern.FUSED_MIN_SIZE
     assert kern.linear_fused_min_size(np.empty((5, 20))[::2]) == kern.FUSED_MIN_SIZE
+    assert kern.linear_fused_min_size([[1, 2], [3, 4]]) == narrow  # array-like, as loss_grad
+    with pytest.raises(ValueError, match="Expected 2-D array for X, got 1-D array"):
+        kern.linear_fused_min_size(np.ones(5))
 
 
 def test_dispatch_float32_and_column_y():

@@ -167,14 +167,16 @@ def _use_compiled(X: NDArray[Any]) -> bool:
     return HAVE_NUMBA and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] > 0
 
 
-def linear_fused_min_size(X: NDArray[Any]) -> int:
+def linear_fused_min_size(X: ArrayLike) -> int:
     """Entries of X (m * n) from which :func:`loss_grad` takes the fused linear / logistic pass.
 
     ``FUSED_MIN_SIZE_NARROW`` where the compiled narrow kernels run (numba present, C- or
-    Fortran-ordered X of at most 32 features), ``FUSED_MIN_SIZE`` otherwise.
+    Fortran-ordered X of at most 32 features), ``FUSED_MIN_SIZE`` otherwise. X is taken as
+    the kernels would take it (2-D, float); anything else raises ``ValueError``.
     """
-    narrow = HAVE_NUMBA and X.ndim == 2 and X.shape[1] <= _NARROW_N and (
-        _use_compiled(X) or _use_compiled_fortran(X))
+    Xa = _as_X(X)
+    narrow = HAVE_NUMBA and Xa.shape[1] <= _NARROW_N and (
+        _use_compiled(Xa) or _use_compiled_fortran(Xa))
     return FUSED_MIN_SIZE_NARROW if narrow else FUSED_MIN_SIZE
 
 
