@@ -2,7 +2,7 @@
 
     python benchmarks/dispatch.py [--quick] [--repeats N]
 
-For X of m * n entries (float64, C order, n = 10 and 100) times `linear_loss_grad` (fused)
+For X of m * n entries (float64, C order, n = 10, 32 and 100) times `linear_loss_grad` (fused)
 and `plain_linear_loss_grad` for MSE and BCE (and the softmax pair, K = 10) in paired rounds,
 and prints the ratio plain / fused: above 1 the fused kernel wins.
 
@@ -36,7 +36,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     rows = []
     for size in sizes:
-        for n in (10, 100):
+        for n in (10, 32, 100):  # 32: the widest X the narrow kernels take
             m = max(1, size // n)
             X = rng.standard_normal((m, n))
             y = rng.standard_normal(m)
@@ -63,6 +63,7 @@ def main() -> None:
     print()
     print(_bench.machine_info())
     print(f"paired rounds: {repeats} (medians); FUSED_MIN_SIZE = {kernels.FUSED_MIN_SIZE}, "
+          f"FUSED_MIN_SIZE_NARROW = {kernels.FUSED_MIN_SIZE_NARROW}, "
           f"FUSED_MIN_SIZE_SOFTMAX = {kernels.FUSED_MIN_SIZE_SOFTMAX}")
     print(_bench.table(HEADERS, rows))
 
