@@ -69,3 +69,43 @@ def test_fortran_pass_deterministic_across_thread_counts():
     assert first[0] == one[0] and first[2] == one[2]
     assert np.array_equal(first[1], one[1])
 
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [33, 37, 44, 100])
+def test_wide_pipeline_per_chunk(dtype, n):
+    """The wide kernel pairs each block's logits with the previous block's gradient when the
+    two have the same rows. Per chunk against the plain formula, for chunks of one partial
+    block, of full blocks only (the last gradient after the loop), and of full blocks then a
+    partial one (unpaired); n covers the eight-column paired sweep with no tail, and tails
+    of 5 (4 + 1), 4 and 4 columns."""
+    from gdlab.kernels._linear_f_nb import block_rows, linear_f_nb
+
+    rng = np.random.default_rng(n)
+    rows = block_rows(np.dtype(dtype).itemsize)
+    tol = 1e-12 if dtype == np.float64 else 1e-6
+    for m, nchunks in [(rows - 3, 1), (4 * rows, 1), (3 * rows + 17, 1), (5 * rows + 100, 2)]:
+        X = rng.standard_normal((m, n)).astype(dtype, order="F")
+        X64 = X.astype(np.float64)
+        w = rng.standard_normal(n) * 2.0 / np.sqrt(n)
+        for head in (0, 1):
+            y = (rng.random(m) < 0.5) * 1.0 if head else rng.standard_normal(m)
+            for s in (np.empty(0), rng.random(m) + 0.5):
+                sw = s if s.size else np.ones(m)
+                P = linear_f_nb(X.T, y, w, 0.3, s, head, nchunks)
+                assert np.array_equal(P, linear_f_nb(X.T, y, w, 0.3, s, head, nchunks))
+                for c in range(nchunks):
+                    r = slice(c * m // nchunks, (c + 1) * m // nchunks)
+                    z = X64[r] @ w + 0.3
+                    if head:
+                        d = sw[r] * (1.0 / (1.0 + np.exp(-z)) - y[r])
+                        loss = np.sum(sw[r] * (np.logaddexp(0.0, z) - y[r] * z))
+                    else:
+                        d = sw[r] * 2.0 * (z - y[r])
+                        loss = np.sum(sw[r] * (z - y[r]) ** 2)
+                    grad = X64[r].T @ d
+                    scale = np.max(np.abs(grad))
+                    np.testing.assert_allclose(P[c, :n], grad, rtol=0, atol=tol * scale,
+                                               err_msg=f"m={m} n={n} head={head}")
+                    assert P[c, n] == pytest.approx(d.sum(), rel=tol, abs=tol * scale)
+                    assert P[c, n + 1] == pytest.approx(loss, rel=tol)

@@ -1,12 +1,14 @@
 """The compiled single pass for one output on Fortran-ordered X (identity + MSE, sigmoid + BCE).
 
-For column-major X each column is contiguous, so the pass works on row blocks of ``BLOCK_ROWS``
-rows: the block's logits are built column by column (``z += X[blk, j] * w[j]``, sixteen columns
-at a time), turned into dl/dz in place, and the block's columns are read a second time for
-``g[j] += X[blk, j] . dl/dz`` while they are still in L2 (a block of n = 100 columns is
-400 KiB). X is read from memory once; the work per entry is two vectorised FMAs. This replaces
-BLAS's gemv pair on the same blocks, whose per-call cost dominates skinny X (n = 10: 0.5x the
-time of blocked NumPy, measured in docs/benchmarks.md).
+For column-major X each column is contiguous, so the pass works on row blocks of one page per
+column (:data:`BLOCK_BYTES`: 512 float64 rows): the block's logits are built column by column
+(``z += X[blk, j] * w[j]``), turned into dl/dz, and the block's columns are read a second time
+for ``g[j] += X[blk, j] . dl/dz`` while they are still in L2 (a block of n = 100 columns is
+400 KiB). That second read is pipelined: it runs in the same sweeps as the next block's
+logits, so L2 loads and FMAs overlap the wait for memory. X is read from memory once; the work
+per entry is two vectorised FMAs. This replaces BLAS's gemv pair on the same blocks, whose
+per-call cost dominates skinny X (n = 10: 0.5x the time of blocked NumPy, measured in
+docs/benchmarks.md).
 
 Narrow X (n <= 32 features) instead takes eight consecutive rows at a time through
 :func:`~gdlab.kernels._linear_small_nb.small_columns` (each column of the eight rows is one
@@ -29,11 +31,192 @@ from gdlab.kernels._linear_small_nb import SMALL_N, finish_columns, small_column
 from gdlab.kernels._numba import VEC, njit, prange
 from gdlab.kernels._pointwise_nb import pointwise_block
 
-__all__ = ["BLOCK_ROWS", "linear_f_nb"]
+__all__ = ["BLOCK_BYTES", "block_rows", "linear_f_nb"]
 
-# Rows per block: 512 rows x 100 features of float64 is 400 KiB (L2 is 2 MiB per core);
-# measured faster than 2048 and 8192 rows (the logit block stays in L1).
-BLOCK_ROWS = 512
+# Bytes of one column per block: 4 KiB, one page (512 float64 rows or 1024 float32 rows).
+# A block of n = 100 columns is 400 KiB (L2 is 2 MiB per core: two blocks fit) and its logits
+# stay in L1. Measured at 1M x 100: float64 with 512 rows faster than 256 or 1024 (1.07x and
+# 1.08-1.19x the time), float32 with 1024 rows 0.90x the time of 512 and faster than 2048.
+BLOCK_BYTES = 4096
+
+
+def block_rows(itemsize: int) -> int:
+    """Rows per block for X of this itemsize (bytes per entry)."""
+    return BLOCK_BYTES // itemsize
+
+
+@njit(cache=True, fastmath=VEC, inline="always")
+def _logits_from(XT, wx, start, stop, zb, j):  # type: ignore[no-untyped-def]
+    """``zb += XT[j:, start:stop].T @ wx[j:]``: sixteen columns per sweep of the block (sixteen
+    streams from memory; paired against four per sweep: 0.95-0.99x the time at n = 100), then
+    four, then one; zb stays in L1."""
+    n = XT.shape[0]
+    B = stop - start
+    while j + 16 <= n:
+        c0 = XT[j, start:stop]
+        c1 = XT[j + 1, start:stop]
+        c2 = XT[j + 2, start:stop]
+        c3 = XT[j + 3, start:stop]
+        c4 = XT[j + 4, start:stop]
+        c5 = XT[j + 5, start:stop]
+        c6 = XT[j + 6, start:stop]
+        c7 = XT[j + 7, start:stop]
+        c8 = XT[j + 8, start:stop]
+        c9 = XT[j + 9, start:stop]
+        c10 = XT[j + 10, start:stop]
+        c11 = XT[j + 11, start:stop]
+        c12 = XT[j + 12, start:stop]
+        c13 = XT[j + 13, start:stop]
+        c14 = XT[j + 14, start:stop]
+        c15 = XT[j + 15, start:stop]
+        w0 = wx[j]
+        w1 = wx[j + 1]
+        w2 = wx[j + 2]
+        w3 = wx[j + 3]
+        w4 = wx[j + 4]
+        w5 = wx[j + 5]
+        w6 = wx[j + 6]
+        w7 = wx[j + 7]
+        w8 = wx[j + 8]
+        w9 = wx[j + 9]
+        w10 = wx[j + 10]
+        w11 = wx[j + 11]
+        w12 = wx[j + 12]
+        w13 = wx[j + 13]
+        w14 = wx[j + 14]
+        w15 = wx[j + 15]
+        for i in range(B):
+            zb[i] += (((c0[i] * w0 + c1[i] * w1) + (c2[i] * w2 + c3[i] * w3))
+                      + ((c4[i] * w4 + c5[i] * w5) + (c6[i] * w6 + c7[i] * w7))) + (
+                ((c8[i] * w8 + c9[i] * w9) + (c10[i] * w10 + c11[i] * w11))
+                + ((c12[i] * w12 + c13[i] * w13) + (c14[i] * w14 + c15[i] * w15)))
+        j += 16
+    while j + 4 <= n:
+        c0 = XT[j, start:stop]
+        c1 = XT[j + 1, start:stop]
+        c2 = XT[j + 2, start:stop]
+        c3 = XT[j + 3, start:stop]
+        w0 = wx[j]
+        w1 = wx[j + 1]
+        w2 = wx[j + 2]
+        w3 = wx[j + 3]
+        for i in range(B):
+            zb[i] += (c0[i] * w0 + c1[i] * w1) + (c2[i] * w2 + c3[i] * w3)
+        j += 4
+    while j < n:
+        c0 = XT[j, start:stop]
+        w0 = wx[j]
+        for i in range(B):
+            zb[i] += c0[i] * w0
+        j += 1
+
+
+@njit(cache=True, fastmath=VEC, inline="always")
+def _grad_from(XT, rb, start, stop, g, j, zero):  # type: ignore[no-untyped-def]
+    """``g[j:] += XT[j:, start:stop] @ rb``: four columns per sweep, then one; each column's
+    block sum in X's dtype (``zero``), added to the float64 g."""
+    n = XT.shape[0]
+    B = stop - start
+    while j + 4 <= n:
+        c0 = XT[j, start:stop]
+        c1 = XT[j + 1, start:stop]
+        c2 = XT[j + 2, start:stop]
+        c3 = XT[j + 3, start:stop]
+        a0 = zero
+        a1 = zero
+        a2 = zero
+        a3 = zero
+        for i in range(B):
+            r = rb[i]
+            a0 += c0[i] * r
+            a1 += c1[i] * r
+            a2 += c2[i] * r
+            a3 += c3[i] * r
+        g[j] += a0
+        g[j + 1] += a1
+        g[j + 2] += a2
+        g[j + 3] += a3
+        j += 4
+    while j < n:
+        c0 = XT[j, start:stop]
+        a0 = zero
+        for i in range(B):
+            a0 += c0[i] * rb[i]
+        g[j] += a0
+        j += 1
+
+
+@njit(cache=True, fastmath=VEC, inline="always")
+def _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero):  # type: ignore[no-untyped-def]
+    """One sweep per eight columns: ``zb += XT[j:j+8, start:start+B].T @ wx[j:j+8]`` from
+    memory and ``g[j:j+8] += XT[j:j+8, prev:prev+B] @ rb`` for the previous block (same B
+    rows) from L2. Returns the first column not swept (n rounded down to eight).
+
+    Done one after the other, the previous block's gradient ran from L2 with no memory
+    stream in flight; in one loop its loads and FMAs fill the time spent waiting for the
+    new block (paired at 1M x 100: 0.91-0.93x the time of the two passes). Eight columns
+    of each: sixteen (32 streams, 16 accumulators) measured 1.04x, four 1.04x the time.
+    """
+    n = XT.shape[0]
+    B = zb.shape[0]
+    stop = start + B
+    pstop = prev + B
+    j = 0
+    while j + 8 <= n:
+        c0 = XT[j, start:stop]
+        c1 = XT[j + 1, start:stop]
+        c2 = XT[j + 2, start:stop]
+        c3 = XT[j + 3, start:stop]
+        c4 = XT[j + 4, start:stop]
+        c5 = XT[j + 5, start:stop]
+        c6 = XT[j + 6, start:stop]
+        c7 = XT[j + 7, start:stop]
+        p0 = XT[j, prev:pstop]
+        p1 = XT[j + 1, prev:pstop]
+        p2 = XT[j + 2, prev:pstop]
+        p3 = XT[j + 3, prev:pstop]
+        p4 = XT[j + 4, prev:pstop]
+        p5 = XT[j + 5, prev:pstop]
+        p6 = XT[j + 6, prev:pstop]
+        p7 = XT[j + 7, prev:pstop]
+        w0 = wx[j]
+        w1 = wx[j + 1]
+        w2 = wx[j + 2]
+        w3 = wx[j + 3]
+        w4 = wx[j + 4]
+        w5 = wx[j + 5]
+        w6 = wx[j + 6]
+        w7 = wx[j + 7]
+        a0 = zero
+        a1 = zero
+        a2 = zero
+        a3 = zero
+        a4 = zero
+        a5 = zero
+        a6 = zero
+        a7 = zero
+        for i in range(B):
+            zb[i] += ((c0[i] * w0 + c1[i] * w1) + (c2[i] * w2 + c3[i] * w3)) + (
+                (c4[i] * w4 + c5[i] * w5) + (c6[i] * w6 + c7[i] * w7))
+            r = rb[i]
+            a0 += p0[i] * r
+            a1 += p1[i] * r
+            a2 += p2[i] * r
+            a3 += p3[i] * r
+            a4 += p4[i] * r
+            a5 += p5[i] * r
+            a6 += p6[i] * r
+            a7 += p7[i] * r
+        g[j] += a0
+        g[j + 1] += a1
+        g[j + 2] += a2
+        g[j + 3] += a3
+        g[j + 4] += a4
+        g[j + 5] += a5
+        g[j + 6] += a6
+        g[j + 7] += a7
+        j += 8
+    return j
 
 
 def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
@@ -43,84 +226,37 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
     # block's rows, in float32 (no widening per element: half the vector work); the logits
     # and everything across blocks in float64, as the C-order kernel does
     wx = w.astype(XT.dtype)
+    rows = BLOCK_BYTES // XT.itemsize
     for c in prange(nchunks):
         lo = c * m // nchunks
         hi = (c + 1) * m // nchunks
         zero = np.zeros(1, dtype=XT.dtype)[0]
-        rb = np.empty(BLOCK_ROWS, dtype=XT.dtype)  # the block's dl/dz in X's dtype
-        z = np.empty(BLOCK_ROWS)
-        db = np.empty(BLOCK_ROWS)
-        lb = np.empty(BLOCK_ROWS)
+        rb = np.empty(rows, dtype=XT.dtype)  # the previous block's dl/dz in X's dtype
+        z = np.empty(rows)
+        db = np.empty(rows)
+        lb = np.empty(rows)
         g = np.zeros(n)
         gb = 0.0
         total = 0.0
-        for start in range(lo, hi, BLOCK_ROWS):
-            stop = min(start + BLOCK_ROWS, hi)
+        prev = lo
+        pB = 0  # rows of the previous block, whose gradient is still to add (0: none)
+        for start in range(lo, hi, rows):
+            stop = min(start + rows, hi)
             B = stop - start
             zb = z[:B]
             for i in range(B):
                 zb[i] = b
-            # logits, sixteen columns per sweep of the block (sixteen streams from memory;
-            # paired against four per sweep: 0.95-0.99x the time at n = 100), then four, then
-            # one; zb stays in L1
-            j = 0
-            while j + 16 <= n:
-                c0 = XT[j, start:stop]
-                c1 = XT[j + 1, start:stop]
-                c2 = XT[j + 2, start:stop]
-                c3 = XT[j + 3, start:stop]
-                c4 = XT[j + 4, start:stop]
-                c5 = XT[j + 5, start:stop]
-                c6 = XT[j + 6, start:stop]
-                c7 = XT[j + 7, start:stop]
-                c8 = XT[j + 8, start:stop]
-                c9 = XT[j + 9, start:stop]
-                c10 = XT[j + 10, start:stop]
-                c11 = XT[j + 11, start:stop]
-                c12 = XT[j + 12, start:stop]
-                c13 = XT[j + 13, start:stop]
-                c14 = XT[j + 14, start:stop]
-                c15 = XT[j + 15, start:stop]
-                w0 = wx[j]
-                w1 = wx[j + 1]
-                w2 = wx[j + 2]
-                w3 = wx[j + 3]
-                w4 = wx[j + 4]
-                w5 = wx[j + 5]
-                w6 = wx[j + 6]
-                w7 = wx[j + 7]
-                w8 = wx[j + 8]
-                w9 = wx[j + 9]
-                w10 = wx[j + 10]
-                w11 = wx[j + 11]
-                w12 = wx[j + 12]
-                w13 = wx[j + 13]
-                w14 = wx[j + 14]
-                w15 = wx[j + 15]
-                for i in range(B):
-                    zb[i] += (((c0[i] * w0 + c1[i] * w1) + (c2[i] * w2 + c3[i] * w3))
-                              + ((c4[i] * w4 + c5[i] * w5) + (c6[i] * w6 + c7[i] * w7))) + (
-                        ((c8[i] * w8 + c9[i] * w9) + (c10[i] * w10 + c11[i] * w11))
-                        + ((c12[i] * w12 + c13[i] * w13) + (c14[i] * w14 + c15[i] * w15)))
-                j += 16
-            while j + 4 <= n:
-                c0 = XT[j, start:stop]
-                c1 = XT[j + 1, start:stop]
-                c2 = XT[j + 2, start:stop]
-                c3 = XT[j + 3, start:stop]
-                w0 = wx[j]
-                w1 = wx[j + 1]
-                w2 = wx[j + 2]
-                w3 = wx[j + 3]
-                for i in range(B):
-                    zb[i] += (c0[i] * w0 + c1[i] * w1) + (c2[i] * w2 + c3[i] * w3)
-                j += 4
-            while j < n:
-                c0 = XT[j, start:stop]
-                w0 = wx[j]
-                for i in range(B):
-                    zb[i] += c0[i] * w0
-                j += 1
+            # Software pipeline over blocks: this block's logits (X from memory) in the same
+            # sweeps as the previous block's gradient (X from L2). Block sizes depend on the
+            # shape only, so which blocks pair up (and the sums' order) does too.
+            if pB == B:
+                j = _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero)
+                _grad_from(XT, rb, prev, prev + pB, g, j, zero)
+                _logits_from(XT, wx, start, stop, zb, j)
+            else:
+                if pB > 0:
+                    _grad_from(XT, rb, prev, prev + pB, g, 0, zero)
+                _logits_from(XT, wx, start, stop, zb, 0)
             # point-wise loss and dl/dz of the block: one vectorised loop (exp and log1p
             # written for SIMD in _pointwise_nb), summed in row order
             pointwise_block(head, zb, y, s, start, B, db, lb)
@@ -132,35 +268,10 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
             for i in range(B):
                 total += lb[i]
                 gb += db[i]
-            # gradient: the block's columns again, now from L2
-            j = 0
-            while j + 4 <= n:
-                c0 = XT[j, start:stop]
-                c1 = XT[j + 1, start:stop]
-                c2 = XT[j + 2, start:stop]
-                c3 = XT[j + 3, start:stop]
-                a0 = zero
-                a1 = zero
-                a2 = zero
-                a3 = zero
-                for i in range(B):
-                    r = rb[i]
-                    a0 += c0[i] * r
-                    a1 += c1[i] * r
-                    a2 += c2[i] * r
-                    a3 += c3[i] * r
-                g[j] += a0
-                g[j + 1] += a1
-                g[j + 2] += a2
-                g[j + 3] += a3
-                j += 4
-            while j < n:
-                c0 = XT[j, start:stop]
-                a0 = zero
-                for i in range(B):
-                    a0 += c0[i] * rb[i]
-                g[j] += a0
-                j += 1
+            prev = start
+            pB = B
+        if pB > 0:
+            _grad_from(XT, rb, prev, prev + pB, g, 0, zero)
         P[c, :n] = g
         P[c, n] = gb
         P[c, n + 1] = total
