@@ -36,7 +36,7 @@ __all__ = ["BLOCK_BYTES", "block_rows", "linear_f_nb"]
 # Bytes of one column per block: 4 KiB, one page (512 float64 rows or 1024 float32 rows).
 # A block of n = 100 columns is 400 KiB (L2 is 2 MiB per core: two blocks fit) and its logits
 # stay in L1. Measured at 1M x 100: float64 with 512 rows faster than 256 or 1024 (1.07x and
-# 1.08-1.19x the time), float32 with 1024 rows 0.90x the time of 512 and faster than 2048.
+# 1.08-1.19x the time), float32 with 1024 rows 0.955x the time of 512 (2048: 1.14x of 1024).
 BLOCK_BYTES = 4096
 
 
@@ -154,8 +154,9 @@ def _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero):  # type: ig
 
     Done one after the other, the previous block's gradient ran from L2 with no memory
     stream in flight; in one loop its loads and FMAs fill the time spent waiting for the
-    new block (paired at 1M x 100: 0.91-0.93x the time of the two passes). Eight columns
-    of each: sixteen (32 streams, 16 accumulators) measured 1.04x, four 1.04x the time.
+    new block (paired at 1M x 100: 0.91-0.94x the time of the two passes). Eight columns
+    of each: sixteen (32 streams, 16 accumulators) measured 1.11-1.13x the time; four, six,
+    ten or twelve 0.96-1.04x (noise level).
     """
     n = XT.shape[0]
     B = zb.shape[0]
