@@ -39,3 +39,30 @@ def on_one_thread(fn: Callable[[], Any]) -> Any:
         return fn()
     finally:
         numba.set_num_threads(before)
+
+
+def assert_chunk_sums(P, X64, y, w, b, s, head, tol, msg="") -> None:
+    """A kernel's per-chunk partial sums P, shape (nchunks, n + 2) (gradient over w, over b,
+    loss), against the plain formula on each chunk's rows ``c * m // nchunks`` onwards:
+    identity + MSE (head 0) or sigmoid + BCE (head 1), weighted by s (empty: unweighted)."""
+    import pytest
+    from scipy.special import expit
+
+    m, n = X64.shape
+    nchunks = P.shape[0]
+    sw = s if s.size else np.ones(m)
+    for c in range(nchunks):
+        r = slice(c * m // nchunks, (c + 1) * m // nchunks)
+        z = X64[r] @ w + b
+        if head:
+            d = sw[r] * (expit(z) - y[r])
+            loss = np.sum(sw[r] * (np.logaddexp(0.0, z) - y[r] * z))
+        else:
+            d = sw[r] * 2.0 * (z - y[r])
+            loss = np.sum(sw[r] * (z - y[r]) ** 2)
+        grad = X64[r].T @ d
+        scale = np.max(np.abs(grad))
+        np.testing.assert_allclose(P[c, :n], grad, rtol=0, atol=tol * scale,
+                                   err_msg=f"{msg} head={head} chunk={c}")
+        assert P[c, n] == pytest.approx(d.sum(), rel=tol, abs=tol * scale)
+        assert P[c, n + 1] == pytest.approx(loss, rel=tol)

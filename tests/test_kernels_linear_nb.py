@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _checks import assert_chunk_sums
 from scipy.special import expit
 
 numba = pytest.importorskip("numba")
@@ -260,22 +261,11 @@ def test_kernel_streams_cover_every_row_once(head, weighted):
     for m in [*range(0, 41), 803, 1027]:
         X = rng.standard_normal((m, n))
         y = (rng.random(m) < 0.5) * 1.0 if head else rng.standard_normal(m)
-        s = rng.random(m) + 0.5 if weighted else np.ones(m)
+        s = rng.random(m) + 0.5 if weighted else np.empty(0)
         w = rng.standard_normal(n)
         nchunks = max(1, min(m, 3))
-        P = linear_c_nb(X, y, w, 0.3, s if weighted else np.empty(0), head, nchunks)
-        for c in range(nchunks):
-            rows = slice(c * m // nchunks, (c + 1) * m // nchunks)
-            z = X[rows] @ w + 0.3
-            if head:
-                d = s[rows] * (expit(z) - y[rows])
-                loss = np.sum(s[rows] * (np.logaddexp(0.0, z) - y[rows] * z))
-            else:
-                d = s[rows] * 2.0 * (z - y[rows])
-                loss = np.sum(s[rows] * (z - y[rows]) ** 2)
-            np.testing.assert_allclose(P[c, :n], X[rows].T @ d, rtol=1e-12, atol=1e-12)
-            assert P[c, n] == pytest.approx(d.sum(), rel=1e-12, abs=1e-12)
-            assert P[c, n + 1] == pytest.approx(loss, rel=1e-12, abs=1e-12)
+        P = linear_c_nb(X, y, w, 0.3, s, head, nchunks)
+        assert_chunk_sums(P, X, y, w, 0.3, s, head, 1e-12, msg=f"m={m}")
 
 
 def test_nan_logit_propagates():
@@ -322,23 +312,8 @@ def test_narrow_kernel_every_width(order, dtype):
         for head in (0, 1):
             y = (rng.random(m) < 0.5) * 1.0 if head else rng.standard_normal(m)
             for s in (np.empty(0), rng.random(m) + 0.5):
-                sw = s if s.size else np.ones(m)
                 P = kernel(data, y, w, -0.4, s, head, nchunks)
-                for c in range(nchunks):
-                    rows = slice(c * m // nchunks, (c + 1) * m // nchunks)
-                    z = X64[rows] @ w - 0.4
-                    if head:
-                        d = sw[rows] * (expit(z) - y[rows])
-                        loss = np.sum(sw[rows] * (np.logaddexp(0.0, z) - y[rows] * z))
-                    else:
-                        d = sw[rows] * 2.0 * (z - y[rows])
-                        loss = np.sum(sw[rows] * (z - y[rows]) ** 2)
-                    grad = X64[rows].T @ d
-                    scale = np.max(np.abs(grad))
-                    np.testing.assert_allclose(P[c, :n], grad, rtol=0, atol=tol * scale,
-                                               err_msg=f"n={n} head={head}")
-                    assert P[c, n] == pytest.approx(d.sum(), rel=tol, abs=tol * scale)
-                    assert P[c, n + 1] == pytest.approx(loss, rel=tol)
+                assert_chunk_sums(P, X64, y, w, -0.4, s, head, tol, msg=f"n={n}")
 
 
 _GUARD_PAGE = """
