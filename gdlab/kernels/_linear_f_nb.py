@@ -40,8 +40,9 @@ __all__ = ["BLOCK_BYTES", "block_rows", "linear_f_nb"]
 BLOCK_BYTES = 4096
 
 
+@njit(cache=True)
 def block_rows(itemsize: int) -> int:
-    """Rows per block for X of this itemsize (bytes per entry)."""
+    """Rows per block for X of this itemsize (bytes per entry); callable from the kernel."""
     return BLOCK_BYTES // itemsize
 
 
@@ -227,7 +228,7 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
     # block's rows, in float32 (no widening per element: half the vector work); the logits
     # and everything across blocks in float64, as the C-order kernel does
     wx = w.astype(XT.dtype)
-    rows = BLOCK_BYTES // XT.itemsize
+    rows = block_rows(XT.itemsize)
     for c in prange(nchunks):
         lo = c * m // nchunks
         hi = (c + 1) * m // nchunks
