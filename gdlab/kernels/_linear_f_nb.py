@@ -158,6 +158,11 @@ def _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero):  # type: ig
     new block (paired at 1M x 100: 0.91-0.94x the time of the two passes). Eight columns
     of each: sixteen (32 streams, 16 accumulators) measured 1.11-1.13x the time; four, six,
     ten or twelve 0.96-1.04x (noise level).
+
+    The loop sums while it stores zb; if LLVM guards its vector body with a run-time overlap
+    check, the check passes for any addresses here: paired blocks are full (>= 512 rows), and
+    zb, rb and X are separate allocations at least a block apart (tested: repeated calls
+    agree bit for bit).
     """
     n = XT.shape[0]
     B = zb.shape[0]
@@ -249,16 +254,16 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
             for i in range(B):
                 zb[i] = b
             # Software pipeline over blocks: this block's logits (X from memory) in the same
-            # sweeps as the previous block's gradient (X from L2). Block sizes depend on the
-            # shape only, so which blocks pair up (and the sums' order) does too.
+            # sweeps as the previous block's gradient (X from L2), then the columns left over
+            # (all of them when the blocks differ in rows: a chunk's last block is shorter).
+            # Block sizes depend on the shape only, so which blocks pair up (and the sums'
+            # order) does too.
+            j = 0
             if pB == B:
                 j = _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero)
+            if pB > 0:
                 _grad_from(XT, rb, prev, prev + pB, g, j, zero)
-                _logits_from(XT, wx, start, stop, zb, j)
-            else:
-                if pB > 0:
-                    _grad_from(XT, rb, prev, prev + pB, g, 0, zero)
-                _logits_from(XT, wx, start, stop, zb, 0)
+            _logits_from(XT, wx, start, stop, zb, j)
             # point-wise loss and dl/dz of the block: one vectorised loop (exp and log1p
             # written for SIMD in _pointwise_nb), summed in row order
             pointwise_block(head, zb, y, s, start, B, db, lb)
