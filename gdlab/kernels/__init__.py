@@ -29,12 +29,14 @@ Three implementations, all computing the same numbers:
   blocks and calls BLAS on them (``Z_b = X_b W``, softmax in place, ``G += D_b^T X_b``),
   blocks small enough that OpenBLAS keeps each product on the calling thread. Linear /
   logistic float32 input is summed in float32 within a row's dot product and within each
-  group of eight rows of the gradient, in float64 across rows (Fortran order: within four
-  columns and within a 512-row block; narrow X: widened to float64 as it is loaded); the
-  gradient is returned in float32.
-- numba, Fortran-ordered X: the same chunks. Linear / logistic read each 512-row block
-  column by column (each column is contiguous), logits then gradient while the block is in
-  L2; narrow X takes eight consecutive rows at a time, each of its columns one vector.
+  group of eight rows of the gradient, in float64 across rows (Fortran order: within a
+  sweep's columns and within a block's rows; narrow X: widened to float64 as it is loaded);
+  the gradient is returned in float32.
+- numba, Fortran-ordered X: the same chunks. Linear / logistic read row blocks of one 4 KiB
+  page per column (512 float64 rows) column by column (each column is contiguous); a block's
+  logits are built in the same sweeps as the previous block's gradient, whose columns are
+  still in L2. Narrow X takes eight consecutive rows at a time, each of its columns one
+  vector.
   Softmax copies each block column by column and runs the same BLAS pass.
 
 Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/benchmarks.md):
