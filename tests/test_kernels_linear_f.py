@@ -70,7 +70,6 @@ def test_fortran_pass_deterministic_across_thread_counts():
     assert np.array_equal(first[1], one[1])
 
 
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", [33, 37, 40, 100])
 def test_wide_pipeline_per_chunk(dtype, n):

@@ -46,6 +46,20 @@ def block_rows(itemsize: int) -> int:
     return BLOCK_BYTES // itemsize
 
 
+@njit(cache=True, inline="always")
+def _cols8(XT, j, start, stop):  # type: ignore[no-untyped-def]
+    """Rows start..stop of columns j .. j + 7 of X (XT = X.T), as eight 1-D views."""
+    return (XT[j, start:stop], XT[j + 1, start:stop], XT[j + 2, start:stop],
+            XT[j + 3, start:stop], XT[j + 4, start:stop], XT[j + 5, start:stop],
+            XT[j + 6, start:stop], XT[j + 7, start:stop])
+
+
+@njit(cache=True, inline="always")
+def _w8(wx, j):  # type: ignore[no-untyped-def]
+    """wx[j .. j + 7] as eight scalars."""
+    return wx[j], wx[j + 1], wx[j + 2], wx[j + 3], wx[j + 4], wx[j + 5], wx[j + 6], wx[j + 7]
+
+
 @njit(cache=True, fastmath=VEC, inline="always")
 def _logits_from(XT, wx, start, stop, zb, j):  # type: ignore[no-untyped-def]
     """``zb += XT[j:, start:stop].T @ wx[j:]``: sixteen columns per sweep of the block (sixteen
@@ -54,38 +68,10 @@ def _logits_from(XT, wx, start, stop, zb, j):  # type: ignore[no-untyped-def]
     n = XT.shape[0]
     B = stop - start
     while j + 16 <= n:
-        c0 = XT[j, start:stop]
-        c1 = XT[j + 1, start:stop]
-        c2 = XT[j + 2, start:stop]
-        c3 = XT[j + 3, start:stop]
-        c4 = XT[j + 4, start:stop]
-        c5 = XT[j + 5, start:stop]
-        c6 = XT[j + 6, start:stop]
-        c7 = XT[j + 7, start:stop]
-        c8 = XT[j + 8, start:stop]
-        c9 = XT[j + 9, start:stop]
-        c10 = XT[j + 10, start:stop]
-        c11 = XT[j + 11, start:stop]
-        c12 = XT[j + 12, start:stop]
-        c13 = XT[j + 13, start:stop]
-        c14 = XT[j + 14, start:stop]
-        c15 = XT[j + 15, start:stop]
-        w0 = wx[j]
-        w1 = wx[j + 1]
-        w2 = wx[j + 2]
-        w3 = wx[j + 3]
-        w4 = wx[j + 4]
-        w5 = wx[j + 5]
-        w6 = wx[j + 6]
-        w7 = wx[j + 7]
-        w8 = wx[j + 8]
-        w9 = wx[j + 9]
-        w10 = wx[j + 10]
-        w11 = wx[j + 11]
-        w12 = wx[j + 12]
-        w13 = wx[j + 13]
-        w14 = wx[j + 14]
-        w15 = wx[j + 15]
+        c0, c1, c2, c3, c4, c5, c6, c7 = _cols8(XT, j, start, stop)
+        c8, c9, c10, c11, c12, c13, c14, c15 = _cols8(XT, j + 8, start, stop)
+        w0, w1, w2, w3, w4, w5, w6, w7 = _w8(wx, j)
+        w8, w9, w10, w11, w12, w13, w14, w15 = _w8(wx, j + 8)
         for i in range(B):
             zb[i] += (((c0[i] * w0 + c1[i] * w1) + (c2[i] * w2 + c3[i] * w3))
                       + ((c4[i] * w4 + c5[i] * w5) + (c6[i] * w6 + c7[i] * w7))) + (
@@ -170,30 +156,9 @@ def _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero):  # type: ig
     pstop = prev + B
     j = 0
     while j + 8 <= n:
-        c0 = XT[j, start:stop]
-        c1 = XT[j + 1, start:stop]
-        c2 = XT[j + 2, start:stop]
-        c3 = XT[j + 3, start:stop]
-        c4 = XT[j + 4, start:stop]
-        c5 = XT[j + 5, start:stop]
-        c6 = XT[j + 6, start:stop]
-        c7 = XT[j + 7, start:stop]
-        p0 = XT[j, prev:pstop]
-        p1 = XT[j + 1, prev:pstop]
-        p2 = XT[j + 2, prev:pstop]
-        p3 = XT[j + 3, prev:pstop]
-        p4 = XT[j + 4, prev:pstop]
-        p5 = XT[j + 5, prev:pstop]
-        p6 = XT[j + 6, prev:pstop]
-        p7 = XT[j + 7, prev:pstop]
-        w0 = wx[j]
-        w1 = wx[j + 1]
-        w2 = wx[j + 2]
-        w3 = wx[j + 3]
-        w4 = wx[j + 4]
-        w5 = wx[j + 5]
-        w6 = wx[j + 6]
-        w7 = wx[j + 7]
+        c0, c1, c2, c3, c4, c5, c6, c7 = _cols8(XT, j, start, stop)
+        p0, p1, p2, p3, p4, p5, p6, p7 = _cols8(XT, j, prev, pstop)
+        w0, w1, w2, w3, w4, w5, w6, w7 = _w8(wx, j)
         a0 = zero
         a1 = zero
         a2 = zero
