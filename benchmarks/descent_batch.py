@@ -2,8 +2,9 @@
 
     python benchmarks/descent_batch.py [--quick] [--repeats N]
 
-The batch is `gdlab.descent.minimize_many` (one (10000, 2) array through value_and_grad and
-Adam.update per step). The loop is `gdlab.descent.minimize` called once per start; looping
+The batch is `gdlab.functions.descent.minimize_many` (one (10000, 2) array through value_and_grad
+and
+Adam.update per step). The loop is `gdlab.functions.descent.minimize` called once per start; looping
 over all 10,000 would take minutes, so a sample of the first 100 starts is timed and the
 time is extrapolated linearly (x n / 100), which the table says. tol=0 and an unbounded
 domain make every start do all 1,000 steps in both, so both do exactly the same arithmetic;
@@ -19,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdlab import _bench  # noqa: E402
-from gdlab.descent import minimize, minimize_many  # noqa: E402
-from gdlab.surfaces import get_surface  # noqa: E402
+from gdlab.functions.descent import minimize, minimize_many  # noqa: E402
+from gdlab.functions.surfaces import get_surface  # noqa: E402
+from gdlab.teach import _bench  # noqa: E402
 
 
 def main() -> None:

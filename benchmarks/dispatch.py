@@ -22,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdlab import _bench, kernels  # noqa: E402
+from gdlab.engines import kernels  # noqa: E402
+from gdlab.teach import _bench  # noqa: E402
 
 HEADERS = ["m*n", "n", "head", "plain us", "fused us", "plain/fused"]
 PAUSE_S = 0.3  # between candidates: longer than OpenBLAS's threads spin after a call

@@ -22,8 +22,8 @@ from scipy.special import expit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdlab import _bench  # noqa: E402
-from gdlab.kernels import blocked_linear_loss_grad, linear_loss_grad  # noqa: E402
+from gdlab.engines.kernels import blocked_linear_loss_grad, linear_loss_grad  # noqa: E402
+from gdlab.teach import _bench  # noqa: E402
 
 
 def cases(quick: bool) -> list[tuple[int, int, str, type]]:

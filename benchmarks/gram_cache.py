@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdlab import _bench  # noqa: E402
-from gdlab.estimators import LinearRegression  # noqa: E402
+from gdlab.estimators.linear import LinearRegression  # noqa: E402
+from gdlab.teach import _bench  # noqa: E402
 
 
 def main() -> None:

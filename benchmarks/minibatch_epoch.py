@@ -3,21 +3,23 @@
 Candidates, timed in paired rounds (every candidate once per round, ratios per round, then
 the median; the machine is shared, so absolute times drift):
 
-- gdlab compiled epoch (gdlab.fastepoch through gdlab.train.run), plain SGD and Adam, and
+- gdlab compiled epoch (gdlab.engines.fastepoch through gdlab.core.loop.run), plain SGD and Adam,
+and
   logistic regression (BCE) with plain SGD, on both compiled paths: "staged" (the default
   for X this large: two threads take turns gathering a super-chunk's rows into their own
-  contiguous buffer and stepping it) and "direct" (``gdlab.fastepoch.STAGED = "never"``: one
+  contiguous buffer and stepping it) and "direct" (``gdlab.engines.fastepoch.STAGED = "never"``: one
   thread reads the rows through the permutation);
 - probes of what limits it: drawing the permutation alone, and gathering the epoch's rows
   into the staging buffers with no arithmetic, with 1 and with 2 threads;
-- gdlab's Python loop (gdlab.fastepoch.ENABLED = False), same problems;
+- gdlab's Python loop (gdlab.engines.fastepoch.ENABLED = False), same problems;
 - scikit-learn SGDRegressor / SGDClassifier(log_loss), max_iter=1, tol=None, shuffle=True,
   learning_rate='constant' (one epoch of per-sample SGD);
 - a PyTorch loop: torch.randperm, X[idx] gathers, loss.backward(), torch.optim.SGD / Adam;
 - the read-bandwidth probe: one pass over X with 2 threads (bytes(X) / bandwidth is the
   floor for anything that reads X once).
 
-Every gdlab epoch includes drawing the permutation (``gdlab.shuffle.permutation``), as in training.
+Every gdlab epoch includes drawing the permutation (``gdlab.core.shuffle.permutation``), as in
+training.
 
 Run: ``.venv/bin/python benchmarks/minibatch_epoch.py [--quick] [--repeats R] [--no-slow]
 [--quiet CORES]``
@@ -32,11 +34,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gdlab import _bench, fastepoch
-from gdlab.models import GLM
-from gdlab.optim import GD, Adam
-from gdlab.shuffle import permutation
-from gdlab.train import GLMProblem, TrainConfig, TrainState, run
+from gdlab.core.loop import GLMProblem, TrainConfig, TrainState, run
+from gdlab.core.models import GLM
+from gdlab.core.optim import GD, Adam
+from gdlab.core.shuffle import permutation
+from gdlab.engines import fastepoch
+from gdlab.teach import _bench
 
 BATCH = 256
 
@@ -61,7 +64,7 @@ def gdlab_epoch(problem: GLMProblem, optimizer: object, lr: float, fast: bool,
 
 
 def permutation_probe(n: int) -> Callable[[], None]:
-    """Drawing one epoch's permutation, as the training loop does (gdlab.shuffle)."""
+    """Drawing one epoch's permutation, as the training loop does (gdlab.core.shuffle)."""
     rng = np.random.default_rng(0)
 
     def draw() -> None:
@@ -92,7 +95,7 @@ if fastepoch.HAVE_NUMBA:
 def gather_probe(X: np.ndarray, threads: int) -> Callable[[], None] | None:
     """Gather every row of a shuffled epoch into the staging buffers, no arithmetic.
 
-    The same buffers, super-chunks and claims as a staged epoch (gdlab.fastepoch), on one
+    The same buffers, super-chunks and claims as a staged epoch (gdlab.engines.fastepoch), on one
     thread or two: how fast random rows can be read.
     """
     if not fastepoch.HAVE_NUMBA:

@@ -6,9 +6,9 @@ X is m x 100 float64 standard normal (10^7 x 100 is 8 GB), labels from a logisti
 Each size runs in a fresh subprocess so that its peak resident memory (``ru_maxrss``) is its
 own. In it, paired rounds (every candidate once per round, 0.2 s pauses) time:
 
-- ``probe``: a 2-thread read of X, the bound for any full pass (``gdlab._bench.read_probe``);
+- ``probe``: a 2-thread read of X, the bound for any full pass (``gdlab.teach._bench.read_probe``);
 - ``full``: one full-batch epoch of gdlab's training loop (one fused loss+gradient pass over X
-  plus the GD update), i.e. ``gdlab.train.run`` continued by one epoch;
+  plus the GD update), i.e. ``gdlab.core.loop.run`` continued by one epoch;
 - ``mini``: one epoch of mini-batches of 256 rows (shuffled, Adam), ceil(m/256) steps.
 
 Then ``LogisticRegression(batch_size=None, epochs=2).fit`` and ``batch_size=256, epochs=1``
@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gdlab import _bench  # noqa: E402
+from gdlab.teach import _bench  # noqa: E402
 
 N_FEATURES = 100
 
@@ -52,9 +52,9 @@ def _current_rss() -> int:
 
 def worker(m: int, n: int, repeats: int) -> dict[str, Any]:
     """Time and measure one size (runs in its own process)."""
-    from gdlab.estimators import LogisticRegression
-    from gdlab.models import GLM
-    from gdlab.train import GLMProblem, TrainConfig, TrainState, run
+    from gdlab.core.loop import GLMProblem, TrainConfig, TrainState, run
+    from gdlab.core.models import GLM
+    from gdlab.estimators.linear import LogisticRegression
 
     base = _current_rss()
     rng = np.random.default_rng(0)

@@ -18,8 +18,8 @@ from scipy.special import softmax
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdlab import _bench  # noqa: E402
-from gdlab.kernels import blocked_softmax_loss_grad, softmax_loss_grad  # noqa: E402
+from gdlab.engines.kernels import blocked_softmax_loss_grad, softmax_loss_grad  # noqa: E402
+from gdlab.teach import _bench  # noqa: E402
 
 HEADERS = ["X", "K", "order", "dtype", "bound ms", "gdlab ms", "gdlab/bound", "blocked/bound",
            "numpy/bound", "torch/bound", "torch/gdlab"]

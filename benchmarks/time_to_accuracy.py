@@ -56,8 +56,8 @@ from scipy.special import log_softmax
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gdlab import _bench  # noqa: E402
-from gdlab.estimators import LogisticRegression, SoftmaxRegression  # noqa: E402
+from gdlab.estimators.linear import LogisticRegression, SoftmaxRegression  # noqa: E402
+from gdlab.teach import _bench  # noqa: E402
 
 ALPHA = 1e-4
 EPS = 1e-3

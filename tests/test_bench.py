@@ -1,9 +1,9 @@
-"""The benchmarks' read probe (gdlab._bench.read_probe) reads every element of X once."""
+"""The benchmarks' read probe (gdlab.teach._bench.read_probe) reads every element of X once."""
 
 import numpy as np
 import pytest
 
-from gdlab import _bench
+from gdlab.teach import _bench
 
 
 @pytest.mark.parametrize("streams", [True, False])

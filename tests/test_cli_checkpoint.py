@@ -23,7 +23,7 @@ import pytest
 from gdlab.cli import main
 from gdlab.io import ModelFileError, load_arrays
 from gdlab.io.checkpoint import load_checkpoint
-from gdlab.tabular import SKIP_RNG_ENV
+from gdlab.workflows.tabular import SKIP_RNG_ENV
 
 EPOCHS = 16
 ROWS = 60_000

@@ -21,9 +21,9 @@ from sklearn.linear_model import LogisticRegression as SkLogistic
 from sklearn.model_selection import train_test_split
 
 from gdlab.cli import main
+from gdlab.estimators.persist import TabularModel, load_model
 from gdlab.io import load_arrays
-from gdlab.io.models import TabularModel, load_model
-from gdlab.tabular import _split
+from gdlab.workflows.tabular import _split
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gdlab.cli import main
-from gdlab.descent import minimize
+from gdlab.functions.descent import minimize
 
 
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:

@@ -9,7 +9,7 @@ import pytest
 from sklearn.datasets import load_digits, load_iris
 
 from gdlab.cli import main
-from gdlab.compare import compare, compare_softmax_losses
+from gdlab.teach.compare import compare, compare_softmax_losses
 
 
 def test_mse_on_softmax_reaches_accuracy_later_than_cce() -> None:
@@ -65,7 +65,7 @@ def test_cli_compare_bad_input(args, message, capsys) -> None:  # type: ignore[n
 def test_lr_range_test_from_the_estimator_and_cli(tmp_path, capsys) -> None:  # type: ignore
     from sklearn.preprocessing import StandardScaler
 
-    from gdlab.estimators import SoftmaxRegression
+    from gdlab.estimators.linear import SoftmaxRegression
 
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X)

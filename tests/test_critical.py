@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdlab.critical import CriticalPoint, classify_hessian, find_critical_points
-from gdlab.surfaces import get_surface
-from gdlab.symbolic import compile_function
+from gdlab.functions.critical import CriticalPoint, classify_hessian, find_critical_points
+from gdlab.functions.surfaces import get_surface
+from gdlab.functions.symbolic import compile_function
 
 
 def _find(points: list[CriticalPoint], kind: str, where: tuple[float, ...], tol: float = 1e-4):

@@ -1,11 +1,12 @@
-"""gdlab.descent: minimize, many starts as one batch, critical points, basins."""
+"""gdlab.functions.descent: minimize, many starts as one batch, critical points, basins."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gdlab.descent import (
+from gdlab.core.optim import Adam
+from gdlab.functions.descent import (
     DIVERGED,
     ESCAPED,
     NOT_CONVERGED,
@@ -15,9 +16,8 @@ from gdlab.descent import (
     minimize,
     minimize_many,
 )
-from gdlab.optim import Adam
-from gdlab.surfaces import get_surface
-from gdlab.symbolic import ExpressionError, compile_function
+from gdlab.functions.surfaces import get_surface
+from gdlab.functions.symbolic import ExpressionError, compile_function
 
 PEAKS_MINIMA = [((0.228279, -1.625535), -6.551133), ((-1.347396, 0.204519), -3.049849),
                 ((0.296446, 0.320196), -0.064936)]
@@ -118,7 +118,7 @@ def test_schedule_dynamic_and_grad_scaled_rates() -> None:
     assert r.lrs[-1] == pytest.approx(0.1 * 0.01 ** 0.9)
     with pytest.raises(ValueError, match="plateau"):
         minimize("x^2 + y^2", [1.0, 2.0], schedule="plateau")
-    from gdlab.schedules import DynamicLR
+    from gdlab.core.schedules import DynamicLR
 
     r = minimize("x^2 + y^2", [1.0, 2.0], lr=0.1, schedule=DynamicLR(10), steps=10, tol=0)
     np.testing.assert_allclose(r.lrs, 0.1 * (1 - np.arange(10) / 10), rtol=1e-15)
@@ -192,7 +192,7 @@ def test_batched_equals_one_by_one(optimizer: str, lr_mode: str) -> None:
 def test_batched_mixed_divergence_and_schedule() -> None:
     # GD on x^2 with a decaying rate: large starts diverge early, others keep going
     S = np.array([[0.5], [3.0], [1e11], [-2.0]])
-    from gdlab.schedules import ExponentialLR
+    from gdlab.core.schedules import ExponentialLR
 
     sched = ExponentialLR(gamma=0.999)
     m = minimize_many("x^2", S, lr=1.2, schedule=sched, steps=300, record=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from gdlab.descent import basins, minimize, minimize_many
+from gdlab.functions.descent import basins, minimize, minimize_many
 from gdlab.plots._save import save_figure
 from gdlab.plots.surfaces import (
     animate_descent,

@@ -22,8 +22,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from gdlab.estimators import LinearRegression, LogisticRegression, SoftmaxRegression
-from gdlab.train import DivergenceError
+from gdlab.core.loop import DivergenceError
+from gdlab.estimators.linear import LinearRegression, LogisticRegression, SoftmaxRegression
 
 # No expected failures: with the default batch_size='auto' (256 rows) the checks' small data
 # sets are fitted full-batch, so even the sample-weight equivalence checks hold exactly.
@@ -230,8 +230,8 @@ def test_gram_cache_gives_the_same_fit_as_passes_over_X() -> None:
 
 
 def test_optimizer_objects_and_schedule_names() -> None:
-    from gdlab.optim import Adam
-    from gdlab.schedules import ExponentialLR
+    from gdlab.core.optim import Adam
+    from gdlab.core.schedules import ExponentialLR
 
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
@@ -256,8 +256,8 @@ def test_progress_bar_only_on_a_terminal() -> None:
 
     from rich.console import Console
 
-    from gdlab.progress import EpochProgress
-    from gdlab.train import EpochRecord
+    from gdlab.core.loop import EpochRecord
+    from gdlab.estimators.progress import EpochProgress
 
     record = EpochRecord(epoch=0, loss=0.5, lr=0.1, grad_norm=1.0, seconds=0.1, steps=1)
     buf = io.StringIO()

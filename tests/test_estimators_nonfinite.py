@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gdlab import LinearRegression, LogisticRegression, SoftmaxRegression
-from gdlab.train import DivergenceError
+from gdlab.core.loop import DivergenceError
 
 M, N = 40_000, 80
 

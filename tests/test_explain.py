@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from gdlab.cli import main
-from gdlab.explain import explain_linear_step, explain_logistic_step, explain_softmax_step
-from gdlab.models import LinearModel
+from gdlab.core.models import LinearModel
+from gdlab.teach.explain import explain_linear_step, explain_logistic_step, explain_softmax_step
 
 ATOL = 1e-10
 

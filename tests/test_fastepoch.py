@@ -1,6 +1,6 @@
-"""The compiled mini-batch epoch (gdlab.fastepoch) against the Python loop it replaces.
+"""The compiled mini-batch epoch (gdlab.engines.fastepoch) against the Python loop it replaces.
 
-Every test runs the same problem twice, once with ``gdlab.fastepoch.ENABLED`` False (the
+Every test runs the same problem twice, once with ``gdlab.engines.fastepoch.ENABLED`` False (the
 Python loop, the reference) and once with it True, and compares everything the loop leaves
 in TrainState. A spy on FastEpoch.run_epoch asserts which path actually ran.
 
@@ -18,10 +18,10 @@ import os
 import numpy as np
 import pytest
 
-from gdlab import fastepoch
-from gdlab.models import GLM
-from gdlab.optim import GD, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov
-from gdlab.train import DivergenceError, GLMProblem, TrainConfig, TrainState, run
+from gdlab.core.loop import DivergenceError, GLMProblem, TrainConfig, TrainState, run
+from gdlab.core.models import GLM
+from gdlab.core.optim import GD, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov
+from gdlab.engines import fastepoch
 
 N, D, BS = 203, 5, 16  # 13 batches, the last one partial (11 rows)
 PATHS = ["direct", "staged-1", "staged-2"]

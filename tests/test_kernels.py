@@ -9,8 +9,8 @@ from _checks import on_one_thread
 from _checks import rel as _rel
 from scipy.special import expit, logsumexp
 
-from gdlab import kernels as kern
-from gdlab.kernels import (
+from gdlab.engines import kernels as kern
+from gdlab.engines.kernels import (
     blocked_linear_loss_grad,
     blocked_softmax_loss_grad,
     linear_loss_grad,

@@ -1,4 +1,4 @@
-"""The compiled Fortran-order pass (gdlab.kernels._linear_f_nb) against the plain formula."""
+"""The compiled Fortran-order pass (gdlab.engines.kernels._linear_f_nb) against the plain formula."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from _checks import assert_chunk_sums, on_one_thread
 from _checks import rel as _rel
 
-from gdlab import kernels as kern
-from gdlab.kernels import linear_loss_grad, plain_linear_loss_grad
+from gdlab.engines import kernels as kern
+from gdlab.engines.kernels import linear_loss_grad, plain_linear_loss_grad
 
 numba = pytest.importorskip("numba")
 
@@ -78,7 +78,7 @@ def test_wide_pipeline_per_chunk(dtype, n):
     block, of full blocks only (the last gradient after the loop), and of full blocks then a
     partial one (unpaired); n covers the eight-column paired sweep with no tail (40) and
     with tails of 1 (33), 4 + 1 (37) and 4 (100) columns."""
-    from gdlab.kernels._linear_f_nb import block_rows, linear_f_nb
+    from gdlab.engines.kernels._linear_f_nb import block_rows, linear_f_nb
 
     rng = np.random.default_rng(n)
     rows = block_rows(np.dtype(dtype).itemsize)

@@ -10,10 +10,10 @@ from scipy.special import expit
 
 numba = pytest.importorskip("numba")
 
-from gdlab.kernels import linear_loss_grad, plain_linear_loss_grad  # noqa: E402
-from gdlab.kernels._linear_f_nb import linear_f_nb  # noqa: E402
-from gdlab.kernels._linear_nb import linear_c_nb  # noqa: E402
-from gdlab.kernels._pointwise_nb import bce8, exp_nb, log1p_unit_nb, pointwise_one  # noqa: E402
+from gdlab.engines.kernels import linear_loss_grad, plain_linear_loss_grad  # noqa: E402
+from gdlab.engines.kernels._linear_f_nb import linear_f_nb  # noqa: E402
+from gdlab.engines.kernels._linear_nb import linear_c_nb  # noqa: E402
+from gdlab.engines.kernels._pointwise_nb import bce8, exp_nb, log1p_unit_nb, pointwise_one  # noqa: E402
 
 PT = {"contract"}
 
@@ -319,7 +319,7 @@ def test_narrow_kernel_every_width(order, dtype):
 _GUARD_PAGE = """
 import ctypes, mmap, sys
 import numpy as np
-from gdlab.kernels._linear_nb import linear_c_nb
+from gdlab.engines.kernels._linear_nb import linear_c_nb
 
 page = mmap.PAGESIZE
 buf = mmap.mmap(-1, 2 * page)
@@ -366,7 +366,7 @@ def test_kernel_cache_is_stamped_with_every_compiled_module(tmp_path, monkeypatc
     from pathlib import Path
 
     import gdlab
-    from gdlab.kernels import _linear_nb, _numba
+    from gdlab.engines.kernels import _linear_nb, _numba
 
     package = Path(gdlab.__file__).parent
     compiled = {str(p.relative_to(package)) for p in package.rglob("*.py")
@@ -376,13 +376,13 @@ def test_kernel_cache_is_stamped_with_every_compiled_module(tmp_path, monkeypatc
     assert isinstance(locator, _numba._KernelCacheLocator)
     assert locator.get_source_stamp()[1] == _numba.sources_stamp()
     # a stand-in package: the stamp follows each module's bytes
-    (tmp_path / "kernels").mkdir()
     for name in _numba.COMPILED_SOURCES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("# v1\n")
     monkeypatch.setattr(_numba, "_PACKAGE", tmp_path)
     before = locator.get_source_stamp()
     assert locator.get_source_stamp() == before
-    helper = tmp_path / "kernels" / "_pointwise_nb.py"
+    helper = tmp_path / "engines" / "kernels" / "_pointwise_nb.py"
     helper.write_text("# v2\n")  # same size; a later mtime, as an edit or a pull gives
     os.utime(helper, (helper.stat().st_mtime + 10, helper.stat().st_mtime + 10))
     assert locator.get_source_stamp() != before

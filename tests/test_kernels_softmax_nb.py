@@ -7,12 +7,12 @@ import pytest
 from _checks import close as _close
 from _checks import on_one_thread
 
-from gdlab import kernels as kern
-from gdlab.kernels import plain_softmax_loss_grad, softmax_loss_grad
+from gdlab.engines import kernels as kern
+from gdlab.engines.kernels import plain_softmax_loss_grad, softmax_loss_grad
 
 numba = pytest.importorskip("numba")
 
-from gdlab.kernels import _softmax_nb as snb  # noqa: E402  (needs numba)
+from gdlab.engines.kernels import _softmax_nb as snb  # noqa: E402  (needs numba)
 
 
 def _problem(m, n, K, dtype=np.float64, seed=0, scale=1.0, order="C"):

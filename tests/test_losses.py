@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import expit, softmax
 
-from gdlab.gradcheck import check_gradient
-from gdlab.losses import LOSSES, bce, cce, get_loss, mse, one_hot, softmax_bce, softmax_mse
+from gdlab.core.gradcheck import check_gradient
+from gdlab.core.losses import LOSSES, bce, cce, get_loss, mse, one_hot, softmax_bce, softmax_mse
 
 
 def _targets(name: str, rng: np.random.Generator, m: int, K: int) -> np.ndarray:

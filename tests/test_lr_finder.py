@@ -9,8 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gdlab.lr_finder import LRRangeResult, lr_range_test
-from gdlab.optim import Adam, Momentum
+from gdlab.core.lr_finder import LRRangeResult, lr_range_test
+from gdlab.core.optim import Adam, Momentum
 from gdlab.plots.training import plot_lr_range
 
 

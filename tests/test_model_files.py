@@ -12,10 +12,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
 import gdlab
-from gdlab.estimators import LinearRegression, LogisticRegression, SoftmaxRegression
+from gdlab.estimators.linear import LinearRegression, LogisticRegression, SoftmaxRegression
+from gdlab.estimators.persist import load_model
 from gdlab.io import ModelFileError, save_arrays
 from gdlab.io.checkpoint import CheckpointCallback, fingerprint, load_checkpoint
-from gdlab.io.models import load_model
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 

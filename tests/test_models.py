@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdlab.gradcheck import check_gradient, check_model_gradient
-from gdlab.loops import linear_loss_grad_loop, logistic_loss_grad_loop, softmax_loss_grad_loop
-from gdlab.models import GLM, LinearModel, LogisticModel, SoftmaxModel
+from gdlab.core.gradcheck import check_gradient, check_model_gradient
+from gdlab.core.models import GLM, LinearModel, LogisticModel, SoftmaxModel
+from gdlab.teach.loops import linear_loss_grad_loop, logistic_loss_grad_loop, softmax_loss_grad_loop
 
 M, N, K = 13, 4, 3
 
@@ -185,7 +185,7 @@ def test_large_problems_use_the_fused_kernel_with_equal_results(kind: str, loss:
                                                                  monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Just above the dispatch threshold (narrow X: FUSED_MIN_SIZE_NARROW for the linear
     heads) the model takes the kernel; with the thresholds out of reach, the plain formula."""
-    from gdlab import kernels
+    from gdlab.engines import kernels
 
     threshold = (kernels.FUSED_MIN_SIZE if kind == "softmax"
                  else kernels.linear_fused_min_size(np.empty((1, n), order=order)))

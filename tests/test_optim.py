@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdlab.optim import (
+from gdlab.core.optim import (
     GD,
     OPTIMIZERS,
     SGD,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdlab.optim import GD, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSprop
+from gdlab.core.optim import GD, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSprop
 
 torch = pytest.importorskip("torch")
 

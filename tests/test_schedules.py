@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from gdlab.schedules import (
+from gdlab.core.schedules import (
     SCHEDULES,
     Constant,
     CosineAnnealingLR,

@@ -1,4 +1,4 @@
-"""The epoch shuffle (gdlab.shuffle): valid, uniform, reproducible permutations."""
+"""The epoch shuffle (gdlab.core.shuffle): valid, uniform, reproducible permutations."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gdlab import shuffle
-from gdlab.shuffle import (
+from gdlab.core import shuffle
+from gdlab.core.shuffle import (
     _deal,
     _deal_nb,
     _fisher_yates,

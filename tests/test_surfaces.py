@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gdlab.surfaces import SURFACES, Surface, get_surface
-from gdlab.symbolic import SymbolicFunction
+from gdlab.functions.surfaces import SURFACES, Surface, get_surface
+from gdlab.functions.symbolic import SymbolicFunction
 
 DIFFERENTIABLE = [name for name in SURFACES if name != "ackley"]
 

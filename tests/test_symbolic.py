@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import sympy
 
-from gdlab.surfaces import PEAKS_TEXT, get_surface
-from gdlab.symbolic import ExpressionError, SymbolicFunction, compile_function, parse_expression
+from gdlab.functions.surfaces import PEAKS_TEXT, get_surface
+from gdlab.functions.symbolic import (
+    ExpressionError,
+    SymbolicFunction,
+    compile_function,
+    parse_expression,
+)
 
 # (text, domain box for random points); domains keep every function real and smooth
 EXPRESSIONS = [

@@ -10,7 +10,12 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gdlab.symbolic import ExpressionError, SymbolicFunction, compile_function, parse_expression
+from gdlab.functions.symbolic import (
+    ExpressionError,
+    SymbolicFunction,
+    compile_function,
+    parse_expression,
+)
 
 
 def _attacks(target: Path) -> list[str]:

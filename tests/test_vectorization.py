@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from gdlab.cli import main
-from gdlab.vectorization import vectorization_speedup
+from gdlab.teach.vectorization import vectorization_speedup
 
 
 def test_rows_are_consistent() -> None:

@@ -24,7 +24,7 @@ def bench() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def vectorization(ms: str, n: int, repeats: int, as_json: bool) -> None:
     """Loop vs vectorized linear-regression gradient: times and speed-up (lesson L1)."""
-    from gdlab.vectorization import vectorization_speedup
+    from gdlab.teach.vectorization import vectorization_speedup
 
     try:
         m_list = [int(v) for v in ms.split(",") if v.strip()]

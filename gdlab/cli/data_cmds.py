@@ -1,6 +1,6 @@
 """`gdlab fit`, `gdlab predict`, `gdlab evaluate`: models on CSV / Parquet tables.
 
-The work happens in :mod:`gdlab.tabular`; this module parses options and prints.
+The work happens in :mod:`gdlab.workflows.tabular`; this module parses options and prints.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
         out: Path | None, plot_path: Path | None, as_json: bool, checkpoint_dir: Path | None,
         checkpoint_every: int, resume: bool) -> None:
     """Fit a linear, logistic or softmax model on the table DATA (.csv, .tsv, .parquet)."""
-    from gdlab.tabular import FitSettings, fit_table
+    from gdlab.workflows.tabular import FitSettings, fit_table
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise click.BadParameter(f"must be a positive number, got {lr}.", param_hint="--lr")
@@ -214,7 +214,7 @@ def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
     """Predict with MODEL (from gdlab fit) for every row of DATA; columns matched by name."""
     import pandas as pd
 
-    from gdlab.tabular import load_tabular_model, predict_table
+    from gdlab.workflows.tabular import load_tabular_model, predict_table
 
     model = load_tabular_model(model_path)
     df, y_hat, dropped = predict_table(model, data, allow_extra=allow_extra)
@@ -257,7 +257,7 @@ def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
 def evaluate(model_path: Path, data: Path, target: str | None, allow_extra: bool,
              as_json: bool) -> None:
     """Metrics of MODEL on the rows of DATA (R^2/MAE/RMSE or accuracy/log-loss/F1)."""
-    from gdlab.tabular import evaluate_table, load_tabular_model
+    from gdlab.workflows.tabular import evaluate_table, load_tabular_model
 
     model = load_tabular_model(model_path)
     m = evaluate_table(model, data, target, allow_extra=allow_extra)

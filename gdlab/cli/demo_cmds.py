@@ -18,8 +18,8 @@ from gdlab.cli._app import cli
               help="Starts per axis of the peaks basin map.")
 def demo(out_dir: Path, seed: int, grid: int) -> None:
     """Tour gdlab: the worked step, three models on bundled data, descent on peaks."""
-    from gdlab.demo import run_demo
-    from gdlab.explain import format_value
+    from gdlab.teach.explain import format_value
+    from gdlab.workflows.tour import run_demo
 
     summary = run_demo(out_dir, seed=seed, grid=grid,
                        progress=lambda msg: click.echo(msg, err=True))

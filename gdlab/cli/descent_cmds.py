@@ -32,7 +32,7 @@ def _numbers(text: str, option: str, count: int | None = None) -> list[float]:
 
 
 def _objective(expr: str, variables: str | None) -> Any:
-    from gdlab.descent import as_objective
+    from gdlab.functions.descent import as_objective
 
     names = [v.strip() for v in variables.split(",") if v.strip()] if variables else None
     return as_objective(expr, names)
@@ -92,7 +92,7 @@ def minimize(expr: str, start: str, optimizer: str, compare: str | None, lr: flo
              domain: str | None, plot_path: Path | None, as_json: bool,
              trajectory: bool) -> None:
     """Minimize EXPR (a surface name such as peaks, or a formula such as 'x^2 + 3*y^2')."""
-    from gdlab.descent import minimize as run
+    from gdlab.functions.descent import minimize as run
 
     _positive(lr, "--lr")
     obj = _objective(expr, variables)
@@ -152,7 +152,7 @@ def basins(expr: str, grid: int, optimizer: str, lr: float, steps: int, tol: flo
            schedule: str | None, variables: str | None, domain: str | None,
            plot_path: Path | None, as_json: bool) -> None:
     """Which minimum does each start of a grid reach? Shares per outcome and 2/lambda_max."""
-    from gdlab.descent import basins as run
+    from gdlab.functions.descent import basins as run
 
     _positive(lr, "--lr")
     obj = _objective(expr, variables)
@@ -191,7 +191,7 @@ def basins(expr: str, grid: int, optimizer: str, lr: float, steps: int, tol: flo
 def critical(expr: str, variables: str | None, domain: str | None, grid: int,
              as_json: bool) -> None:
     """Critical points of EXPR: minima, maxima, saddles (Newton on the gradient from a grid)."""
-    from gdlab.descent import critical_points
+    from gdlab.functions.descent import critical_points
 
     obj = _objective(expr, variables)
     box = _domain(domain, obj.n_vars)

@@ -7,7 +7,7 @@ import json
 import click
 
 from gdlab.cli._app import cli
-from gdlab.explain import Explanation, explain_all, explain_linear_step, format_value
+from gdlab.teach.explain import Explanation, explain_all, explain_linear_step, format_value
 
 
 def _print(exp: Explanation) -> None:

@@ -36,8 +36,8 @@ def _csv_list(value: str) -> list[str]:
 def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, epochs: int,
             lr: float | None, seed: int, plot_path: Path | None, as_json: bool) -> None:
     """Fit one model with full-batch, mini-batch and stochastic descent and each optimizer."""
-    from gdlab.compare import best_row, load_dataset, rows_to_histories
-    from gdlab.compare import compare as run_compare
+    from gdlab.teach.compare import best_row, load_dataset, rows_to_histories
+    from gdlab.teach.compare import compare as run_compare
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise click.BadParameter(f"must be a positive number, got {lr}.", param_hint="--lr")
@@ -88,7 +88,7 @@ def lr_find(dataset: str, optimizer: str, batch_size: str, lr_min: float, lr_max
     """Learning-rate range test: sweep the rate exponentially and suggest one."""
     from sklearn.preprocessing import StandardScaler
 
-    from gdlab.compare import estimator_for, load_dataset
+    from gdlab.teach.compare import estimator_for, load_dataset
 
     if not (0 < lr_min < lr_max):
         raise click.BadParameter(f"need 0 < --lr-min < --lr-max, got {lr_min} and {lr_max}.",

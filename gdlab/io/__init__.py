@@ -1,4 +1,9 @@
-"""Files in and out: atomic writes, safe model files (no pickle), tables (CSV / Parquet)."""
+"""Files in and out: atomic writes, safe array files (no pickle), tables (CSV / Parquet) and
+checkpoints of the training state.
+
+Imports :mod:`gdlab.core` only; the estimators' model files (:mod:`gdlab.estimators.persist`)
+stand on these.
+"""
 
 from gdlab.io.atomic import atomic_write_bytes, atomic_writer, clean_stale_temp_files
 from gdlab.io.safe_npz import FORMAT_VERSION, ModelFileError, load_arrays, save_arrays

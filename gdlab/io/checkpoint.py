@@ -1,4 +1,4 @@
-"""Checkpoints: a :class:`gdlab.train.TrainState` in one safe ``.npz``, written atomically.
+"""Checkpoints: a :class:`gdlab.core.loop.TrainState` in one safe ``.npz``, written atomically.
 
 A checkpoint holds everything that decides the rest of a run — parameters, optimizer state
 (velocity, m, v, step count), epoch and position in the epoch's shuffle order, the random
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gdlab.core.loop import EpochRecord, TrainState
 from gdlab.io.atomic import clean_stale_temp_files
 from gdlab.io.safe_npz import ModelFileError, load_arrays, save_arrays
-from gdlab.train import EpochRecord, TrainState
 
 CHECKPOINT_NAME = "checkpoint.npz"
 

@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from numpy.typing import NDArray
 
-from gdlab.descent import (
+from gdlab.functions.descent import (
     DIVERGED,
     ESCAPED,
     NOT_CONVERGED,

@@ -10,11 +10,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from gdlab.lr_finder import LRRangeResult
+    from gdlab.core.lr_finder import LRRangeResult
 
 
 def plot_lr_range(result: LRRangeResult, ax: Axes | None = None) -> Figure:
-    """Loss against learning rate (log x axis) from :func:`gdlab.lr_finder.lr_range_test`.
+    """Loss against learning rate (log x axis) from :func:`gdlab.core.lr_finder.lr_range_test`.
 
     Raw losses are drawn faintly, the smoothed loss on top, and the suggested learning rate
     as a dashed vertical line with a marker on the smoothed curve (label "suggested lr = ...").

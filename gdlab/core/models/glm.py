@@ -1,0 +1,250 @@
+"""The one model all three lessons use: logits z = X W + b, a link, and a loss.
+
+Parameters live in one flat vector ``theta`` of length n_features * n_outputs + n_outputs
+(W row-major, then b), so optimizers see a single array, state is plain arrays, and a
+gradient over row blocks is a plain sum. With one output this is the lesson's theta = [w; b].
+
+Layouts
+-------
+``layout="rows"`` (default, scikit-learn / PyTorch, lesson Way 2): X has shape
+(n_samples, n_features) and logits = X W + b, shape (n_samples, K).
+``layout="columns"`` (lesson Way 1 and L4): X has shape (n_features, n_samples) and
+logits = W^T X + b, shape (K, n_samples); dW = X dZ^T.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import expit, softmax
+
+from gdlab.core._validation import (
+    as_float_array,
+    check_choice,
+    check_consistent_length,
+    check_scalar,
+    check_shape,
+)
+from gdlab.core.losses import get_loss
+from gdlab.engines import kernels
+
+Array = NDArray[np.floating[Any]]
+
+LINKS = {"mse": "identity", "bce": "sigmoid", "cce": "softmax",
+         "softmax_mse": "softmax", "softmax_bce": "softmax"}
+LAYOUTS = ("rows", "columns")
+
+
+@dataclass(frozen=True)
+class GLM:
+    """A generalized linear model on a flat parameter vector.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features n.
+    n_outputs : int
+        Number of logits K (1 for linear and logistic regression, the classes for softmax).
+    loss : {'mse', 'bce', 'cce', 'softmax_mse', 'softmax_bce'}
+        The loss, which also fixes the link (identity, sigmoid or softmax).
+    layout : {'rows', 'columns'}
+        Whether samples are the rows of X (default) or its columns.
+    fit_intercept : bool
+        Whether b is learned; when False it stays at zero and its gradient is zero.
+    """
+
+    n_features: int
+    n_outputs: int = 1
+    loss: str = "mse"
+    layout: str = "rows"
+    fit_intercept: bool = True
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        check_scalar(self.n_features, "n_features", kind=int, low=1, owner=name)
+        check_scalar(self.n_outputs, "n_outputs", kind=int, low=1, owner=name)
+        check_choice(self.loss, "loss", LINKS, owner=name)
+        check_choice(self.layout, "layout", LAYOUTS, owner=name)
+        if LINKS[self.loss] == "softmax" and self.n_outputs < 2:
+            raise ValueError(
+                f"The 'n_outputs' parameter of {name} must be >= 2 for a softmax loss, got "
+                f"{self.n_outputs}. Softmax needs at least two classes."
+            )
+
+    # ---- parameters -------------------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        """Length of theta: n_features * n_outputs weights + n_outputs biases."""
+        return self.n_features * self.n_outputs + self.n_outputs
+
+    @property
+    def link(self) -> str:
+        """'identity', 'sigmoid' or 'softmax'."""
+        return LINKS[self.loss]
+
+    def unpack(self, theta: Array) -> tuple[Array, Array]:
+        """Views of theta as W of shape (n_features, n_outputs) and b of shape (n_outputs,)."""
+        check_shape(np.asarray(theta), "theta", (self.n_params,))
+        nk = self.n_features * self.n_outputs
+        return theta[:nk].reshape(self.n_features, self.n_outputs), theta[nk:]
+
+    def pack(self, W: Array, b: Array | float) -> Array:
+        """Flatten W (n_features, n_outputs) and b (n_outputs,) into theta."""
+        W = np.asarray(W, dtype=np.result_type(W, np.float32))
+        W = W.reshape(self.n_features, self.n_outputs)
+        b_arr = np.broadcast_to(np.asarray(b, dtype=W.dtype), (self.n_outputs,))
+        return np.concatenate([W.ravel(), b_arr])
+
+    def init(
+        self,
+        random_state: int | np.random.Generator | None = 0,
+        *,
+        scale: float = 0.01,
+        dtype: Any = np.float64,
+    ) -> Array:
+        """Seeded initial theta: W ~ N(0, scale^2), b = 0 (scale=0 gives all zeros)."""
+        rng = np.random.default_rng(random_state)
+        W = scale * rng.standard_normal((self.n_features, self.n_outputs))
+        return self.pack(W.astype(dtype), np.zeros(self.n_outputs, dtype=dtype))
+
+    # ---- forward ----------------------------------------------------------------------
+    def check_X(self, X: Any) -> Array:
+        """Validate X: 2-D, finite, numeric, with n_features along the feature axis."""
+        X = as_float_array(X, "X", ndim=2)
+        axis = 1 if self.layout == "rows" else 0
+        if X.shape[axis] != self.n_features:
+            where = "columns" if axis == 1 else "rows"
+            raise ValueError(
+                f"X has {X.shape[axis]} features ({where} of an array of shape {X.shape}), but "
+                f"the model is expecting {self.n_features} features as input "
+                f"(layout={self.layout!r})."
+            )
+        return X
+
+    def logits(self, theta: Array, X: Array) -> Array:
+        """z = X W + b of shape (m, K) for rows; W^T X + b of shape (K, m) for columns.
+
+        With one output the trailing axis is dropped: shape (m,).
+        """
+        W, b = self.unpack(theta)
+        if self.layout == "rows":
+            z = X @ W + b
+            return z[:, 0] if self.n_outputs == 1 else z
+        Z = W.T @ X + b[:, None]
+        return Z[0] if self.n_outputs == 1 else Z
+
+    def forward(self, theta: Array, X: Array) -> Array:
+        """Model output y_hat: the logits through the link (identity, sigmoid or softmax)."""
+        z = self.logits(theta, X)
+        if self.link == "identity":
+            return z
+        if self.link == "sigmoid":
+            return expit(z)
+        return softmax(z, axis=1 if self.layout == "rows" else 0)
+
+    # ---- loss and gradient ------------------------------------------------------------
+    def _targets(self, y: Any, m: int) -> Array:
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"Input y must be numeric, got dtype {y.dtype}. Encode labels as integers "
+                "0..K-1 first."
+            )
+        if self.layout == "columns" and y.ndim == 2:
+            y = y.T  # (K, m) -> (m, K); (1, m) -> (m, 1)
+        if y.ndim == 2 and y.shape[1] == 1 and self.n_outputs == 1:
+            y = y[:, 0]
+        check_consistent_length(("X", m), ("y", y.shape[0]))
+        y = as_float_array(y, "y", ndim=(1, 2)) if y.dtype.kind == "f" else y
+        if self.link == "softmax" and y.ndim == 1:
+            return y  # integer labels; the loss one-hot encodes them
+        want = (m,) if self.n_outputs == 1 else (m, self.n_outputs)
+        if y.shape != want:
+            raise ValueError(
+                f"Input y must have shape {want} for a model with {self.n_outputs} output(s), "
+                f"got {y.shape}."
+            )
+        return y.astype(np.float64, copy=False) if y.dtype.kind != "f" else y
+
+    def loss_and_grad(
+        self,
+        theta: Array,
+        X: Array,
+        y: Any,
+        *,
+        sample_weight: Array | None = None,
+        reduction: str = "mean",
+        alpha: float = 0.0,
+    ) -> tuple[float, Array]:
+        """Loss and its gradient with respect to theta, with no loop over samples or features.
+
+        Parameters
+        ----------
+        theta : array of shape (n_params,)
+        X : array of shape (m, n_features) for rows, (n_features, m) for columns
+        y : targets of shape (m,) (or (m, K); labels (m,) for softmax)
+        sample_weight : array of shape (m,), optional
+        reduction : {'mean', 'sum'}
+        alpha : float
+            L2 penalty (alpha / 2) ||W||^2 added to the loss (the bias is not penalized).
+
+        Returns
+        -------
+        loss : float
+        grad : array of shape (n_params,)
+        """
+        self.unpack(theta)  # checks theta's shape
+        m = X.shape[0] if self.layout == "rows" else X.shape[1]
+        return self.loss_and_grad_checked(theta, X, self._targets(y, m),
+                                          sample_weight=sample_weight, reduction=reduction,
+                                          alpha=alpha)
+
+    def loss_and_grad_checked(self, theta: Array, X: Array, y: Array, *,
+                              sample_weight: Array | None = None, reduction: str = "mean",
+                              alpha: float = 0.0) -> tuple[float, Array]:
+        """:meth:`loss_and_grad` for inputs already validated (the training loop's hot path:
+        y as returned by the model's target check, theta of length n_params)."""
+        nk = self.n_features * self.n_outputs
+        W, b = theta[:nk].reshape(self.n_features, self.n_outputs), theta[nk:]
+        if self._use_kernel(X, y):
+            # one pass over X: residuals and X^T r block by block (gdlab.engines.kernels)
+            loss, gW, gb = kernels.loss_grad(self.loss, X, y, W, b,
+                                             sample_weight=sample_weight, reduction=reduction)
+            return self._finish(loss, gW, gb, W, alpha)
+        if self.layout == "rows":
+            z = X @ W + b
+        else:
+            z = (W.T @ X + b[:, None]).T
+        z_rows = z[:, 0] if self.n_outputs == 1 else z
+        loss, dz = get_loss(self.loss)(z_rows, y, reduction=reduction,
+                                       sample_weight=sample_weight)
+        dz2 = dz[:, None] if dz.ndim == 1 else dz
+        # dL/dW = X^T dL/dz (rows) or X dZ^T (columns): the identity every lesson derives
+        gW = X.T @ dz2 if self.layout == "rows" else X @ dz2
+        return self._finish(loss, gW, dz2.sum(axis=0), W, alpha)
+
+    def _use_kernel(self, X: Array, y: Array) -> bool:
+        """The fused kernel covers the canonical heads on large row-major problems."""
+        if self.layout != "rows" or y.ndim != 1:
+            return False
+        if self.loss == "cce":
+            return X.shape[0] * X.shape[1] >= kernels.FUSED_MIN_SIZE
+        return ((self.loss == "bce" or (self.loss == "mse" and self.n_outputs == 1))
+                and X.shape[0] * X.shape[1] >= kernels.linear_fused_min_size(X))
+
+    def _finish(self, loss: float, gW: Array, gb: Array, W: Array, alpha: float
+                ) -> tuple[float, Array]:
+        """Add the L2 term, zero the bias gradient without an intercept, flatten."""
+        if not self.fit_intercept:
+            gb = np.zeros_like(gb)
+        if alpha:
+            loss += 0.5 * alpha * float(np.sum(W * W))
+            gW = gW + alpha * W
+        return loss, np.concatenate([gW.ravel(), gb])
+
+    def loss_value(self, theta: Array, X: Array, y: Any, **kwargs: Any) -> float:
+        """The loss alone (see loss_and_grad)."""
+        return self.loss_and_grad(theta, X, y, **kwargs)[0]
