@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gdlab.core.loop import GLMProblem, TrainConfig, TrainState, run
+from gdlab.core.loop import ModelProblem, TrainConfig, TrainState, run
 from gdlab.core.models import GLM
 from gdlab.core.optim import GD, Adam
 from gdlab.core.shuffle import permutation
@@ -44,7 +44,7 @@ from gdlab.teach import _bench
 BATCH = 256
 
 
-def gdlab_epoch(problem: GLMProblem, optimizer: object, lr: float, fast: bool,
+def gdlab_epoch(problem: ModelProblem, optimizer: object, lr: float, fast: bool,
                 staged: str = "auto") -> Callable[[], None]:
     """One more epoch of a persistent run per call (state carries over, as in training)."""
     state = TrainState.start(problem.model.init(0), optimizer, random_state=0)
@@ -101,7 +101,8 @@ def gather_probe(X: np.ndarray, threads: int) -> Callable[[], None] | None:
     if not fastepoch.HAVE_NUMBA:
         return None
     n = X.shape[0]
-    fe = fastepoch.FastEpoch(GLMProblem(GLM(X.shape[1], 1, "mse"), X, np.zeros(n)), GD(),
+    problem = ModelProblem.from_arrays(GLM(X.shape[1], 1, "mse"), X, np.zeros(n))
+    fe = fastepoch.FastEpoch(problem, GD(),
                              TrainConfig(optimizer=GD(), batch_size=BATCH))
     B, _, _, _ = fe._stage_buffers()
     rows_c = fe.spc * BATCH
@@ -229,8 +230,8 @@ def main() -> None:
     z = X @ (rng.standard_normal(d) / np.sqrt(d)) + 0.3
     y = z + 0.1 * rng.standard_normal(n)
     labels = (z + 0.5 * rng.standard_normal(n) > 0).astype(np.float64)
-    lin = GLMProblem(GLM(d, 1, "mse"), X, y)
-    logi = GLMProblem(GLM(d, 1, "bce"), X, labels)
+    lin = ModelProblem.from_arrays(GLM(d, 1, "mse"), X, y)
+    logi = ModelProblem.from_arrays(GLM(d, 1, "bce"), X, labels)
 
     print(_bench.machine_info())
     print(f"X {n} x {d} float64 ({X.nbytes / 1e6:.0f} MB), batch {BATCH}, shuffle every epoch, "

@@ -52,7 +52,7 @@ def _current_rss() -> int:
 
 def worker(m: int, n: int, repeats: int) -> dict[str, Any]:
     """Time and measure one size (runs in its own process)."""
-    from gdlab.core.loop import GLMProblem, TrainConfig, TrainState, run
+    from gdlab.core.loop import ModelProblem, TrainConfig, TrainState, run
     from gdlab.core.models import GLM
     from gdlab.estimators.linear import LogisticRegression
 
@@ -62,7 +62,7 @@ def worker(m: int, n: int, repeats: int) -> dict[str, Any]:
     w = rng.standard_normal(n) * (2.0 / math.sqrt(n))
     y = (rng.random(m) < 1.0 / (1.0 + np.exp(-(X @ w)))).astype(np.float64)
     model = GLM(n_features=n, n_outputs=1, loss="bce")
-    problem = GLMProblem(model, X, y, None, 1e-4)
+    problem = ModelProblem.from_arrays(model, X, y, None, 1e-4)
     states = {}
     configs = {"full": TrainConfig(optimizer="gd", lr=4.0, batch_size=None, tol=None, epochs=1),
                "mini": TrainConfig(optimizer="adam", lr=1e-3, batch_size=256, tol=None,

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import pytest
 
-from gdlab.core.loop import DivergenceError, GLMProblem, TrainConfig, TrainState, run
+from gdlab.core.loop import DivergenceError, ModelProblem, TrainConfig, TrainState, run
 from gdlab.core.models import GLM
 from gdlab.core.optim import GD, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov
 from gdlab.engines import fastepoch
@@ -81,13 +81,13 @@ def _problem(loss="mse", K=1, weighted=False, alpha=0.0, dtype=np.float64, fit_i
         w = np.random.default_rng(5).uniform(0.0, 2.0, N)
         w[:zero_rows] = 0.0
     model = GLM(D, K, loss, fit_intercept=fit_intercept)
-    return GLMProblem(model, X, y, w, alpha)
+    return ModelProblem.from_arrays(model, X, y, w, alpha)
 
 
 def _train(problem, optimizer, *, fast, epochs=3, lr=0.05, seed=3, **cfg):
     fastepoch.ENABLED = fast
     try:
-        theta0 = problem.model.init(0, scale=0.1, dtype=problem.X.dtype)
+        theta0 = problem.model.init(0, scale=0.1, dtype=problem.source.X.dtype)
         state = TrainState.start(theta0, optimizer, random_state=seed)
         config = TrainConfig(optimizer=optimizer, lr=lr, batch_size=cfg.pop("batch_size", BS),
                              epochs=epochs, tol=None, **cfg)
@@ -292,14 +292,14 @@ def test_supported_and_unsupported_configs():
         pass
 
     assert "MyAdam" in _reason(problem, MyAdam())
-    cols = GLMProblem(GLM(D, 1, "mse", layout="columns"), problem.X, problem.y)
+    cols = ModelProblem.from_arrays(GLM(D, 1, "mse", layout="columns"), problem.source.X, problem.source.y)
     assert "columns" in _reason(cols, Adam())
     X, y = _data("cce", 3)
-    assert "canonical" in _reason(GLMProblem(GLM(D, 3, "softmax_mse"), X, y), Adam())
+    assert "canonical" in _reason(ModelProblem.from_arrays(GLM(D, 3, "softmax_mse"), X, y), Adam())
     onehot = np.eye(3)[y]
-    assert "1-D" in _reason(GLMProblem(GLM(D, 3, "cce"), X, onehot), Adam())
-    assert "C-contiguous" in _reason(GLMProblem(GLM(D, 1, "mse"), np.asfortranarray(X),
-                                                problem.y), Adam())
+    assert "1-D" in _reason(ModelProblem.from_arrays(GLM(D, 3, "cce"), X, onehot), Adam())
+    assert "C-contiguous" in _reason(ModelProblem.from_arrays(GLM(D, 1, "mse"), np.asfortranarray(X),
+                                                problem.source.y), Adam())
     fastepoch.ENABLED = False
     try:
         assert "ENABLED" in _reason(problem, Adam())
@@ -415,8 +415,8 @@ def test_staging_buffers_and_super_chunk_counts(path_name, batches, monkeypatch)
         assert list(fe.stage_info) == [0, n_chunks]
     # the last super-chunk's rows are in the buffer of the thread that staged it, in order
     lo = (n_chunks - 1) * rows_c
-    assert any(np.array_equal(B[t, :N - lo], problem.X[state.order[lo:]])
-               and np.array_equal(Yb[t, :N - lo], problem.y[state.order[lo:]]) for t in (0, 1))
+    assert any(np.array_equal(B[t, :N - lo], problem.source.X[state.order[lo:]])
+               and np.array_equal(Yb[t, :N - lo], problem.source.y[state.order[lo:]]) for t in (0, 1))
 
 
 def test_auto_times_both_paths_and_keeps_the_faster(monkeypatch, spy):

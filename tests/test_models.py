@@ -183,12 +183,14 @@ def test_large_problems_use_the_fused_kernel_with_equal_results(kind: str, loss:
                                                                  n: int,
                                                                  rng: np.random.Generator,
                                                                  monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """Just above the dispatch threshold (narrow X: FUSED_MIN_SIZE_NARROW for the linear
-    heads) the model takes the kernel; with the thresholds out of reach, the plain formula."""
+    """Just above the dispatch threshold (kernels.fused_min_size) the compiled engine takes the
+    fused kernel and equals the model's NumPy formula; with the thresholds out of reach it
+    declines and the model's formula runs."""
+    from gdlab.core.loop import ModelProblem
     from gdlab.engines import kernels
 
-    threshold = (kernels.FUSED_MIN_SIZE if kind == "softmax"
-                 else kernels.linear_fused_min_size(np.empty((1, n), order=order)))
+    threshold = kernels.fused_min_size({"softmax": "cce"}.get(kind, "mse"),
+                                       np.empty((1, n), order=order))
     m = threshold // n + 17
     X = np.asarray(rng.normal(size=(m, n)), order=order)
     model = {"linear": LinearModel(n_features=n), "logistic": LogisticModel(n_features=n),
@@ -200,10 +202,15 @@ def test_large_problems_use_the_fused_kernel_with_equal_results(kind: str, loss:
     calls = []
     real = kernels.loss_grad
     monkeypatch.setattr(kernels, "loss_grad", lambda *a, **k: calls.append(1) or real(*a, **k))
-    fused = model.loss_and_grad(theta, X, y, sample_weight=w, alpha=0.1)
+    problem = ModelProblem.from_arrays(model, X, y, w, 0.1, engine="compiled")
+    fused = problem.loss_and_grad(theta, None)
     assert calls, "the fused kernel was not used"
+    plain = model.loss_and_grad(theta, X, y, sample_weight=w, alpha=0.1)
     monkeypatch.setattr(kernels, "FUSED_MIN_SIZE", 10**12)
     monkeypatch.setattr(kernels, "FUSED_MIN_SIZE_NARROW", 10**12)
-    plain = model.loss_and_grad(theta, X, y, sample_weight=w, alpha=0.1)
+    monkeypatch.setattr(kernels, "FUSED_MIN_SIZE_SOFTMAX", 10**12)
+    calls.clear()
+    assert problem.loss_and_grad(theta, None)[0] == pytest.approx(plain[0], rel=1e-15)
+    assert not calls
     assert fused[0] == pytest.approx(plain[0], rel=1e-12)
     np.testing.assert_allclose(fused[1], plain[1], rtol=1e-11, atol=1e-14)

@@ -1,9 +1,11 @@
 """The one training loop: batches, epochs, history, callbacks, divergence, resumable state.
 
 Full-batch, mini-batch and stochastic descent are values of ``batch_size`` (None, k, 1), not
-three loops. A *problem* supplies ``loss_and_grad(theta, idx)`` for a set of row indices
-(``None`` means every row); an optimizer (:mod:`gdlab.core.optim`) turns gradients into updates;
-a schedule (:mod:`gdlab.core.schedules`) gives the learning rate; this module only loops.
+three loops. A *problem* holds a batch source (:mod:`gdlab.core.sources`: the epoch's order
+and each batch's rows) and supplies ``loss_and_grad(theta, rows)``; an optimizer
+(:mod:`gdlab.core.optim`) turns gradients into updates; a schedule (:mod:`gdlab.core.schedules`)
+gives the learning rate; an engine (:mod:`gdlab.core.engine`) may run the same steps faster;
+this module only loops.
 
 Everything the loop needs to continue lives in :class:`TrainState` (parameters, optimizer
 state, epoch, position in the epoch's shuffle, generator state, counters, history), so a run
@@ -26,11 +28,10 @@ from numpy.typing import NDArray
 from sklearn.exceptions import ConvergenceWarning
 
 from gdlab.core._validation import check_scalar
-from gdlab.core.models import GLM
+from gdlab.core.engine import get_engine
 from gdlab.core.optim import get_optimizer
 from gdlab.core.schedules import get_schedule
-from gdlab.core.shuffle import permutation
-from gdlab.engines import fastepoch
+from gdlab.core.sources import ArraySource, BatchSource, resolve_batch_size
 
 Array = NDArray[Any]
 
@@ -38,7 +39,7 @@ __all__ = [
     "ConvergenceWarning",
     "DivergenceError",
     "EpochRecord",
-    "GLMProblem",
+    "ModelProblem",
     "Problem",
     "TrainConfig",
     "TrainState",
@@ -67,95 +68,69 @@ class DivergenceError(ValueError):
 
 
 class Problem(Protocol):
-    """What the loop trains: a loss and gradient over a subset of rows."""
+    """What the loop trains: a batch source and the loss and gradient over its batches."""
 
     @property
-    def n_samples(self) -> int:
-        """Number of rows the batches are drawn from."""
+    def source(self) -> BatchSource:
+        """Where the batches come from (:mod:`gdlab.core.sources`)."""
         ...
 
-    def loss_and_grad(self, theta: Array, idx: Array | None) -> tuple[float, Array]:
-        """Loss and gradient over rows idx (None: all rows), gradient of theta's shape."""
+    def loss_and_grad(self, theta: Array, rows: Array | None) -> tuple[float, Array]:
+        """Loss and gradient over the batch's rows (None: all rows), gradient of theta's shape."""
         ...
 
 
 @dataclass
-class GLMProblem:
-    """A :class:`gdlab.core.models.GLM` on data (X, y), optionally weighted and L2-penalized.
+class ModelProblem:
+    """A model (:mod:`gdlab.core.models`) on a batch source, with an optional L2 penalty.
 
-    X : array of shape (n_samples, n_features); y : targets of shape (n_samples,) or
-    (n_samples, K); sample_weight : array of shape (n_samples,) or None.
+    ``loss_and_grad(theta, rows)`` is the mean data term over the batch's rows (from the
+    engine when one serves the case, from the model otherwise) plus ``model.penalty``; a
+    batch whose rows all have zero weight gives a zero step.
+
+    engine : 'auto', 'numpy', a registered name or an engine object (:mod:`gdlab.core.engine`).
     """
 
-    model: GLM
-    X: Array
-    y: Array
-    sample_weight: Array | None = None
+    model: Any
+    source: Any
     alpha: float = 0.0
-    gram: bool = False
-    _gram_cache: tuple[Array, Array, float, float] | None = field(default=None, repr=False)
+    engine: Any = "auto"
 
-    @property
-    def n_samples(self) -> int:
-        return int(self.X.shape[0])
-
-    def _gram(self) -> tuple[Array, Array, float, float]:
-        """Cached A = X1^T S X1, c = X1^T S y, y^T S y and sum(S), X1 = [X, 1], S = weights.
-
-        With them a full-batch MSE step costs O(n^2) instead of a pass over X. The loss
-        theta^T A theta - 2 theta^T c + y^T S y loses relative precision (~1e-16 y^T S y / L)
-        when the fit is near perfect; the gradient does not.
-        """
-        if self._gram_cache is None:
-            X, y = self.X, self.y
-            m, n = X.shape
-            Y = y.reshape(m, -1).astype(X.dtype, copy=False)
-            # weighted rows need one scaled copy of X; unweighted ones none
-            Xw = X if self.sample_weight is None else X * self.sample_weight[:, None]
-            w = np.ones(m, X.dtype) if self.sample_weight is None else self.sample_weight
-            Yw = Y * w[:, None]
-            A = np.empty((n + 1, n + 1), dtype=np.float64)
-            A[:n, :n] = Xw.T @ X
-            A[:n, n] = A[n, :n] = Xw.sum(axis=0)
-            A[n, n] = w.sum()
-            c = np.vstack([X.T @ Yw, Yw.sum(axis=0, keepdims=True)])
-            self._gram_cache = (A, c, float(np.sum(Yw * Y)), float(w.sum()))
-        return self._gram_cache
-
-    def _gram_loss_and_grad(self, theta: Array) -> tuple[float, Array]:
-        A, c, yy, total = self._gram()
-        n = self.model.n_features
-        W, b = self.model.unpack(theta)
-        T = np.vstack([W, b[None, :]])  # (n+1, K): [W; b]
-        AT = A @ T
-        loss = max(float(np.sum(T * AT) - 2.0 * np.sum(T * c) + yy), 0.0) / total
-        G = 2.0 * (AT - c) / total
-        gW, gb = G[:n], G[n]
-        if not self.model.fit_intercept:
-            gb = np.zeros_like(gb)
-        if self.alpha:
-            loss += 0.5 * self.alpha * float(np.sum(W * W))
-            gW = gW + self.alpha * W
-        return loss, np.concatenate([gW.ravel(), gb]).astype(theta.dtype, copy=False)
-
-    def loss_and_grad(self, theta: Array, idx: Array | None) -> tuple[float, Array]:
-        if idx is None and self.gram and self.model.loss == "mse" and \
-                self.model.layout == "rows":
-            return self._gram_loss_and_grad(theta)
-        if idx is None:
-            X, y, w = self.X, self.y, self.sample_weight
-        else:
-            X, y = self.X[idx], self.y[idx]
-            w = None if self.sample_weight is None else self.sample_weight[idx]
-            if w is not None and not w.any():
-                # a batch of zero-weight rows carries no information: a zero step
-                return 0.0, np.zeros_like(theta)
-        return self.model.loss_and_grad_checked(theta, X, y, sample_weight=w, alpha=self.alpha)
+    @classmethod
+    def from_arrays(cls, model: Any, X: Array, y: Array, sample_weight: Array | None = None,
+                    alpha: float = 0.0, engine: Any = "auto") -> ModelProblem:
+        """A problem on rows in memory: X (n_samples, n_features), y (n_samples,) or
+        (n_samples, K), sample_weight (n_samples,) or None."""
+        return cls(model, ArraySource(X, y, sample_weight), alpha, engine)
 
     def __post_init__(self) -> None:
         # validate the targets once; each step then takes the unchecked path
-        self.model.unpack(np.zeros(self.model.n_params))
-        self.y = self.model._targets(self.y, self.n_samples)
+        if isinstance(self.source, ArraySource):
+            self.source.y = self.model.check_targets(self.source.y, self.source.n_samples)
+        self.engine = get_engine(self.engine)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.source.n_samples)
+
+    def data_term(self, theta: Array, X: Array, y: Array, w: Array | None
+                  ) -> tuple[float, Array]:
+        """Mean loss and gradient over the rows (X, y, w), without the penalty."""
+        if self.engine is not None:
+            out = self.engine.loss_and_grad(self.model, theta, X, y, w)
+            if out is not None:
+                return out  # type: ignore[no-any-return]
+        return self.model.loss_and_grad_checked(theta, X, y, sample_weight=w)  # type: ignore[no-any-return]
+
+    def loss_and_grad(self, theta: Array, rows: Array | None) -> tuple[float, Array]:
+        out = self.source.loss_and_grad(self.data_term, theta, rows)
+        if out is None:
+            return 0.0, np.zeros_like(theta)
+        loss, grad = out
+        if self.alpha:
+            p_loss, p_grad = self.model.penalty(theta, self.alpha)
+            loss, grad = loss + p_loss, grad + p_grad
+        return loss, grad
 
 
 @dataclass
@@ -243,10 +218,6 @@ class TrainState:
                    rng=np.random.default_rng(random_state))
 
 
-def _batches(n: int, batch_size: int | None) -> int:
-    return 1 if batch_size is None or batch_size >= n else -(-n // batch_size)
-
-
 def _finite(a: Array) -> bool:
     return bool(np.isfinite(a).all())
 
@@ -290,31 +261,26 @@ def run(
     sched = get_schedule(config.schedule) if schedule is None else schedule
     if state.schedule_state is not None and hasattr(sched, "load_state_dict"):
         sched.load_state_dict(state.schedule_state)
-    n = problem.n_samples
-    bs = None if config.batch_size is None or config.batch_size >= n else config.batch_size
-    n_batches = _batches(n, bs)
+    source = problem.source
+    bs = resolve_batch_size(config.batch_size, source.n_samples)
+    n_batches = source.n_batches(bs)
     theta = state.theta
-    # whole epochs in compiled code when the problem allows it (gdlab.engines.fastepoch); the loop
-    # below stays the reference and finishes any epoch the compiled path stops early
-    fast = (fastepoch.plan(problem, optimizer, config, step_callbacks)
-            if isinstance(problem, GLMProblem) else None)
+    # whole epochs run by an engine when it serves the case; the loop below stays the
+    # reference and finishes any epoch the engine stops early
+    engine = getattr(problem, "engine", None)
+    fast = (engine.epoch_runner(problem, optimizer, config, step_callbacks)
+            if engine is not None else None)
 
     while state.epoch < config.epochs and state.stopped_by is None:
         t0 = time.perf_counter()
         if state.batch_index == 0:
-            state.order = (permutation(state.rng, n) if (config.shuffle and bs is not None)
-                           else None)
+            state.order = source.epoch_order(state.rng, bs, config.shuffle)
             if fast is not None:
                 lr_t = float(sched(state.epoch, config.lr))
                 fast.run_epoch(state, lr_t)
                 theta = state.theta
         for bi in range(state.batch_index, n_batches):
-            if bs is None:
-                idx = None
-            elif state.order is None:
-                idx = np.arange(bi * bs, min((bi + 1) * bs, n))
-            else:
-                idx = state.order[bi * bs:(bi + 1) * bs]
+            idx = source.batch_rows(state.order, bi, bs)
             t_sched = state.step if config.schedule_unit == "step" else state.epoch
             lr_t = float(sched(t_sched, config.lr))
             with np.errstate(over="ignore", invalid="ignore"):
@@ -334,7 +300,7 @@ def run(
                                       last_finite_loss=loss, params=theta.copy(),
                                       what="parameters")
             theta, state.opt_state = new_theta, opt_state
-            rows = n if idx is None else len(idx)
+            rows = source.n_rows(idx)
             state.theta = theta
             state.last_finite_loss = float(loss)
             state.epoch_loss_sum += float(loss) * rows

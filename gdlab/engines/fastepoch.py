@@ -2,7 +2,7 @@
 
 The training loop (:func:`gdlab.core.loop.run`) spends ~150 us of Python per mini-batch step
 (gather ``X[idx]``, loss and gradient, optimizer update), which dominates a 256-row batch of
-100 features. For the common case, a :class:`~gdlab.core.loop.GLMProblem` with a canonical head
+100 features. For the common case, a GLM on rows in memory with a canonical head
 (identity + MSE, sigmoid + BCE with one output, softmax + CCE on integer labels) trained by
 :class:`~gdlab.core.optim.GD`, :class:`~gdlab.core.optim.Momentum` (both forms, Nesterov, dampening,
 weight decay) or :class:`~gdlab.core.optim.Adam` / :class:`~gdlab.core.optim.AdamW` (amsgrad) with
@@ -58,7 +58,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gdlab.core.models import GLM
 from gdlab.core.optim import GD, SGD, Adam, AdamW, Momentum, Nesterov
+from gdlab.core.sources import ArraySource
 
 try:  # numba is a declared dependency; without it every epoch takes the Python loop
     from llvmlite import ir
@@ -284,7 +286,7 @@ if HAVE_NUMBA:
         nK = n * K
         Z = ws1
         dZ = ws2
-        # ---- loss and gradient (GLMProblem.loss_and_grad) ---------------------------------
+        # ---- loss and gradient (ModelProblem.loss_and_grad) ---------------------------------
         total = 0.0
         if weighted:
             for i in range(m):
@@ -598,7 +600,7 @@ def _optimizer_spec(optimizer: Any) -> tuple[int, list[float], tuple[str, ...]] 
         return None
     if isinstance(optimizer, Adam):
         hp = [optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.weight_decay,
-              float(optimizer._decoupled), float(optimizer.amsgrad)]
+              float(optimizer.decoupled_weight_decay), float(optimizer.amsgrad)]
         keys = ("mu", "nu", "nu_max") if optimizer.amsgrad else ("mu", "nu")
         return _ADAM, [float(v) for v in hp], keys
     if isinstance(optimizer, Momentum):
@@ -618,7 +620,7 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
 
     Parameters
     ----------
-    problem : a :class:`gdlab.core.loop.GLMProblem` (anything else is unsupported)
+    problem : a :class:`gdlab.core.loop.ModelProblem` of a GLM on an ArraySource
     optimizer : an optimizer object from :mod:`gdlab.core.optim`
     config : :class:`gdlab.core.loop.TrainConfig`
     step_callbacks : the loop's step callbacks (any disables the compiled epoch)
@@ -628,9 +630,12 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
     if not HAVE_NUMBA:
         return "numba is not installed"
     model = getattr(problem, "model", None)
-    X = getattr(problem, "X", None)
-    if model is None or not isinstance(X, np.ndarray):
-        return "the problem is not a GLMProblem on a NumPy array"
+    source = getattr(problem, "source", None)
+    if not isinstance(model, GLM) or not isinstance(source, ArraySource):
+        return "the problem is not a GLM on rows in memory (ArraySource)"
+    X = source.X
+    if not isinstance(X, np.ndarray):
+        return "X is not a NumPy array"
     n = X.shape[0]
     if config.batch_size is None or config.batch_size >= n:
         return "full-batch descent (one step per epoch gains nothing)"
@@ -644,7 +649,7 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
         return f"loss {model.loss!r} with {model.n_outputs} outputs is not a canonical head"
     if X.ndim != 2 or X.dtype not in (np.float32, np.float64) or not X.flags.c_contiguous:
         return "X is not a C-contiguous float32/float64 array"
-    y = np.asarray(problem.y)
+    y = np.asarray(source.y)
     if y.ndim != 1:
         return "targets are not 1-D (one-hot or multi-output)"
     if model.loss == "cce":
@@ -652,7 +657,7 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
             return "softmax labels are not integers"
         if y.size and (y.min() < 0 or y.max() >= model.n_outputs):
             return "softmax labels outside [0, K)"
-    w = problem.sample_weight
+    w = source.sample_weight
     if w is not None:
         w = np.asarray(w)
         if w.ndim != 1 or w.shape[0] != n or not np.all(np.isfinite(w)) or np.any(w < 0):
@@ -685,8 +690,8 @@ class FastEpoch:
     """
 
     def __init__(self, problem: Any, optimizer: Any, config: Any) -> None:
-        model = problem.model
-        self.X: Array = problem.X
+        model, source = problem.model, problem.source
+        self.X: Array = source.X
         n = self.X.shape[0]
         self.K = int(model.n_outputs)
         self.head = _HEADS[model.loss]
@@ -694,14 +699,14 @@ class FastEpoch:
         self.alpha = float(problem.alpha)
         self.bs = int(config.batch_size)
         self.n_params = int(model.n_params)
-        y = np.asarray(problem.y)
+        y = np.asarray(source.y)
         if self.head == 2:
             self.yf = np.empty(0)
             self.ylab = np.ascontiguousarray(y.astype(np.int64))
         else:
             self.yf = np.ascontiguousarray(y, dtype=np.float64)
             self.ylab = np.empty(0, dtype=np.int64)
-        w = problem.sample_weight
+        w = source.sample_weight
         self.s = np.empty(0) if w is None else np.ascontiguousarray(w, dtype=np.float64)
         self.identity = np.arange(n, dtype=np.int64)
         spec = _optimizer_spec(optimizer)

@@ -20,18 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sklearn.base import is_classifier
 
+from gdlab.estimators.base import ESTIMATORS
 from gdlab.io.safe_npz import ModelFileError, load_arrays, save_arrays
 from gdlab.io.tables import FeatureEncoder
 
-MODEL_TYPES = ("LinearRegression", "LogisticRegression", "SoftmaxRegression")
 
+def _estimator_classes() -> dict[str, type[Any]]:
+    """The registered estimators (importing the package registers the built-in ones)."""
+    import gdlab.estimators  # noqa: F401
 
-def _estimator_classes() -> dict[str, type]:
-    from gdlab.estimators.linear import LinearRegression, LogisticRegression, SoftmaxRegression
-
-    return {"LinearRegression": LinearRegression, "LogisticRegression": LogisticRegression,
-            "SoftmaxRegression": SoftmaxRegression}
+    return ESTIMATORS
 
 
 def _json_params(est: Any) -> dict[str, Any]:
@@ -83,14 +83,12 @@ def save_model(
     from sklearn.utils.validation import check_is_fitted
 
     name = type(estimator).__name__
-    if name not in MODEL_TYPES:
-        raise TypeError(f"save_model saves gdlab estimators ({', '.join(MODEL_TYPES)}), "
-                        f"got {name}.")
+    cls = _estimator_classes().get(name)
+    if cls is None or type(estimator) is not cls:
+        raise TypeError(f"save_model saves gdlab estimators "
+                        f"({', '.join(sorted(_estimator_classes()))}), got {name}.")
     check_is_fitted(estimator)
-    arrays: dict[str, NDArray[Any]] = {
-        "coef": np.atleast_2d(np.asarray(estimator.coef_)),
-        "intercept": np.atleast_1d(np.asarray(estimator.intercept_)),
-    }
+    arrays: dict[str, NDArray[Any]] = dict(estimator._fitted_arrays())
     if hasattr(estimator, "classes_"):
         classes = np.asarray(estimator.classes_)
         arrays["classes"] = classes.astype(str) if classes.dtype == object else classes
@@ -115,18 +113,9 @@ def save_model(
 
 
 def _schema(meta: dict[str, Any]) -> dict[str, Any]:
-    n = meta.get("n_features")
-
-    def coef_shape(shape: tuple[int, ...], _meta: Any) -> str | None:
-        if len(shape) != 2 or shape[1] != n:
-            return f"shape (n_outputs, {n})"
-        return None
-
-    schema: dict[str, Any] = {
-        "coef": ("f", coef_shape),
-        "intercept": ("f", (None,)),
-        "classes": ("iufUb", (None,), False),
-    }
+    cls = _estimator_classes()[meta["model_type"]]
+    schema: dict[str, Any] = {**cls._file_schema(meta),  # type: ignore[attr-defined]
+                              "classes": ("iufUb", (None,), False)}
     if meta.get("encoder") is not None:
         schema.update(FeatureEncoder.schema())
     return schema
@@ -137,9 +126,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     encoder (models saved by ``gdlab fit``). Raises :class:`ModelFileError` on any problem."""
     _, meta = load_arrays(path, kind="model")  # validates format, checksum, finiteness
     src = str(path)
-    if not isinstance(meta, dict) or meta.get("model_type") not in MODEL_TYPES:
-        raise ModelFileError(f"{src}: unknown model_type {meta.get('model_type')!r}; expected "
-                             f"one of {', '.join(MODEL_TYPES)}.")
+    names = _estimator_classes()
+    if not isinstance(meta, dict) or meta.get("model_type") not in names:
+        shown = repr(meta.get("model_type") if isinstance(meta, dict) else meta)[:80]
+        raise ModelFileError(f"{src}: unknown model_type {shown}; expected "
+                             f"one of {', '.join(sorted(names))}.")
     if not isinstance(meta.get("n_features"), int) or meta["n_features"] < 1:
         raise ModelFileError(f"{src}: n_features must be a positive integer, got "
                              f"{meta.get('n_features')!r}.")
@@ -165,11 +156,6 @@ def _rebuild(arrays: dict[str, NDArray[Any]], meta: dict[str, Any], src: str) ->
         est = cls(**params)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{src}: invalid hyperparameters in the file ({exc}).") from exc
-    coef, intercept = arrays["coef"], arrays["intercept"]
-    K = coef.shape[0]
-    if intercept.shape != (K,):
-        raise ModelFileError(f"{src}: 'intercept' must have shape ({K},) to match 'coef' "
-                             f"{coef.shape}, got {intercept.shape}.")
     est.n_features_in_ = int(meta["n_features"])
     if meta.get("feature_names"):
         names = meta["feature_names"]
@@ -178,19 +164,13 @@ def _rebuild(arrays: dict[str, NDArray[Any]], meta: dict[str, Any], src: str) ->
                                  f"{est.n_features_in_} features.")
         est.feature_names_in_ = np.asarray(names, dtype=object)
     est.n_iter_ = int(meta.get("n_iter", 0))
-    if meta["model_type"] == "LinearRegression":
-        y_ndim = int(meta.get("y_ndim", 1))
-        est._y_ndim, est._n_targets = y_ndim, K
-        est.coef_ = coef[0].copy() if y_ndim == 1 else coef.copy()
-        est.intercept_ = float(intercept[0]) if y_ndim == 1 else intercept.copy()
-        return est
-    if "classes" not in arrays:
-        raise ModelFileError(f"{src}: a classifier file needs a 'classes' array.")
-    classes = arrays["classes"]
-    want = 1 if meta["model_type"] == "LogisticRegression" else classes.shape[0]
-    if K != want or (meta["model_type"] == "LogisticRegression" and classes.shape[0] != 2):
-        raise ModelFileError(f"{src}: {classes.shape[0]} classes do not fit 'coef' of shape "
-                             f"{coef.shape}.")
-    est.classes_ = classes.astype(object) if classes.dtype.kind == "U" else classes
-    est.coef_, est.intercept_ = coef.copy(), intercept.copy()
+    if is_classifier(est):
+        if "classes" not in arrays:
+            raise ModelFileError(f"{src}: a classifier file needs a 'classes' array.")
+        classes = arrays["classes"]
+        est.classes_ = classes.astype(object) if classes.dtype.kind == "U" else classes
+    try:
+        est._restore_fitted(arrays, meta)
+    except ValueError as exc:
+        raise ModelFileError(f"{src}: {exc}") from exc
     return est

@@ -15,7 +15,7 @@ logits = W^T X + b, shape (K, n_samples); dW = X dZ^T.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,7 +29,7 @@ from gdlab.core._validation import (
     check_shape,
 )
 from gdlab.core.losses import get_loss
-from gdlab.engines import kernels
+from gdlab.core.models.base import register_model
 
 Array = NDArray[np.floating[Any]]
 
@@ -38,6 +38,7 @@ LINKS = {"mse": "identity", "bce": "sigmoid", "cce": "softmax",
 LAYOUTS = ("rows", "columns")
 
 
+@register_model
 @dataclass(frozen=True)
 class GLM:
     """A generalized linear model on a flat parameter vector.
@@ -56,11 +57,18 @@ class GLM:
         Whether b is learned; when False it stays at zero and its gradient is zero.
     """
 
+    name: ClassVar[str] = "glm"
+
     n_features: int
     n_outputs: int = 1
     loss: str = "mse"
     layout: str = "rows"
     fit_intercept: bool = True
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON (the model protocol; see gdlab.core.models.base)."""
+        return {"n_features": self.n_features, "n_outputs": self.n_outputs, "loss": self.loss,
+                "layout": self.layout, "fit_intercept": self.fit_intercept}
 
     def __post_init__(self) -> None:
         name = type(self).__name__
@@ -146,7 +154,9 @@ class GLM:
         return softmax(z, axis=1 if self.layout == "rows" else 0)
 
     # ---- loss and gradient ------------------------------------------------------------
-    def _targets(self, y: Any, m: int) -> Array:
+    def check_targets(self, y: Any, m: int) -> Array:
+        """Targets for m rows as loss_and_grad takes them: (m,) or (m, K) floats, or integer
+        labels (m,) for a softmax head."""
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             raise ValueError(
@@ -198,7 +208,7 @@ class GLM:
         """
         self.unpack(theta)  # checks theta's shape
         m = X.shape[0] if self.layout == "rows" else X.shape[1]
-        return self.loss_and_grad_checked(theta, X, self._targets(y, m),
+        return self.loss_and_grad_checked(theta, X, self.check_targets(y, m),
                                           sample_weight=sample_weight, reduction=reduction,
                                           alpha=alpha)
 
@@ -209,11 +219,6 @@ class GLM:
         y as returned by the model's target check, theta of length n_params)."""
         nk = self.n_features * self.n_outputs
         W, b = theta[:nk].reshape(self.n_features, self.n_outputs), theta[nk:]
-        if self._use_kernel(X, y):
-            # one pass over X: residuals and X^T r block by block (gdlab.engines.kernels)
-            loss, gW, gb = kernels.loss_grad(self.loss, X, y, W, b,
-                                             sample_weight=sample_weight, reduction=reduction)
-            return self._finish(loss, gW, gb, W, alpha)
         if self.layout == "rows":
             z = X @ W + b
         else:
@@ -224,26 +229,28 @@ class GLM:
         dz2 = dz[:, None] if dz.ndim == 1 else dz
         # dL/dW = X^T dL/dz (rows) or X dZ^T (columns): the identity every lesson derives
         gW = X.T @ dz2 if self.layout == "rows" else X @ dz2
-        return self._finish(loss, gW, dz2.sum(axis=0), W, alpha)
+        return self.finish(loss, gW, dz2.sum(axis=0), W, alpha)
 
-    def _use_kernel(self, X: Array, y: Array) -> bool:
-        """The fused kernel covers the canonical heads on large row-major problems."""
-        if self.layout != "rows" or y.ndim != 1:
-            return False
-        if self.loss == "cce":
-            return X.shape[0] * X.shape[1] >= kernels.FUSED_MIN_SIZE
-        return ((self.loss == "bce" or (self.loss == "mse" and self.n_outputs == 1))
-                and X.shape[0] * X.shape[1] >= kernels.linear_fused_min_size(X))
-
-    def _finish(self, loss: float, gW: Array, gb: Array, W: Array, alpha: float
-                ) -> tuple[float, Array]:
-        """Add the L2 term, zero the bias gradient without an intercept, flatten."""
+    def finish(self, loss: float, gW: Array, gb: Array, W: Array, alpha: float
+               ) -> tuple[float, Array]:
+        """The flat gradient from the data term's dL/dW (n_features, K) and dL/db (K,): the
+        bias gradient zeroed without an intercept, then the L2 term added (see penalty)."""
         if not self.fit_intercept:
             gb = np.zeros_like(gb)
         if alpha:
             loss += 0.5 * alpha * float(np.sum(W * W))
             gW = gW + alpha * W
         return loss, np.concatenate([gW.ravel(), gb])
+
+    def penalty(self, theta: Array, alpha: float) -> tuple[float, Array]:
+        """``alpha / 2 ||W||^2`` and its gradient ``[alpha W, 0]`` (the bias is unpenalized)."""
+        nk = self.n_features * self.n_outputs
+        grad = np.zeros_like(theta)
+        if not alpha:
+            return 0.0, grad
+        W = theta[:nk]
+        grad[:nk] = alpha * W
+        return 0.5 * alpha * float(np.dot(W, W)), grad
 
     def loss_value(self, theta: Array, X: Array, y: Any, **kwargs: Any) -> float:
         """The loss alone (see loss_and_grad)."""

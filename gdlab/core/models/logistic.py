@@ -29,8 +29,8 @@ class LogisticModel(GLM):
             )
         super().__post_init__()
 
-    def _targets(self, y: Any, m: int) -> Array:
+    def check_targets(self, y: Any, m: int) -> Array:
         y_arr = np.asarray(y)
         if y_arr.dtype.kind in "biuf" and np.isfinite(y_arr).all():
             check_binary_labels(y_arr)
-        return super()._targets(y_arr, m)
+        return super().check_targets(y_arr, m)

@@ -35,8 +35,8 @@ class SoftmaxModel(GLM):
         object.__setattr__(self, "loss", _ALIASES[self.loss])
         super().__post_init__()
 
-    def _targets(self, y: Any, m: int) -> Array:
-        y_arr = super()._targets(y, m)
+    def check_targets(self, y: Any, m: int) -> Array:
+        y_arr = super().check_targets(y, m)
         if y_arr.ndim == 1:
             labels = np.asarray(y_arr)
             if labels.size and (labels.min() < 0 or labels.max() >= self.n_outputs

@@ -37,7 +37,8 @@ class Adam(Optimizer):
     """
 
     _param_names = ("beta1", "beta2", "eps", "amsgrad", "weight_decay")
-    _decoupled = False
+    #: AdamW's decay applied to theta directly (torch's ``decoupled_weight_decay``)
+    decoupled_weight_decay = False
 
     def __init__(
         self,
@@ -66,7 +67,7 @@ class Adam(Optimizer):
         beta1, beta2 = self.beta1, self.beta2
         decay = None
         if self.weight_decay != 0.0:
-            if self._decoupled:
+            if self.decoupled_weight_decay:
                 decay = -lr * self.weight_decay * params
             else:
                 g = g + self.weight_decay * params
@@ -102,7 +103,7 @@ class AdamW(Adam):
     weight_decay : float >= 0, default 1e-2
     """
 
-    _decoupled = True
+    decoupled_weight_decay = True
 
     def __init__(
         self,

@@ -100,6 +100,7 @@ __all__ = [
     "HAVE_NUMBA",
     "blocked_linear_loss_grad",
     "blocked_softmax_loss_grad",
+    "fused_min_size",
     "linear_fused_min_size",
     "linear_loss_grad",
     "loss_grad",
@@ -180,6 +181,11 @@ def linear_fused_min_size(X: ArrayLike) -> int:
     narrow = HAVE_NUMBA and Xa.shape[1] <= _NARROW_N and (
         _use_compiled(Xa) or _use_compiled_fortran(Xa))
     return FUSED_MIN_SIZE_NARROW if narrow else FUSED_MIN_SIZE
+
+
+def fused_min_size(head: str, X: ArrayLike) -> int:
+    """Entries of X (m * n) from which :func:`loss_grad` takes the fused pass for ``head``."""
+    return FUSED_MIN_SIZE_SOFTMAX if head == "cce" else linear_fused_min_size(X)
 
 
 def _use_compiled_fortran(X: NDArray[Any]) -> bool:
