@@ -9,7 +9,7 @@ and prints the ratio plain / fused: above 1 the fused kernel wins.
 Each timing is a run of back-to-back calls of one candidate, and the candidates are 0.3 s
 apart: the plain formula runs on OpenBLAS's threads and the fused one on numba's OpenMP
 threads, and on two cores the pool that ran last keeps spinning for a while (OpenBLAS's
-threads ~0.1 s), which used to slow whichever candidate came next.
+threads ~0.1 s), which would slow whichever candidate came next.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 
 Each case times, in paired rounds (every candidate once per round, 0.2 s pause between
 calls): a 2-thread read of X with eight streams per thread (the bandwidth probe: the bound),
-the same read with one stream per thread (``np.sum``, the probe of sessions 1-4), gdlab's
+the same read with one stream per thread (``np.sum``, 1.5-1.6x slower), gdlab's
 `linear_loss_grad` (what `loss_grad` dispatches to at this size), gdlab's blocked NumPy
 path, the bare NumPy formula ``X.T @ (f(X @ w + b) - y)`` and the same formula in torch on
 ``torch.from_numpy(X)`` (no copy, 2 threads). Ratios are medians over rounds of per-round ratios.

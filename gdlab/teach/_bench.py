@@ -1,6 +1,6 @@
 """Shared timing helpers for benchmarks/*.py (not part of the public API).
 
-Two harness traps shape these helpers (docs/benchmarks.md):
+Two harness traps shape these helpers (docs/benchmarks.md, "How to read these numbers"):
 
 - OpenBLAS worker threads spin for ~0.1 s after a call, stealing a core from whatever is
   timed next; ``pause()`` sleeps between libraries.
@@ -74,10 +74,11 @@ def read_probe(a: NDArray[Any], threads: int = 2, streams: bool = True) -> Calla
 
     Each thread reads its part as eight interleaved streams (``streams=True``, compiled; it
     needs numba) or as one (``np.sum``). One core streaming one range keeps too few cache
-    lines in flight: on the 2-core VM of docs/benchmarks.md eight streams read 1.5-1.6x
-    faster, so they give the honest bound. Both release the GIL, so the threads read
-    concurrently. Time it among the candidates of a paired run: ``bytes(X) / bandwidth`` is
-    the bound a memory-bound gradient cannot beat, and it moves with the machine's load.
+    lines in flight: on a 2-core VM eight streams read 1.5-1.6x faster (benchmarks/gradient.py
+    prints ``gdlab/1-stream read`` beside ``gdlab/bound``), so they give the honest bound.
+    Both release the GIL, so the threads read concurrently. Time it among the candidates of a
+    paired run: ``bytes(X) / bandwidth`` is the bound a memory-bound gradient cannot beat, and
+    it moves with the machine's load.
     """
     global _POOL
     if _POOL is None:

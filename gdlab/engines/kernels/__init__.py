@@ -39,7 +39,7 @@ Three implementations, all computing the same numbers:
   vector.
   Softmax copies each block column by column and runs the same BLAS pass.
 
-Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``, measured in docs/benchmarks.md):
+Which one runs (``linear_loss_grad`` / ``softmax_loss_grad``; benchmarks/gradient.py, softmax.py):
 C- or Fortran-ordered X -> numba (softmax: the whole-array formula for shapes with much
 arithmetic per byte, ``n * K > 16384``, and for one row or column); strided X -> blocked
 NumPy; no numba -> the same NumPy paths. ``loss_grad`` (what models call) uses
@@ -113,15 +113,15 @@ __all__ = [
 CHUNK_BYTES = 4 * 1024 * 1024
 # Below these many entries of X (m * n) `loss_grad` uses the plain formula: for small X the
 # compiled pass's parallel start-up costs more than the plain formula's second read of X,
-# which comes from cache. benchmarks/dispatch.py on a quiet run (docs/benchmarks.md, session
-# 8), plain / fused at n = 100: 0.91-1.09 at 3e5 entries, 1.6-1.9 at 1e6, 2.3-2.9 at 3e6
-# (MSE, BCE, softmax); softmax does K x more arithmetic per byte and breaks even at 3e5.
+# which comes from cache. Measured by benchmarks/dispatch.py, plain / fused at n = 100:
+# 0.8 at 1e5 entries, 0.9-1.2 at 3e5, 1.6-1.9 at 1e6, 2.3-2.9 at 3e6 (MSE, BCE, softmax);
+# softmax does K x more arithmetic per byte and breaks even at 3e5.
 FUSED_MIN_SIZE = 1_000_000
 FUSED_MIN_SIZE_SOFTMAX = 300_000
 # Narrow X (n <= 32 features, C or Fortran order) has compiled kernels that keep each group of
 # rows in registers (_linear_small_nb); against the plain formula, whose X.T @ r on skinny X
-# runs on one thread, they measured 2.2-6.3x faster at 3e5 entries (n = 10 and 32, MSE and
-# BCE), 0.9-2.4x at 1e5 and slower below (docs/benchmarks.md, "Dispatch threshold").
+# runs on one thread, they are 1.2-3.3x faster at 3e5 entries (n = 10 and 32, MSE and BCE),
+# 0.87-2.1x at 1e5 and slower below (measured by benchmarks/dispatch.py).
 FUSED_MIN_SIZE_NARROW = 300_000
 
 

@@ -7,8 +7,8 @@ for ``g[j] += X[blk, j] . dl/dz`` while they are still in L2 (a block of n = 100
 400 KiB). That second read is pipelined: it runs in the same sweeps as the next block's
 logits, so L2 loads and FMAs overlap the wait for memory. X is read from memory once; the work
 per entry is two vectorised FMAs. This replaces BLAS's gemv pair on the same blocks, whose
-per-call cost dominates skinny X (n = 10: 0.5x the time of blocked NumPy, measured in
-docs/benchmarks.md).
+per-call cost dominates skinny X (n = 10: 0.5x the time of blocked NumPy; compare the gdlab
+and blocked columns of ``benchmarks/gradient.py --order F``).
 
 Narrow X (n <= 32 features) instead takes eight consecutive rows at a time through
 :func:`~gdlab.engines.kernels._linear_small_nb.small_columns` (each column of the eight rows is one

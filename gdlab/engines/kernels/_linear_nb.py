@@ -7,13 +7,13 @@ order (reproducible). Only imported when numba is present.
 Each chunk is walked in groups of eight rows (each load of w serves eight rows), group q
 being row q of each eighth of the chunk: the chunk is read as eight interleaved streams. One
 core reading one stream keeps too few cache lines in flight; with eight, the hardware
-prefetchers keep ~1.5x as many (a 2-thread read of X ran 1.5-1.6x faster, and these kernels
-took 0.73-0.88x the time of a consecutive-row pass, on the VM of docs/benchmarks.md).
+prefetchers keep ~1.5x as many (a 2-thread read of X runs 1.5-1.6x faster: the
+``gdlab/1-stream read`` column of benchmarks/gradient.py; these kernels took 0.66-0.88x the
+time of a consecutive-row pass).
 Each group is finished while its rows are in L1: its eight logits, their point-wise loss
 and dl/dz in registers (:func:`~gdlab.engines.kernels._pointwise_nb.point8`; for BCE one 8-lane
-vector chain), and its gradient. BCE used to work in blocks of groups (logits, a point-wise
-loop, then a second pass for the gradient); that second pass did not overlap the memory
-streams and cost ~0.25x the read bound at n = 100.
+vector chain), and its gradient, so no second pass over a block is needed for the gradient
+(such a pass does not overlap the memory streams: ~0.25x the read bound at n = 100).
 
 Narrow X (n <= 32 features) takes the same groups through
 :func:`~gdlab.engines.kernels._linear_small_nb.small_groups`, whose group step is emitted as vector
