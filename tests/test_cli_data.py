@@ -263,7 +263,7 @@ def test_bad_options_are_one_line(reg_csv: Path, capsys: pytest.CaptureFixture[s
     code, _, err = run(capsys, "fit", reg_csv, "-t", "y", "--batch-size", "zero")
     assert code == 2 and "--batch-size" in err and "'full'" in err
     code, _, err = run(capsys, "fit", reg_csv, "-t", "y", "--schedule", "nosuch")
-    assert code == 1 and "Unknown learning-rate schedule 'nosuch'" in err
+    assert code == 2 and "'nosuch' is not one of 'constant'," in err
     code, _, err = run(capsys, "fit", reg_csv, "-t", "y", "--resume")
     assert code == 2 and "--resume needs --checkpoint DIR" in err
 

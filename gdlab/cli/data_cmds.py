@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from gdlab.cli._app import cli
-from gdlab.cli._common import print_table
+from gdlab.cli._common import SuggestChoice, optimizer_choice, print_table, schedule_choice
 
 _METRIC_LABELS = {"r2": "R^2", "mae": "MAE", "rmse": "RMSE", "accuracy": "accuracy",
                   "log_loss": "log-loss", "f1_macro": "F1 (macro)"}
@@ -69,15 +69,15 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", "-t", required=True, help="Name of the column to predict.")
 @click.option("--model", default="auto", show_default=True,
-              type=click.Choice(["auto", "linear", "logistic", "softmax"]),
+              type=SuggestChoice(["auto", "linear", "logistic", "softmax"]),
               help="auto: linear for a continuous target, logistic for two classes, softmax "
                    "for more.")
 @click.option("--optimizer", default="adam", show_default=True,
-              type=click.Choice(["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop",
-                                 "adam", "adamw"]))
+              type=optimizer_choice())
 @click.option("--lr", type=float, default=None,
               help="Learning rate (default: a good one for the optimizer, 0.01 for adam).")
-@click.option("--schedule", default=None, help="Learning-rate schedule name, e.g. 'exponential'.")
+@click.option("--schedule", default=None, type=schedule_choice(),
+              help="Learning-rate schedule name, e.g. 'exponential'.")
 @click.option("--batch-size", "batch_size", default="auto", show_default=True,
               help="Rows per step: an integer, 'full' (full batch) or 'auto' (min(256, n)).")
 @click.option("--epochs", default=200, show_default=True, type=click.IntRange(1, None))
@@ -90,7 +90,7 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list
               help="Standardize numeric features (the means and scales are saved in the "
                    "model).")
 @click.option("--categorical", default="onehot", show_default=True,
-              type=click.Choice(["onehot", "error"]),
+              type=SuggestChoice(["onehot", "error"]),
               help="Non-numeric feature columns: one-hot encode them, or stop with an error.")
 @click.option("--test-size", default=0.2, show_default=True, type=click.FloatRange(0, 1,
               max_open=True), help="Share of rows held out for the metrics (0: none).")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gdlab.cli._app import cli
-from gdlab.cli._common import print_table
+from gdlab.cli._common import SuggestChoice, check_names, optimizer_choice, print_table
 
 
 def _csv_list(value: str) -> list[str]:
@@ -18,7 +18,7 @@ def _csv_list(value: str) -> list[str]:
 
 @cli.command()
 @click.option("--dataset", default="wine", show_default=True,
-              type=click.Choice(["iris", "wine", "breast_cancer", "digits", "diabetes"]),
+              type=SuggestChoice(["iris", "wine", "breast_cancer", "digits", "diabetes"]),
               help="A dataset bundled with scikit-learn (no network).")
 @click.option("--optimizers", default="gd,momentum,nesterov,adagrad,rmsprop,adam,adamw",
               show_default=True, help="Comma-separated optimizer names.")
@@ -41,8 +41,13 @@ def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, e
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise click.BadParameter(f"must be a positive number, got {lr}.", param_hint="--lr")
+    from gdlab.core.optim import OPTIMIZERS
+    from gdlab.teach.compare import BATCH_MODES
+
+    opt_names = check_names(_csv_list(optimizers), list(OPTIMIZERS), "--optimizers")
+    batch_names = check_names(_csv_list(batches), list(BATCH_MODES), "--batches")
     X, y, task = load_dataset(dataset)
-    rows = run_compare(X, y, task, optimizers=_csv_list(optimizers), batches=_csv_list(batches),
+    rows = run_compare(X, y, task, optimizers=opt_names, batches=batch_names,
                        epochs=epochs, lr=lr, mini_batch_size=mini_batch_size, random_state=seed)
     if plot_path is not None:
         from gdlab.plots._save import save_figure
@@ -72,8 +77,8 @@ def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, e
 
 @cli.command("lr-find")
 @click.option("--dataset", default="digits", show_default=True,
-              type=click.Choice(["iris", "wine", "breast_cancer", "digits", "diabetes"]))
-@click.option("--optimizer", default="adam", show_default=True)
+              type=SuggestChoice(["iris", "wine", "breast_cancer", "digits", "diabetes"]))
+@click.option("--optimizer", default="adam", show_default=True, type=optimizer_choice())
 @click.option("--batch-size", default="64", show_default=True,
               help="Rows per step, or 'full'.")
 @click.option("--lr-min", default=1e-6, show_default=True, type=float)
