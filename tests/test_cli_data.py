@@ -90,7 +90,8 @@ def test_fit_regression_infers_linear_one_hot_and_matches_least_squares(
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("inferred target 'y': continuous values in [")
-    assert lines[0].endswith("-> regression (linear regression)")
+    assert lines[0].endswith("-> regression (linear regression); non-integer numbers are "
+                             "continuous")
     assert lines[1] == "one-hot encoded: color (3 values)"
     assert "LinearRegression: 240 training rows, 60 held-out" in out
     for label in ("R^2", "MAE", "RMSE", "epochs", "seconds"):

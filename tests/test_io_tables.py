@@ -15,9 +15,10 @@ from gdlab.io.tables import (
     DataFileError,
     FeatureEncoder,
     infer_task,
-    task_rule,
     read_table,
+    sniff_sep,
     split_features_target,
+    task_rule,
     task_summary,
 )
 
@@ -578,21 +579,26 @@ def test_fast_scan_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert read_table(p)["b"].iloc[-1] == 82
 
 
-def test_wrong_separator(tmp_path: Path) -> None:
-    p = _write(tmp_path, "semi.csv", "a;b\n1;2\n")
-    with pytest.raises(DataFileError) as exc:
-        read_table(p)
-    assert _err(exc) == (
-        f"{p}: the header 'a;b' is one column containing semicolons; this file type is read as "
-        "comma-separated (.csv); convert the file or use the matching extension (.csv for "
-        "commas, .tsv for tabs)."
-    )
+def test_separator_is_sniffed_or_given(tmp_path: Path) -> None:
+    p = _write(tmp_path, "semi.csv", "a;b\n1,5;2\n3;4\n")
+    assert sniff_sep(p) == ";"
+    assert read_table(p)["b"].tolist() == [2, 4]
+    assert read_table(p)["a"].tolist() == ["1,5", "3"]
     p = _write(tmp_path, "c.tsv", "a,b\n1,2\n")
-    with pytest.raises(DataFileError, match="one column containing commas; .* tab-separated"):
-        read_table(p)
-    p = _write(tmp_path, "q.csv", '"a;b"\n"1;2"\n')  # the exact (quoted) path checks it too
-    with pytest.raises(DataFileError, match="one column containing semicolons"):
-        read_table(p)
+    assert sniff_sep(p) == "," and read_table(p)["b"].tolist() == [2]
+    p = _write(tmp_path, "one.csv", "a\n1\n2\n")
+    assert sniff_sep(p) == "," and read_table(p)["a"].tolist() == [1, 2]
+    p = _write(tmp_path, "pipe.csv", "a|b\n1|2\n")
+    assert read_table(p, sep="|")["b"].tolist() == [2]
+    p = _write(tmp_path, "semi2.csv", "a;b\n1;2\n")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p, sep=",")
+    assert _err(exc) == (
+        f"{p}: the header 'a;b' is one column containing semicolons but the separator is ','; "
+        "pass --sep ';' (or convert the file)."
+    )
+    with pytest.raises(DataFileError, match="the separator must be one character"):
+        read_table(p, sep=";;")
 
 
 # ------------------------------------------------- missing cells, grouped and unknown categories

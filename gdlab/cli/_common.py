@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -80,3 +82,31 @@ def schedule_choice() -> SuggestChoice:
     from gdlab.core.schedules import SCHEDULES
 
     return SuggestChoice(list(SCHEDULES), aliases=[c.__name__ for c in SCHEDULES.values()])
+
+
+def check_output(path: Path, suffixes: Sequence[str], option: str) -> None:
+    """Refuse an output path before any work: wrong extension, pickle, missing or read-only
+    directory, an existing directory of that name."""
+    name = path.name.lower()
+    if name.endswith((".pkl", ".pickle", ".joblib")):
+        raise click.BadParameter(
+            f"{str(path)!r}: gdlab writes model files as .npz (arrays + JSON), never pickle, "
+            f"whose loading can run code; use {str(path.with_suffix('.npz'))!r}.",
+            param_hint=option)
+    if not name.endswith(tuple(suffixes)):
+        got = path.suffix or "no extension"
+        raise click.BadParameter(
+            f"{str(path)!r} must end in {' or '.join(suffixes)}, got {got!r}; rename it.",
+            param_hint=option)
+    if path.is_dir():
+        raise click.BadParameter(f"{str(path)!r} is a directory; give a file name.",
+                                 param_hint=option)
+    parent = path.parent
+    if not parent.is_dir():
+        raise click.BadParameter(
+            f"the directory {str(parent)!r} of {str(path)!r} does not exist; create it first.",
+            param_hint=option)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise click.BadParameter(
+            f"the directory {str(parent)!r} is not writable; choose another place.",
+            param_hint=option)

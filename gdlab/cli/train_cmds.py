@@ -36,7 +36,7 @@ def _csv_list(value: str) -> list[str]:
 def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, epochs: int,
             lr: float | None, seed: int, plot_path: Path | None, as_json: bool) -> None:
     """Fit one model with full-batch, mini-batch and stochastic descent and each optimizer."""
-    from gdlab.teach.compare import best_row, load_dataset, rows_to_histories
+    from gdlab.teach.compare import baseline_score, best_row, load_dataset, rows_to_histories
     from gdlab.teach.compare import compare as run_compare
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
@@ -56,10 +56,12 @@ def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, e
         save_figure(plot_loss_curves(rows_to_histories(rows),
                                      title=f"{dataset}: loss per epoch"), plot_path)
     best = best_row(rows)
+    ref_name, ref_score = baseline_score(X, y, task, random_state=seed)
     if as_json:
         click.echo(json.dumps({"dataset": dataset, "task": task,
                                "rows": [r.as_dict(with_curve=True) for r in rows],
                                "best": best.as_dict(),
+                               "baseline": {"model": ref_name, "score": ref_score},
                                "plot": str(plot_path) if plot_path else None}, indent=1))
         return
     metric = rows[0].metric
@@ -71,6 +73,7 @@ def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, e
           f"{r.seconds:.2f}", r.status] for r in rows],
     )
     click.echo(f"best: {best.optimizer} / {best.batch} ({metric} {best.score:.4f})")
+    click.echo(f"reference: {ref_name} on the same split: {metric} {ref_score:.4f}")
     if plot_path is not None:
         click.echo(f"loss curves written to {plot_path}")
 

@@ -41,6 +41,7 @@ __all__ = [
     "FeatureEncoder",
     "infer_task",
     "read_table",
+    "sniff_sep",
     "split_features_target",
     "integer_class_limit",
     "task_rule",
@@ -125,17 +126,45 @@ def _first_bad_utf8_line(path: Path, ext: str) -> tuple[int, int]:
     return 0, 0
 
 
+_SEP_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def _default_sep(ext: str) -> str:
+    return "\t" if ext.startswith(".tsv") else ","
+
+
+def sniff_sep(path: str | os.PathLike[str]) -> str:
+    """The separator of a CSV / TSV file: :class:`csv.Sniffer` on its first 64 KiB, choosing
+    among comma, semicolon, tab and pipe; the extension's own separator (tab for .tsv, comma
+    otherwise) when the sniffer cannot tell or picks a character absent from the header."""
+    p = Path(path)
+    _, ext = _kind_of(p)
+    default = _default_sep(ext)
+    try:
+        with _open_text(p, ext) as fh:
+            sample = fh.read(1 << 16)
+    except (OSError, EOFError, UnicodeDecodeError):
+        return default  # reading the file reports the problem with its line
+    lines = [ln for ln in sample.splitlines() if ln.strip()]
+    if not lines:
+        return default
+    try:
+        found = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return default
+    return found if found in lines[0] else default
+
+
 def _check_header(path: Path, header: list[str], delimiter: str) -> None:
     if len(header) == 1:
         # one column whose name holds another usual separator: the separator is wrong, and
         # every row would be read as one text cell
         for sep, word in ((";", "semicolon"), ("\t", "tab"), (",", "comma"), ("|", "pipe")):
             if sep != delimiter and sep in header[0]:
-                want = "tab-separated (.tsv)" if delimiter == "\t" else "comma-separated (.csv)"
                 raise DataFileError(
-                    f"{path}: the header {header[0]!r} is one column containing {word}s; this "
-                    f"file type is read as {want}; convert the file or use the matching "
-                    "extension (.csv for commas, .tsv for tabs)."
+                    f"{path}: the header {_short(header[0], _CELL_WIDTH)} is one column "
+                    f"containing {word}s but the separator is {_SEP_NAMES[delimiter]}; pass "
+                    f"--sep {_SEP_NAMES[sep]} (or convert the file)."
                 )
     seen: dict[str, int] = {}
     for j, name in enumerate(header, start=1):
@@ -254,13 +283,14 @@ def _scan_csv_fast(
     return header, lines
 
 
-def _scan_csv(path: Path, ext: str, *, fast: bool = True) -> tuple[list[str], NDArray[np.int64]]:
+def _scan_csv(path: Path, ext: str, *, fast: bool = True, delimiter: str | None = None
+              ) -> tuple[list[str], NDArray[np.int64]]:
     """Check the raw CSV: header names and every row's field count; return header, row lines.
 
     pandas renames duplicate headers (``a``, ``a.1``) and pads short rows with NaN, silently;
     the csv module sees the file as written. Streaming: memory stays O(rows) int64 only.
     """
-    delimiter = "\t" if ext.startswith(".tsv") else ","
+    delimiter = delimiter or _default_sep(ext)
     if fast:
         try:
             quick = _scan_csv_fast(path, ext, delimiter)
@@ -322,7 +352,8 @@ def _check_columns_exist(path: Path, wanted: Sequence[str], available: Sequence[
 
 
 def read_table(
-    path: str | os.PathLike[str], *, columns: Sequence[str] | None = None
+    path: str | os.PathLike[str], *, columns: Sequence[str] | None = None,
+    sep: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV / TSV (optionally gzipped) or Parquet file, checking it on the way.
 
@@ -332,6 +363,8 @@ def read_table(
         ``.csv``, ``.csv.gz``, ``.tsv``, ``.tsv.gz``, ``.parquet`` or ``.pq`` (by extension).
     columns : sequence of str, optional
         Keep only these columns, in this order.
+    sep : str, optional
+        CSV / TSV separator; default: sniffed (:func:`sniff_sep`).
 
     Returns
     -------
@@ -366,13 +399,20 @@ def read_table(
             dup = sorted({c for c in columns if columns.count(c) > 1})
             raise DataFileError(f"{p}: columns {_names(dup)} requested more than once.")
     if fmt == "csv":
-        header, lines = _scan_csv(p, ext)
+        if sep is None:
+            sep = sniff_sep(p)
+        elif len(sep) != 1 or sep in "\"\r\n":
+            raise DataFileError(
+                f"{p}: the separator must be one character other than a quote or a line break "
+                f"(e.g. ',', ';' or tab); got {sep!r}."
+            )
+        header, lines = _scan_csv(p, ext, delimiter=sep)
         if columns is not None:
             _check_columns_exist(p, columns, header)
         try:
             df = pd.read_csv(
                 p,
-                sep="\t" if ext.startswith(".tsv") else ",",
+                sep=sep,
                 encoding="utf-8-sig",
                 usecols=columns,
                 skip_blank_lines=True,
@@ -475,7 +515,8 @@ def split_features_target(
         raise DataFileError(
             f"{src}: the target column {target!r} has a missing value at "
             f"{_where(df.index, int(missing[0]))} ({missing.size} missing in all); remove "
-            "those rows or fill them in."
+            "those rows or fill them in, or pass --missing drop (or mean, median, "
+            "most-frequent: rows without a target are dropped)."
         )
     if pd.api.types.is_float_dtype(y.dtype):
         bad = np.flatnonzero(~np.isfinite(y.to_numpy(dtype=np.float64)))
