@@ -81,7 +81,9 @@ def schedule_choice() -> SuggestChoice:
     """The schedules' registered names; class names such as 'CosineAnnealingLR' work too."""
     from gdlab.core.schedules import SCHEDULES
 
-    return SuggestChoice(list(SCHEDULES), aliases=[c.__name__ for c in SCHEDULES.values()])
+    # 'lambda' takes a Python function: there is no way to give one on the command line
+    names = [k for k in SCHEDULES if k != "lambda"]
+    return SuggestChoice(names, aliases=[SCHEDULES[k].__name__ for k in names])
 
 
 def check_output(path: Path, suffixes: Sequence[str], option: str) -> None:
