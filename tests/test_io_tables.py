@@ -226,7 +226,8 @@ def test_target_nan_and_inf_name_the_line(tmp_path: Path) -> None:
         split_features_target(df, "y", path=p)
     assert _err(exc) == (
         f"{p}: the target column 'y' has a missing value at line 5 (2 missing in all); remove "
-        "those rows or fill them in."
+        "those rows or fill them in, or pass --missing drop (or mean, median, most-frequent: "
+        "rows without a target are dropped)."
     )
     p = _write(tmp_path, "i.csv", "a,y\n1,0.5\n2,inf\n")
     with pytest.raises(
@@ -684,3 +685,10 @@ def test_messages_never_carry_a_whole_cell() -> None:
     with pytest.raises(DataFileError) as exc:
         enc.transform(new)
     assert len(_err(exc)) < 400 and "z" * 100 not in _err(exc)
+
+
+def test_a_long_column_name_is_cut_in_messages() -> None:
+    long = "n" * 3000
+    with pytest.raises(DataFileError) as exc:
+        split_features_target(pd.DataFrame({long: [1.0, np.nan], "x": [1, 2]}), long)
+    assert "n" * 100 not in _err(exc) and "nnn...'" in _err(exc)

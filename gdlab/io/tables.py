@@ -86,6 +86,11 @@ def _short(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 4] + "...'"
 
 
+def _col(name: Any) -> str:
+    """A column name quoted in a message, cut like any cell (a header line is cells too)."""
+    return _short(str(name), _CELL_WIDTH)
+
+
 def _kind_of(path: Path) -> tuple[str, str]:
     """Return (format, suffix) from the file name, or raise listing what is supported."""
     name = path.name.lower()
@@ -179,7 +184,7 @@ def _check_header(path: Path, header: list[str], delimiter: str) -> None:
             )
         if name in seen:
             raise DataFileError(
-                f"{path}: duplicate column name {name!r} in the header (columns "
+                f"{path}: duplicate column name {_col(name)} in the header (columns "
                 f"{seen[name]} and {j}); rename them so every column name is unique."
             )
         seen[name] = j
@@ -507,13 +512,13 @@ def split_features_target(
         close = folded or difflib.get_close_matches(target, cols, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise DataFileError(
-            f"{src}: no target column {target!r}{hint}; available columns: {_names(cols)}."
+            f"{src}: no target column {_col(target)}{hint}; available columns: {_names(cols)}."
         )
     y = df[target]
     missing = np.flatnonzero(y.isna().to_numpy())
     if missing.size:
         raise DataFileError(
-            f"{src}: the target column {target!r} has a missing value at "
+            f"{src}: the target column {_col(target)} has a missing value at "
             f"{_where(df.index, int(missing[0]))} ({missing.size} missing in all); remove "
             "those rows or fill them in, or pass --missing drop (or mean, median, "
             "most-frequent: rows without a target are dropped)."
@@ -522,14 +527,14 @@ def split_features_target(
         bad = np.flatnonzero(~np.isfinite(y.to_numpy(dtype=np.float64)))
         if bad.size:
             raise DataFileError(
-                f"{src}: the target column {target!r} has an infinite value "
+                f"{src}: the target column {_col(target)} has an infinite value "
                 f"{_short(y.iloc[int(bad[0])])} at {_where(df.index, int(bad[0]))}; fix or "
                 "remove that row."
             )
     X_df = df.drop(columns=[target])
     if X_df.shape[1] == 0:
         raise DataFileError(
-            f"{src}: no feature columns: {target!r} is the only column; a model needs at "
+            f"{src}: no feature columns: {_col(target)} is the only column; a model needs at "
             "least one feature."
         )
     return X_df, y
@@ -613,15 +618,15 @@ def _class_values(
     if s.isna().any():
         i = int(np.flatnonzero(s.isna().to_numpy())[0])
         raise DataFileError(
-            f"{src}: the target column {name!r} has a missing value at {_where(s.index, i)}; "
+            f"{src}: the target column {_col(name)} has a missing value at {_where(s.index, i)}; "
             "remove those rows or fill them in."
         )
-    values, _ = _numeric_view(s, what=f"the target column {name!r}", src=src)
+    values, _ = _numeric_view(s, what=f"the target column {_col(name)}", src=src)
     if values is not None:
         if not np.isfinite(values).all():
             i = int(np.flatnonzero(~np.isfinite(values))[0])
             raise DataFileError(
-                f"{src}: the target column {name!r} has an infinite value at "
+                f"{src}: the target column {_col(name)} has an infinite value at "
                 f"{_where(s.index, i)}; fix or remove that row."
             )
         return values, True
@@ -682,12 +687,12 @@ def infer_task(
     values, numeric = _class_values(y, src, name)
     n = len(values)
     if n == 0:
-        raise DataFileError(f"{src}: the target column {name!r} is empty; expected rows.")
+        raise DataFileError(f"{src}: the target column {_col(name)} is empty; expected rows.")
     uniq = np.unique(values) if numeric else pd.unique(values)
     k = len(uniq)
     if k == 1:
         raise DataFileError(
-            f"{src}: the target column {name!r} has a single class {_format_class(uniq[0])}; "
+            f"{src}: the target column {_col(name)} has a single class {_format_class(uniq[0])}; "
             "a classifier needs at least two (and a constant has nothing to regress)."
         )
     if k == 2:
@@ -701,7 +706,7 @@ def infer_task(
     if k <= limit:
         return "multiclass"
     raise DataFileError(
-        f"{src}: the target column {name!r} has {k} distinct text values in {n} rows (more "
+        f"{src}: the target column {_col(name)} has {k} distinct text values in {n} rows (more "
         f"than {limit}); that looks like an id, not classes; pick another target column."
     )
 
@@ -748,7 +753,7 @@ def task_summary(y: pd.Series | NDArray[Any] | Sequence[Any], task: Task) -> str
         shown = ", ".join(_format_class(c) for c in classes[:_N_SHOWN])
         more = ", ..." if len(classes) > _N_SHOWN else ""
         what = f"{len(classes)} classes ({shown}{more})"
-    return f"target {name!r}: {what} -> {task} ({model})"
+    return f"target {_col(name)}: {what} -> {task} ({model})"
 
 
 # ----------------------------------------------------------------------------- the encoder
@@ -916,7 +921,7 @@ class FeatureEncoder:
             fix = ("fill or drop those rows, or pass --missing drop|mean|median|most-frequent"
                    if np.isnan(v) else "fix or drop those rows")
             raise DataFileError(
-                f"{src}: column {name!r} has {what} at {_where(s.index, i)} "
+                f"{src}: column {_col(name)} has {what} at {_where(s.index, i)} "
                 f"({int(bad.sum())} non-finite cell(s) in the column); {fix}."
             )
 
@@ -926,7 +931,7 @@ class FeatureEncoder:
         missing = np.flatnonzero(s.isna().to_numpy())
         if missing.size:
             raise DataFileError(
-                f"{src}: categorical column {name!r} has a missing value at "
+                f"{src}: categorical column {_col(name)} has a missing value at "
                 f"{_where(s.index, int(missing[0]))} ({missing.size} in the column); fill it "
                 "(e.g. with 'unknown'), drop those rows, or pass --missing "
                 "drop|most-frequent."
@@ -966,7 +971,7 @@ class FeatureEncoder:
         raw_cols: list[NDArray[np.float64]] = []
         for name, col in zip(names, X_df.columns, strict=True):
             s = X_df[col]
-            values, example = _numeric_view(s, what=f"column {name!r}", src=src)
+            values, example = _numeric_view(s, what=f"column {_col(name)}", src=src)
             if values is not None:
                 self._check_finite(values, s, name, src)
                 numeric.append(name)
@@ -974,7 +979,7 @@ class FeatureEncoder:
                 continue
             if self.categorical == "error":
                 raise DataFileError(
-                    f"{src}: column {name!r} is not numeric (values like {example}); pass "
+                    f"{src}: column {_col(name)} is not numeric (values like {example}); pass "
                     "--categorical onehot to one-hot encode it."
                 )
             self._check_category_missing(s, name, src)
@@ -982,7 +987,7 @@ class FeatureEncoder:
             levels = sorted({v for v in text if isinstance(v, str)})
             if self.max_categories is None and len(levels) > _MAX_LEVELS:
                 raise DataFileError(
-                    f"{src}: column {name!r} has {len(levels)} distinct values (like "
+                    f"{src}: column {_col(name)} has {len(levels)} distinct values (like "
                     f"{example}); one-hot encoding would add {len(levels)} columns (limit "
                     f"{_MAX_LEVELS}); drop the column (--drop {name}) or pass --max-categories "
                     "N to keep the N-1 most frequent values and group the rest."
@@ -1170,10 +1175,10 @@ class FeatureEncoder:
             if name in self.categories_:
                 blocks.append(self._encode_category(s, name, src, unknown))
             else:
-                values, example = _numeric_view(s, what=f"column {name!r}", src=src)
+                values, example = _numeric_view(s, what=f"column {_col(name)}", src=src)
                 if values is None:
                     raise DataFileError(
-                        f"{src}: column {name!r} was numeric in training but holds text here "
+                        f"{src}: column {_col(name)} was numeric in training but holds text here "
                         f"(values like {example}); fix the data."
                     )
                 self._check_finite(values, s, name, src)
@@ -1203,7 +1208,7 @@ class FeatureEncoder:
             if unseen.size:
                 i = int(unseen[0])
                 raise DataFileError(
-                    f"{src}: column {name!r} has the value {_short(text[i])} at "
+                    f"{src}: column {_col(name)} has the value {_short(text[i])} at "
                     f"{_where(s.index, i)}, not seen in training (known: {_names(levels)}); "
                     "drop those rows, pass --unknown-category ignore (all-zero one-hot columns) "
                     "or retrain with data that includes it."

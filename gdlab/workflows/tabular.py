@@ -44,6 +44,7 @@ from gdlab.io.tables import (
     UNKNOWN_RULES,
     DataFileError,
     FeatureEncoder,
+    _col,
     _names,
     _short,
     _where,
@@ -182,14 +183,14 @@ def _check_model_fits_target(model: str, task: str, y: pd.Series, src: str) -> N
     if model == "linear" and task != "regression":
         if not pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype):
             raise DataFileError(
-                f"{src}: the target column {name!r} is not numeric; --model linear needs "
+                f"{src}: the target column {_col(name)} is not numeric; --model linear needs "
                 "numbers (use --model auto, logistic or softmax for classes)."
             )
     if model in ("logistic", "softmax") and task == "regression":
         v = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
         if not np.all(v == np.round(v)):
             raise DataFileError(
-                f"{src}: the target column {name!r} has non-integer values (continuous); "
+                f"{src}: the target column {_col(name)} has non-integer values (continuous); "
                 f"--model {model} needs class labels (use --model linear or auto)."
             )
     if model == "logistic":
@@ -197,7 +198,7 @@ def _check_model_fits_target(model: str, task: str, y: pd.Series, src: str) -> N
         if k != 2:
             raise DataFileError(
                 f"{src}: --model logistic needs exactly 2 classes but the target column "
-                f"{name!r} has {k}; use --model softmax (or auto)."
+                f"{_col(name)} has {k}; use --model softmax (or auto)."
             )
 
 
@@ -263,7 +264,7 @@ def _select_columns(df: pd.DataFrame, target: str, s: FitSettings, src: str
             )
         if target in names:
             raise DataFileError(
-                f"{src}: {option} names the target column {target!r}; list feature columns "
+                f"{src}: {option} names the target column {_col(target)}; list feature columns "
                 "only (the target is given by --target)."
             )
     if s.features is not None:
@@ -444,7 +445,7 @@ def fit_table(
     elif unseen:
         i = int(te[[str(v) for v in y[te]].index(str(unseen[0]))])
         raise DataFileError(
-            f"{src}: class {_short(unseen[0])} of the target column {target!r} is only in the "
+            f"{src}: class {_short(unseen[0])} of the target column {_col(target)} is only in the "
             f"held-out rows ({_where(df.index, i)}); a classifier cannot learn a class it never "
             "saw: add rows of that class, remove them, or use --test-size 0."
         )
@@ -456,7 +457,7 @@ def fit_table(
     y_train, y_test = y[tr], y[te]
     if task != "regression" and len(np.unique(y_train.astype(str))) < 2:
         raise DataFileError(
-            f"{src}: the training rows of the target column {target!r} hold a single class; "
+            f"{src}: the training rows of the target column {_col(target)} hold a single class; "
             "a classifier needs at least two (use a smaller --test-size or more data)."
         )
     filled = ({str(c): int(n) for c, n in X_df.isna().sum().items() if n}
@@ -633,7 +634,7 @@ def evaluate_table(model: TabularModel, data: str | os.PathLike[str],
         unseen = [v for v in pd.unique(y) if str(v) not in known]
         if unseen:
             raise DataFileError(
-                f"{data}: the target column {target!r} has class(es) "
+                f"{data}: the target column {_col(target)} has class(es) "
                 f"{', '.join(_short(v) for v in unseen[:6])} the model was not trained on "
                 f"(known: {_names(model.estimator.classes_)})."
             )
