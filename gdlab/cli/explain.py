@@ -7,6 +7,7 @@ import json
 import click
 
 from gdlab.cli._app import cli
+from gdlab.cli._common import SuggestChoice
 from gdlab.teach.explain import Explanation, explain_all, explain_linear_step, format_value
 
 
@@ -24,9 +25,9 @@ def _print(exp: Explanation) -> None:
 
 
 @cli.command()
-@click.option("--way", type=click.Choice(["1", "2", "3", "all"]), default="all", show_default=True,
+@click.option("--way", type=SuggestChoice(["1", "2", "3", "all"]), default="all", show_default=True,
               help="Which of the lesson's linear layouts to show.")
-@click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean",
+@click.option("--reduction", type=SuggestChoice(["mean", "sum"]), default="mean",
               show_default=True, help="Mean (1/m) or the lesson's sum convention.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same content as JSON.")
 def explain(way: str, reduction: str, as_json: bool) -> None:
