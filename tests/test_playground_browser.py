@@ -432,6 +432,15 @@ def test_fragment_restores_starts_and_settings(driver: Any, pages: dict[str, Pat
         assert f"{100 * row['share']:.1f}%" in legend
     assert "minimum 1 (0.228, -1.63), f = -6.551" in legend
     assert driver.find_element(By.ID, "mismatch").is_displayed() is False
+    # another link opened on the same page (only the fragment changes) is taken as well
+    driver.execute_script("location.hash = '#fn=peaks&start=1,-2&opt=adam&lr=0.1&beta2=0.99'")
+    driver.execute_script("return new Promise(r => setTimeout(r, 200))")
+    race = _race(driver)
+    assert [(r["racer"], r["start"]) for r in race] == [("adam", [1, -2])]
+    _assert_same(race[0], minimize("peaks", (1, -2), optimizer=get_optimizer("adam", beta2=0.99),
+                                   lr=0.1, steps=120, schedule="dynamic"))
+    assert driver.find_element(By.ID, "beta2-out").text == "0.99"
+    assert driver.find_element(By.ID, "basin-legend").text == ""
     _open(driver, pages["peaks"], "#fn=rosenbrock&start=0,0")
     assert "made for rosenbrock" in driver.find_element(By.ID, "mismatch").text
     assert driver.get_log("browser") == []

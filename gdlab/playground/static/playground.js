@@ -41,6 +41,7 @@
   var stepMode = false;
   var animation = null;
   var basinResult = null;
+  var syncControls = function () {};
 
   // -- the API the tests and the console use ------------------------------------------------
   function descend(opts) {
@@ -314,7 +315,7 @@
     if (!basinResult) return;
     var g = basinResult.grid;
     ctx.save();
-    ctx.globalAlpha = 0.55;
+    ctx.globalAlpha = 0.5;
     if (D === 2) {
       var dx = (VIEW[0][1] - VIEW[0][0]) / (g - 1), dy = (VIEW[1][1] - VIEW[1][0]) / (g - 1);
       for (var i = 0; i < basinResult.starts.length; i++) {
@@ -450,7 +451,7 @@
     });
     if (!isFinite(lo)) { lo = 0; hi = 1; }
     if (hi - lo < 1e-12) { hi = lo + 1; }
-    var L = 52, B = 26, T = 8, R = 8;
+    var L = 60, B = 26, T = 8, R = 8;
     var px = function (i) { return L + i / nmax * (w - L - R); };
     var py = function (v) { return T + (1 - (v - lo) / (hi - lo)) * (h - T - B); };
     ctx.strokeStyle = "#999"; ctx.strokeRect(L, T, w - L - R, h - T - B);
@@ -710,6 +711,7 @@
 
   // -- URL fragment ------------------------------------------------------------------------
   var KEYS = ["lr", "beta", "beta1", "beta2", "alpha", "steps"];
+  var lastHash = null;
 
   function writeHash() {
     var parts = ["fn=" + encodeURIComponent(S.name),
@@ -721,6 +723,7 @@
     parts.push("schedule=" + state.schedule);
     if (state.basin) parts.push("basin=" + state.basin);
     var hash = "#" + parts.join("&");
+    lastHash = hash;
     if (location.hash === hash) return;
     try {
       history.replaceState(null, "", hash);
@@ -791,6 +794,18 @@
       alpha: { get: function () { return state.alpha; }, set: function (v) { state.alpha = v; } },
       steps: { get: function () { return state.steps; },
                set: function (v) { state.steps = Math.round(v); } },
+    };
+    syncControls = function () {
+      Object.keys(sliders).forEach(function (key) {
+        document.getElementById(key).value = sliders[key].get();
+        document.getElementById(key + "-out").textContent = fmt(state[key], 4);
+      });
+      RACERS.forEach(function (r) {
+        document.getElementById("racer-" + r.id).checked = state.racers.indexOf(r.id) >= 0;
+      });
+      document.getElementById("schedule").value = state.schedule;
+      if (state.basin) document.getElementById("basin-opt").value = state.basin;
+      document.getElementById("basin").textContent = state.basin ? "Hide" : "Show";
     };
     Object.keys(sliders).forEach(function (key) {
       var input = document.getElementById(key), out = document.getElementById(key + "-out");
@@ -884,6 +899,16 @@
     plot.addEventListener("pointerup", stop);
     plot.addEventListener("pointercancel", stop);
     window.addEventListener("resize", function () { redraw(); });
+    // a link with another fragment opened on this page: take its starts and settings
+    window.addEventListener("hashchange", function () {
+      if (location.hash === lastHash) return;
+      state.basin = null;
+      readHash();
+      syncControls();
+      basinResult = null;
+      if (state.basin) computeBasins();
+      rerun(true);
+    });
   }
 
   // -- start -------------------------------------------------------------------------------
