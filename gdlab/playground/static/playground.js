@@ -21,9 +21,9 @@
     { id: "adam", label: "Adam", optimizer: "adam", opts: {} },
     { id: "adamw", label: "AdamW", optimizer: "adamw", opts: {} },
   ];
-  var COLORS = { gd: "#e6194b", momentum: "#1f77ff", momentum_torch: "#00a6a6",
-                 nesterov: "#9b30ff", adagrad: "#ff8c00", rmsprop: "#8b5a2b",
-                 adam: "#ff1493", adamw: "#2e8b57" };
+  var COLORS = { gd: "#d62728", momentum: "#1f77b4", momentum_torch: "#17becf",
+                 nesterov: "#9467bd", adagrad: "#ff7f0e", rmsprop: "#8c564b",
+                 adam: "#ff00ff", adamw: "#2ca02c" };
   var BASIN_COLORS = ["#f4d03f", "#5dade2", "#58d68d", "#eb984e", "#af7ac5", "#48c9b0",
                       "#ec7063", "#a9cce3", "#d7bde2", "#f9e79f"];
   // viridis, 9 stops
@@ -315,7 +315,9 @@
     if (!basinResult) return;
     var g = basinResult.grid;
     ctx.save();
-    ctx.globalAlpha = 0.5;
+    // the basin map covers the heatmap (contours stay on top): two colour scales at once
+    // would not read
+    ctx.globalAlpha = 0.85;
     if (D === 2) {
       var dx = (VIEW[0][1] - VIEW[0][0]) / (g - 1), dy = (VIEW[1][1] - VIEW[1][0]) / (g - 1);
       for (var i = 0; i < basinResult.starts.length; i++) {
