@@ -502,3 +502,53 @@ def test_the_page_makes_no_network_request(driver: Any, pages: dict[str, Path]) 
                 urls.append(msg["params"]["request"]["url"])
         assert urls and all(u.startswith(("file:", "data:", "about:")) for u in urls), urls
         assert driver.get_log("browser") == []
+
+
+def _legend_shares(text: str) -> list[str]:
+    return sorted(line.rsplit(": ", 1)[1] for line in text.splitlines()[1:])
+
+
+def test_basin_map_follows_the_sliders_once_they_rest(driver: Any,
+                                                     pages: dict[str, Path]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open(driver, pages["peaks"], "#start=0.5,1&opt=gd&lr=0.05&steps=200&basin=gd")
+    legend = driver.find_element(By.ID, "basin-legend")
+    ref = basins("peaks", grid=41, optimizer="gd", lr=0.05, steps=1000)
+    assert _legend_shares(legend.text) == sorted(f"{100 * r['share']:.1f}%" for r in ref.rows())
+    before = _canvas(driver)
+    driver.find_element(By.ID, "lr").send_keys(Keys.ARROW_LEFT * 10)  # lr 0.05 -> 0.0398
+    lr = driver.execute_script("return window.gdlab.state.lr")
+    assert lr == pytest.approx(0.0398)
+    assert "(updating)" in legend.text  # the race re-ran at once, the map waits
+    driver.execute_script("return new Promise(r => setTimeout(r, 2500))")
+    assert "(updating)" not in legend.text
+    ref = basins("peaks", grid=41, optimizer="gd", lr=lr, steps=1000)
+    assert _legend_shares(legend.text) == sorted(f"{100 * r['share']:.1f}%" for r in ref.rows())
+    assert _canvas(driver) != before
+    assert driver.get_log("browser") == []
+
+
+def test_a_click_on_the_curve_moves_a_one_variable_start(driver: Any,
+                                                        pages: dict[str, Path]) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    _open(driver, pages["quartic"])
+    before = _canvas(driver)
+    plot = driver.find_element(By.ID, "plot")
+    # 30 % of the width left of the centre: x near -1.8 on [-2.5, 2.5] (the axis margin aside)
+    ActionChains(driver).move_to_element_with_offset(plot, -int(0.3 * plot.size["width"]), 0) \
+        .click().perform()
+    driver.execute_script("return new Promise(r => setTimeout(r, 3000))")
+    race = _race(driver)
+    x0 = race[0]["start"][0]
+    assert -2.0 < x0 < -1.5 and all(r["start"] == [x0] for r in race)
+    for r in race:
+        opt = {"gd": "gd", "momentum": "momentum", "adam": "adam"}[r["racer"]]
+        _assert_same(r, minimize("quartic_1d", x0, optimizer=opt, lr=0.02, steps=200))
+    # from the left every racer ends in the deep minimum at -1.3008
+    assert all(abs(r["points"][-1][0] + 1.3008) < 0.05 for r in race)
+    assert _canvas(driver) != before
+    assert driver.get_log("browser") == []

@@ -519,7 +519,7 @@
                  ": " + (100 * counts[l] / n).toFixed(1) + "%</span>");
     });
     el.innerHTML = "<span>" + racerById(state.basin).label + ", " + n + " starts, " +
-      basinResult.steps + " steps:</span>" +
+      basinResult.steps + " steps" + (basinTimer ? " (updating)" : "") + ":</span>" +
       parts.join("");
   }
 
@@ -683,9 +683,23 @@
     animation = requestAnimationFrame(frame);
   }
 
+  // a basin map takes ~0.5 s on peaks: while a slider moves, wait until it rests
+  var basinTimer = null;
+
+  function scheduleBasins() {
+    if (basinTimer) clearTimeout(basinTimer);
+    basinTimer = setTimeout(function () {
+      basinTimer = null;
+      if (!state.basin) return;
+      computeBasins();
+      drawPlot();
+      drawBasinLegend();
+    }, 250);
+  }
+
   function rerun(animated) {
     runRace();
-    if (basinResult) computeBasins();
+    if (basinResult) scheduleBasins();
     if (animated) animate();
     else {
       if (animation) { cancelAnimationFrame(animation); animation = null; }
