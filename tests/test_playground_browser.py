@@ -22,6 +22,7 @@ import pytest
 
 from gdlab.core.optim import get_optimizer
 from gdlab.functions.descent import basins, minimize
+from gdlab.functions.surfaces import SURFACES
 
 pytestmark = pytest.mark.browser
 
@@ -241,21 +242,28 @@ def _nudged_at(f: str, k: int, direction: float) -> Any:
 @pytest.mark.parametrize(("f", "start", "name", "lr", "steps", "k"), [
     ("peaks", (0.5, 1.0), "rmsprop", 0.02, 300, 150),
     ("quartic_1d", (2.0,), "rmsprop_centered", 0.02, 200, 90),
+    ("ackley", (20.0, 25.0), "gd", 0.5, 200, 70),
 ])
 def test_where_page_and_library_part_the_library_parts_from_itself(
-        driver: Any, pages: dict[str, Path], f: str, start: tuple[float, ...], name: str,
-        lr: float, steps: int, k: int) -> None:
-    """RMSprop sitting at a minimum: nu decays until lr / sqrt(nu) exceeds 2 / lambda and the
-    minimum turns unstable, so the last bit of rounding grows exponentially. The page and the
-    library agree to a few ulp until then; after it, one ulp moved in the library alone moves
-    its own path as much as the page's differs."""
+        driver: Any, pages: dict[str, Path], tmp_path: Path, f: str, start: tuple[float, ...],
+        name: str, lr: float, steps: int, k: int) -> None:
+    """Chaotic runs: RMSprop sitting at a minimum (nu decays until lr / sqrt(nu) exceeds
+    2 / lambda and the minimum turns unstable), centered RMSprop whose nu - mu^2 cancels, GD
+    with a step too long for Ackley's ripples. The last bit of rounding grows exponentially.
+    The page and the library agree to a few ulp until it starts; after it, one ulp moved in
+    the library alone moves its own path as much as the page's differs."""
     opts, opt = next((o, spec) for n, o, spec in OPTIMIZERS if n == name)
-    _open(driver, pages["peaks" if f == "peaks" else "quartic"])
+    if f == "ackley":
+        from gdlab.playground import write_playground
+
+        _open(driver, write_playground("ackley", tmp_path / "ackley.html"))
+    else:
+        _open(driver, pages["peaks" if f == "peaks" else "quartic"])
     page = _js_descend(driver, optimizer=_page_name(name), lr=lr, start=list(start), steps=steps,
                        tol=0, **opts)
     res = minimize(f, start, optimizer=opt, lr=lr, steps=steps, tol=0)
     P = _arr(page["points"])
-    rel = np.max(np.abs(P - res.points) / np.abs(res.points), axis=1)
+    rel = np.max(np.abs(P - res.points) / (np.abs(res.points) + 1e-300), axis=1)
     assert rel[:k].max() < 1e-14  # the same rules, to the rounding of exp and pow
     assert rel[-1] > 1e-6  # parted
     domain = "unbounded" if f != "peaks" else None
@@ -264,10 +272,27 @@ def test_where_page_and_library_part_the_library_parts_from_itself(
         for start_k in (k, k + 10):
             nudged = minimize(_nudged_at(f, start_k, direction), start, optimizer=opt, lr=lr,
                               steps=steps, tol=0, domain=domain)
-            self_rel = np.max(np.abs(nudged.points - res.points) / np.abs(res.points), axis=1)
+            self_rel = np.max(np.abs(nudged.points - res.points) /
+                              (np.abs(res.points) + 1e-300), axis=1)
             assert self_rel[:start_k].max() == 0.0
             parted.append(self_rel.max())
     assert max(parted) > 0.1 * rel.max()
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_every_surface_page_opens_and_races_as_minimize(driver: Any, tmp_path: Path,
+                                                       surface: str) -> None:
+    from gdlab.playground import write_playground
+
+    _open(driver, write_playground(surface, tmp_path / f"{surface}.html"))
+    defaults = driver.execute_script("return window.gdlab.spec.defaults")
+    race = _race(driver)
+    assert len(race) == (3 if surface.endswith("_1d") else 4)
+    for r in race:
+        assert r["start"] == defaults["start"]
+        _assert_same(r, minimize(surface, r["start"], optimizer=r["racer"], lr=defaults["lr"],
+                                 steps=defaults["steps"]))
+    assert driver.get_log("browser") == []
 
 
 def test_basin_map_equals_basins(driver: Any, pages: dict[str, Path]) -> None:

@@ -39,7 +39,7 @@ STARTS: dict[str, tuple[tuple[float, ...], float]] = {
     "beale": ((1.0, 1.5), 0.001),
     "booth": ((-8.0, 8.0), 0.05),
     "rastrigin": ((2.2, 2.8), 0.002),
-    "ackley": ((20.0, 25.0), 0.5),
+    "ackley": ((20.0, 25.0), 0.2),
     "six_hump_camel": ((-1.5, 1.5), 0.02),
     "goldstein_price": ((-1.5, 1.5), 1e-5),
     "quadratic_bowl": ((-2.5, 2.0), 0.1),
