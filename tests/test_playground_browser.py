@@ -577,3 +577,27 @@ def test_a_click_on_the_curve_moves_a_one_variable_start(driver: Any,
     assert all(abs(r["points"][-1][0] + 1.3008) < 0.05 for r in race)
     assert _canvas(driver) != before
     assert driver.get_log("browser") == []
+
+
+def test_the_page_fits_a_phone_and_a_desktop(driver: Any, pages: dict[str, Path]) -> None:
+    try:
+        for width in (390, 1280):
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": 844, "deviceScaleFactor": 1, "mobile": width < 500})
+            for key in ("peaks", "quartic"):
+                _open(driver, pages[key])
+                m = driver.execute_script("""
+                    const doc = document.documentElement, plot = document.getElementById('plot');
+                    const r = plot.getBoundingClientRect();
+                    return {viewport: doc.clientWidth, page: doc.scrollWidth, plot: r.width,
+                            right: r.right, backing: plot.width,
+                            font: parseFloat(getComputedStyle(document.body).fontSize)};""")
+                assert m["page"] <= m["viewport"], (width, key, m)  # nothing scrolls sideways
+                assert m["right"] <= m["viewport"] and m["plot"] >= min(300, width - 40), m
+                assert m["backing"] >= m["plot"] - 1  # drawn at the screen's resolution
+                assert m["font"] >= 16
+                race = _race(driver)
+                assert race and all(len(r["points"]) > 1 for r in race)
+        assert driver.get_log("browser") == []
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
