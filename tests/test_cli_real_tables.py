@@ -114,7 +114,7 @@ def test_integer_labels_stay_classes_and_a_long_cell_is_cut(
     df = pd.DataFrame({"a": ["1.5"] * 30 + ["x" * 5000], "y": np.arange(31.0)})
     df.to_csv(p, index=False)
     code, _, err = run(capsys, "fit", p, "-t", "y")
-    assert code == 1 and len(err) < 300 and "x" * 100 not in err
+    assert code == 1 and len(err.replace(str(p), "")) < 300 and "x" * 100 not in err
     assert "column 'a' is numeric but line 32 holds 'xxxxxxxx" in err
 
 
