@@ -95,3 +95,18 @@ def test_cli_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     np.testing.assert_allclose(_json_forward(doc, X), _outputs(est, X), rtol=1e-10, atol=1e-9)
     assert main(["export", str(tmp_path / "missing.npz")]) == 1
     assert "no such model file" in capsys.readouterr().err
+
+
+def test_cli_dataset_writes_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    out = tmp_path / "spirals.csv"
+    assert main(["dataset", "spirals", "--out", str(out), "--samples", "50", "--noise",
+                 "0.1", "--seed", "3"]) == 0
+    assert "fit with: gdlab fit" in capsys.readouterr().out
+    df = pd.read_csv(out)
+    X, y = gdlab.datasets.make_spirals(50, noise=0.1, random_state=3)
+    assert list(df.columns) == ["x1", "x2", "label"]
+    np.testing.assert_allclose(df[["x1", "x2"]].to_numpy(), X, rtol=1e-15)
+    np.testing.assert_array_equal(df["label"].to_numpy(), y)
+    assert main(["dataset", "moons", "--out", str(out)]) != 0

@@ -32,8 +32,8 @@ from scipy.special import erf, expit
 
 Array = NDArray[Any]
 
-__all__ = ["ACTIVATIONS", "ALIASES", "LEAKY_SLOPE", "Activation", "canonical_name",
-           "get_activation"]
+__all__ = ["ACTIVATIONS", "ALIASES", "LEAKY_SLOPE", "Activation", "backward_inplace",
+           "canonical_name", "forward_inplace", "get_activation"]
 
 #: the slope of leaky_relu for z < 0 (torch.nn.LeakyReLU's default negative_slope)
 LEAKY_SLOPE = 0.01
@@ -119,6 +119,46 @@ ACTIVATIONS: dict[str, Activation] = {
 
 #: other names for the same functions (scikit-learn's and TensorFlow Playground's)
 ALIASES = {"logistic": "sigmoid", "linear": "identity"}
+
+
+def forward_inplace(name: str, Z: Array) -> Array:
+    """f(Z), overwriting Z where the derivative can be had from f(Z) alone (every activation
+    but gelu, whose derivative needs z); returns the output array."""
+    if name == "relu":
+        return np.maximum(Z, 0, out=Z)
+    if name == "leaky_relu":
+        return np.maximum(Z, LEAKY_SLOPE * Z, out=Z)  # slope < 1: max(z, slope z) is leaky relu
+    if name == "tanh":
+        return np.tanh(Z, out=Z)
+    if name == "sigmoid":
+        return expit(Z, out=Z)  # type: ignore[no-any-return]
+    if name == "elu":
+        neg = Z < 0
+        Z[neg] = np.expm1(Z[neg])
+        return Z
+    if name == "identity":
+        return Z
+    return ACTIVATIONS[name].f(Z)
+
+
+def backward_inplace(name: str, dA: Array, Z: Array | None, A: Array) -> Array:
+    """dA * f'(Z), overwriting dA; A = f(Z). Z is needed only for gelu (see forward_inplace:
+    relu, leaky_relu and elu are positive exactly where z is)."""
+    if name == "relu":
+        return np.multiply(dA, A > 0, out=dA)
+    if name == "leaky_relu":
+        return np.multiply(dA, np.where(A > 0, 1.0, LEAKY_SLOPE).astype(dA.dtype), out=dA)
+    if name == "tanh":
+        return np.multiply(dA, 1.0 - A * A, out=dA)
+    if name == "sigmoid":
+        return np.multiply(dA, A * (1.0 - A), out=dA)
+    if name == "elu":
+        return np.multiply(dA, np.where(A > 0, 1.0, A + 1.0).astype(dA.dtype), out=dA)
+    if name == "identity":
+        return dA
+    if Z is None:
+        raise ValueError(f"The derivative of {name!r} needs the pre-activation Z.")
+    return np.multiply(dA, ACTIVATIONS[name].df(Z, A), out=dA)
 
 
 def canonical_name(name: Any, *, what: str = "activation", owner: str | None = None) -> str:

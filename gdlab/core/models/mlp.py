@@ -54,6 +54,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -61,8 +62,13 @@ from numpy.typing import NDArray
 from scipy.special import expit, softmax
 
 from gdlab.core._validation import as_float_array, check_choice, check_consistent_length
-from gdlab.core.activations import ACTIVATIONS, canonical_name
-from gdlab.core.losses import get_loss
+from gdlab.core.activations import (
+    ACTIVATIONS,
+    backward_inplace,
+    canonical_name,
+    forward_inplace,
+)
+from gdlab.core.losses import get_loss, sample_factors
 from gdlab.core.models.base import register_model
 from gdlab.core.models.glm import LINKS
 
@@ -190,18 +196,27 @@ class MLP:
 
     def offsets(self) -> list[tuple[int, int, int]]:
         """For each layer, (start of W, start of b, end of b) in theta."""
+        return list(self._offsets)
+
+    @cached_property
+    def _offsets(self) -> tuple[tuple[int, int, int], ...]:
         out, pos = [], 0
         sizes = self.layer_sizes
         for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
             w_end = pos + n_in * n_out
             out.append((pos, w_end, w_end + n_out))
             pos = w_end + n_out
-        return out
+        return tuple(out)
+
+    @cached_property
+    def _shapes(self) -> tuple[tuple[int, int], ...]:
+        sizes = self.layer_sizes
+        return tuple(zip(sizes[:-1], sizes[1:], strict=True))
 
     @property
     def n_params(self) -> int:
         """Length of theta: sum over layers of (n_in + 1) * n_out."""
-        return self.offsets()[-1][2]
+        return self._offsets[-1][2]
 
     def unpack(self, theta: Array) -> list[tuple[Array, Array]]:
         """Views of theta as [(W_1, b_1), ..., (W_L, b_L)], W_l of shape (n_{l-1}, n_l)."""
@@ -211,9 +226,8 @@ class MLP:
                 f"Input theta must have shape ({self.n_params},) for an MLP with layer sizes "
                 f"{list(self.layer_sizes)}, got shape {theta.shape} instead."
             )
-        sizes = self.layer_sizes
-        return [(theta[s:w].reshape(sizes[i], sizes[i + 1]), theta[w:e])
-                for i, (s, w, e) in enumerate(self.offsets())]
+        return [(theta[s:w].reshape(shape), theta[w:e])
+                for shape, (s, w, e) in zip(self._shapes, self._offsets, strict=True)]
 
     def pack(self, Ws: list[Any], bs: list[Any]) -> Array:
         """Flatten [W_1..W_L] (each (n_{l-1}, n_l)) and [b_1..b_L] into theta."""
@@ -402,30 +416,31 @@ class MLP:
         if train and self.uses_dropout:
             key = self.dropout_key(theta, X) if dropout_key is None else dropout_key
             masks = self.dropout_masks(X.shape[0], key, X.dtype)
-        # forward: keep each layer's input A_{l-1}, pre-activation Z_l and f(Z_l)
+        # forward: keep each layer's input A_{l-1} and output f(Z_l) (Z_l itself only where
+        # the derivative needs it: gelu)
         inputs, pre, post = [X], [], []
         A = X
         for i in range(L - 1):
             W, b = layers[i]
-            Z = A @ W + b
-            H = ACTIVATIONS[self.activation[i]].f(Z)
-            pre.append(Z)
+            Z = A @ W
+            Z += b
+            name = self.activation[i]
+            pre.append(Z.copy() if name == "gelu" else None)
+            H = forward_inplace(name, Z)
             post.append(H)
             A = H if masks[i] is None else H * masks[i]
             inputs.append(A)
         W, b = layers[-1]
-        z = A @ W + b
-        z_head = z[:, 0] if self.n_outputs == 1 else z
-        loss, dz = get_loss(self.loss)(z_head, y, reduction=reduction,
-                                       sample_weight=sample_weight)
-        dZ = dz.reshape(z.shape)
+        z = A @ W
+        z += b
+        loss, dZ = self._head(z, y, sample_weight, reduction)
         # backward: dL/dW_l = A_{l-1}^T dZ_l, dL/db_l = column sums, then down one layer
         grad = np.empty_like(theta)
-        offsets = self.offsets()
+        offsets = self._offsets
         for i in range(L - 1, -1, -1):
             s, w, e = offsets[i]
             W = layers[i][0]
-            grad[s:w] = (inputs[i].T @ dZ).ravel()
+            np.matmul(inputs[i].T, dZ, out=grad[s:w].reshape(W.shape))
             grad[w:e] = dZ.sum(axis=0)
             if i == 0:
                 break
@@ -433,25 +448,58 @@ class MLP:
             mask = masks[i - 1]
             if mask is not None:
                 dA *= mask
-            dZ = dA * ACTIVATIONS[self.activation[i - 1]].df(pre[i - 1], post[i - 1])
+            dZ = backward_inplace(self.activation[i - 1], dA, pre[i - 1], post[i - 1])
         if alpha:
             p_loss, p_grad = self.penalty(theta, alpha)
             loss += p_loss
             grad += p_grad
         return loss, grad
 
+    def _head(self, z: Array, y: Array, sample_weight: Array | None, reduction: str
+              ) -> tuple[float, Array]:
+        """The loss and dL/dz of shape (m, K) from the logits z of shape (m, K).
+
+        Softmax + CCE on integer labels is computed here in one pass (the same formula as
+        :func:`gdlab.core.losses.cce`, without the one-hot matrix); the rest is
+        :mod:`gdlab.core.losses`."""
+        if self.loss == "cce" and y.ndim == 1:
+            m = z.shape[0]
+            c = sample_factors(m, sample_weight, reduction, z.dtype)
+            rows = np.arange(m)
+            labels = y if y.dtype.kind in "iu" else y.astype(np.intp)
+            z_max = z.max(axis=1, keepdims=True)
+            P = z - z_max  # subtract the row max: exp overflows above ~709
+            picked = P[rows, labels]
+            np.exp(P, out=P)
+            total = P.sum(axis=1, keepdims=True)
+            per_sample = np.log(total[:, 0]) - picked
+            P /= total
+            P[rows, labels] -= 1.0
+            if np.ndim(c) == 0:
+                P *= z.dtype.type(c)
+                return float(per_sample.sum() * c), P
+            P *= np.asarray(c, dtype=z.dtype)[:, None]
+            return float(np.dot(per_sample, c)), P
+        z_head = z[:, 0] if self.n_outputs == 1 else z
+        loss, dz = get_loss(self.loss)(z_head, y, reduction=reduction,
+                                       sample_weight=sample_weight)
+        return loss, dz.reshape(z.shape)
+
     def penalty(self, theta: Array, alpha: float) -> tuple[float, Array]:
         """``alpha / 2 sum_l ||W_l||^2`` and its gradient (alpha W_l at the weights, 0 at the
         biases)."""
-        grad = np.zeros_like(theta)
         if not alpha:
-            return 0.0, grad
-        total = 0.0
-        for s, w, _ in self.offsets():
-            W = theta[s:w]
-            grad[s:w] = alpha * W
-            total += float(np.dot(W, W))
-        return 0.5 * alpha * total, grad
+            return 0.0, np.zeros_like(theta)
+        grad = theta * self._weight_scale(theta.dtype)
+        return 0.5 * alpha * float(np.dot(grad, theta)), grad * theta.dtype.type(alpha)
+
+    def _weight_scale(self, dtype: Any) -> Array:
+        """1 at the weights, 0 at the biases, in ``dtype`` (cached per dtype)."""
+        cache = self.__dict__.setdefault("_mask_cache", {})
+        key = np.dtype(dtype).str
+        if key not in cache:
+            cache[key] = self.weight_mask().astype(dtype)
+        return cache[key]  # type: ignore[no-any-return]
 
     def loss_value(self, theta: Array, X: Array, y: Any, **kwargs: Any) -> float:
         """The loss at theta in inference mode (no dropout): what validation reports."""
