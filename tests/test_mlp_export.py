@@ -110,3 +110,36 @@ def test_cli_dataset_writes_a_table(tmp_path: Path, capsys: pytest.CaptureFixtur
     np.testing.assert_allclose(df[["x1", "x2"]].to_numpy(), X, rtol=1e-15)
     np.testing.assert_array_equal(df["label"].to_numpy(), y)
     assert main(["dataset", "moons", "--out", str(out)]) != 0
+
+
+def test_predict_and_evaluate_commands_on_a_saved_network(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A network saved with its column encoder (as `gdlab fit` saves models) serves
+    `gdlab predict` and `gdlab evaluate`."""
+    import pandas as pd
+
+    from gdlab.estimators.persist import TabularModel
+    from gdlab.io.tables import FeatureEncoder
+
+    data = tmp_path / "spirals.csv"
+    assert main(["dataset", "spirals", "--out", str(data), "--samples", "300", "--noise",
+                 "0.1"]) == 0
+    df = pd.read_csv(data)
+    X_df, y = df[["x1", "x2"]], df["label"].to_numpy()
+    encoder = FeatureEncoder(standardize=True).fit(X_df)
+    X = encoder.transform(X_df)
+    est = gdlab.MLPClassifier((32, 32), activation="tanh", lr=0.01, batch_size=32, epochs=400,
+                              tol=None, random_state=0).fit(X, y)
+    model = tmp_path / "net.npz"
+    TabularModel(est, encoder, "label", "binary").save(model)
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(data), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["metrics"]["accuracy"] == pytest.approx(est.score(X, y), abs=1e-12)
+    assert doc["metrics"]["accuracy"] > 0.95
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(model), str(data), "--out", str(out), "--proba"]) == 0
+    pred = pd.read_csv(out)
+    np.testing.assert_array_equal(pred["predicted_label"].to_numpy(), est.predict(X))
+    np.testing.assert_allclose(pred["proba_1"].to_numpy(), est.predict_proba(X)[:, 1],
+                               rtol=1e-12)
