@@ -98,7 +98,7 @@ def test_fitted_attributes_and_per_layer_activations() -> None:
     assert [W.shape for W in est.coefs_] == [(4, 6), (6, 5), (5, 3)]
     assert [b.shape for b in est.intercepts_] == [(6,), (5,), (3,)]
     assert est.activations_ == ("tanh", "leaky_relu")
-    assert est.n_layers_ == 4 and est.n_outputs_ == 3
+    assert est.n_layers_ == 4 and est.n_outputs_ == 3 and est.out_activation_ == "softmax"
     assert len(est.loss_curve_) == est.n_iter_ == 5 == len(est.history_)
     assert est.validation_loss_curve_ is None
     p = est.predict_proba(X)
@@ -203,6 +203,10 @@ def test_partial_fit_and_warm_start_continue() -> None:
     assert not np.allclose(first[0], once.coefs_[0])
     twenty = MLPClassifier(**{**kw, "epochs": 20}).fit(X, y)  # type: ignore[arg-type]
     np.testing.assert_array_equal(once.coefs_[0], twenty.coefs_[0])
+    once.set_params(hidden_layer_sizes=(4, 4))
+    with pytest.raises(ValueError, match=r"continues the fitted network with layer sizes "
+                                         r"\[4, 8, 3\], but the settings now give \[4, 4, 4, 3\]"):
+        once.fit(X, y)
 
 
 def test_early_stopping_validation_curves() -> None:

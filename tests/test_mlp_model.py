@@ -142,6 +142,12 @@ def test_init_is_seeded_with_he_or_glorot_bounds() -> None:
         assert np.var(W) == pytest.approx(r * r / 3, rel=0.03)
     assert not (b1.any() or b2.any() or b3.any())
     assert model.init(0, dtype=np.float32).dtype == np.float32
+    glorot = MLP(400, (300, 200), 10, ("relu", "tanh"), "cce", weight_init="glorot")
+    W1g = glorot.unpack(glorot.init(3))[0][0]
+    assert np.abs(W1g).max() <= math.sqrt(6 / 700) < np.abs(W1).max()
+    he = MLP(400, (300, 200), 10, ("relu", "tanh"), "cce", weight_init="he")
+    W2h_layer = he.unpack(he.init(3))[1][0]
+    assert math.sqrt(6 / 500) < np.abs(W2h_layer).max() <= math.sqrt(6 / 300)
 
 
 def test_float32_stays_float32() -> None:
@@ -228,6 +234,7 @@ def test_config_round_trip_and_registry() -> None:
     ({"dropout": 1.0}, r"'dropout' parameter of MLP must be a float in the range \[0.0, 1.0\)"),
     ({"loss": "cce", "n_outputs": 1}, r"must be >= 2 for a softmax loss"),
     ({"loss": "hinge"}, r"'loss' parameter of MLP must be one of"),
+    ({"weight_init": "xavier"}, r"'weight_init' parameter of MLP must be one of \{'auto', 'he', 'glorot'\}"),
 ])
 def test_messages_name_the_argument(kwargs, match) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=match):

@@ -33,6 +33,8 @@ Array = NDArray[Any]
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _CLASSIFIER_LOSSES = {"cce": "cce", "mse": "softmax_mse", "bce": "softmax_bce"}
+#: the head's name as scikit-learn's out_activation_
+_OUT_ACTIVATION = {"identity": "identity", "sigmoid": "logistic", "softmax": "softmax"}
 
 
 class _MLPEstimator(_GDEstimator):
@@ -44,6 +46,7 @@ class _MLPEstimator(_GDEstimator):
         "hidden_layer_sizes": "no_validation",
         "activation": "no_validation",
         "dropout": "no_validation",
+        "weight_init": [StrOptions({"auto", "he", "glorot"})],
     }
 
     def _model_loss(self) -> str:
@@ -63,7 +66,23 @@ class _MLPEstimator(_GDEstimator):
 
     def _make_model(self, n_features: int) -> MLP:
         return MLP(n_features, self.hidden_layer_sizes, self._n_outputs(), self.activation,
-                   self._model_loss(), self.dropout)
+                   self._model_loss(), self.dropout, weight_init=self.weight_init)
+
+    def _prepare(self, X: Any, y: Any, sample_weight: Any, *, first: bool, partial: bool,
+                 classes: Any = None, finite: bool = True
+                 ) -> tuple[Array, Array, Array | None, Any]:
+        """As the base; a continued fit (warm_start, partial_fit) must keep the network."""
+        X, y_enc, w, model = super()._prepare(X, y, sample_weight, first=first,
+                                              partial=partial, classes=classes, finite=finite)
+        state = getattr(self, "state_", None)
+        if not first and state is not None and state.theta.shape != (model.n_params,):
+            fitted = [self.coefs_[0].shape[0], *[W.shape[1] for W in self.coefs_]]
+            raise ValueError(
+                f"{type(self).__name__} continues the fitted network with layer sizes "
+                f"{fitted}, but the settings now give {list(model.layer_sizes)}. Set "
+                "warm_start=False (or call fit instead of partial_fit) to train a new network."
+            )
+        return X, y_enc, w, model
 
     def _initial_theta(self, model: MLP, y_enc: Array, w: Array | None, dtype: Any) -> Array:
         """He / Glorot weights from a stream of random_state apart from the shuffles'."""
@@ -78,6 +97,7 @@ class _MLPEstimator(_GDEstimator):
         self.activations_ = tuple(model.activation)
         self.n_layers_ = model.n_layers + 1  # scikit-learn counts the input layer
         self.n_outputs_ = model.n_outputs
+        self.out_activation_ = _OUT_ACTIVATION[model.link]
 
     def _set_fitted(self, model: Any, state: TrainState) -> None:
         super()._set_fitted(model, state)
@@ -146,6 +166,7 @@ class _MLPEstimator(_GDEstimator):
         self.activations_ = tuple(model.activation)
         self.n_layers_ = L + 1
         self.n_outputs_ = K
+        self.out_activation_ = _OUT_ACTIVATION[model.link]
 
     def _model_loss_for(self, K: int) -> str:
         """The model's loss for an output layer of K units."""
@@ -173,6 +194,9 @@ class MLPClassifier(_Classifier, _MLPEstimator):
         name for every hidden layer or one per hidden layer.
     dropout : float or sequence of float in [0, 1), default=0.0
         Dropout rate of the hidden layers' outputs during training (inverted dropout).
+    weight_init : {'auto', 'he', 'glorot'}, default='auto'
+        Initial weights' bound: He's before relu-like activations and Glorot's otherwise,
+        or one of them for every hidden layer (scikit-learn's MLP uses Glorot's).
     loss : {'cce', 'mse', 'bce'}, default='cce'
     optimizer : str or optimizer object, default='adam'
         'gd', 'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw', or an
@@ -201,7 +225,7 @@ class MLPClassifier(_Classifier, _MLPEstimator):
     ----------
     coefs_ : list of arrays of shape (n_{l-1}, n_l)
     intercepts_ : list of arrays of shape (n_l,)
-    classes_, n_iter_, t_, n_layers_, n_outputs_, activations_
+    classes_, n_iter_, t_, n_layers_, n_outputs_, activations_, out_activation_
     loss_curve_ : list of float, mean training loss per epoch (penalty included)
     validation_loss_curve_ : list of float or None, the held-out loss per epoch
         (early_stopping only)
@@ -215,7 +239,8 @@ class MLPClassifier(_Classifier, _MLPEstimator):
                               "loss": [StrOptions({"cce", "mse", "bce"})]}
 
     def __init__(self, hidden_layer_sizes: Any = (100,), *, activation: Any = "relu",
-                 dropout: Any = 0.0, loss: str = "cce", optimizer: Any = "adam",
+                 dropout: Any = 0.0, weight_init: str = "auto", loss: str = "cce",
+                 optimizer: Any = "adam",
                  lr: float = 1e-3, schedule: Any = None, batch_size: int | str | None = 200,
                  epochs: int = 200, alpha: float = 1e-4, tol: float | None = 1e-4,
                  n_iter_no_change: int = 10, early_stopping: bool = False,
@@ -226,6 +251,7 @@ class MLPClassifier(_Classifier, _MLPEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
+        self.weight_init = weight_init
         self.loss = loss
         self.optimizer = optimizer
         self.lr = lr
@@ -288,7 +314,8 @@ class MLPRegressor(RegressorMixin, _MLPEstimator):
     """
 
     def __init__(self, hidden_layer_sizes: Any = (100,), *, activation: Any = "relu",
-                 dropout: Any = 0.0, optimizer: Any = "adam", lr: float = 1e-3,
+                 dropout: Any = 0.0, weight_init: str = "auto", optimizer: Any = "adam",
+                 lr: float = 1e-3,
                  schedule: Any = None, batch_size: int | str | None = 200,
                  epochs: int = 200, alpha: float = 1e-4, tol: float | None = 1e-4,
                  n_iter_no_change: int = 10, early_stopping: bool = False,
@@ -299,6 +326,7 @@ class MLPRegressor(RegressorMixin, _MLPEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
+        self.weight_init = weight_init
         self.optimizer = optimizer
         self.lr = lr
         self.schedule = schedule

@@ -31,9 +31,11 @@ The loss fixes the head, as in :mod:`gdlab.core.models.glm`: 'mse' (identity), '
 
 Initialization
 --------------
-W_l ~ U(-r, r), b_l = 0, with r chosen by the activation that follows the layer: He
-(r = sqrt(6 / n_{l-1})) before relu, leaky_relu, elu and gelu; Glorot
-(r = sqrt(6 / (n_{l-1} + n_l))) before tanh, sigmoid, identity and for the output layer.
+W_l ~ U(-r, r), b_l = 0, with r chosen by the activation that follows the layer
+(``weight_init='auto'``): He (r = sqrt(6 / n_{l-1})) before relu, leaky_relu, elu and gelu;
+Glorot (r = sqrt(6 / (n_{l-1} + n_l))) before tanh, sigmoid, identity and for the output
+layer.
+``weight_init='he'`` or ``'glorot'`` takes that bound for every hidden layer.
 
 Dropout
 -------
@@ -76,8 +78,10 @@ Array = NDArray[Any]
 
 __all__ = ["MLP"]
 
-#: activations whose layer is initialized with He's bound (the rest use Glorot's)
+#: activations whose layer is initialized with He's bound under weight_init='auto' (the rest
+#: use Glorot's)
 HE_INIT = frozenset({"relu", "leaky_relu", "elu", "gelu"})
+INITS = ("auto", "he", "glorot")
 
 
 def _per_layer(value: Any, n: int, name: str, owner: str) -> tuple[Any, ...]:
@@ -127,6 +131,10 @@ class MLP:
         Dropout rate of every hidden layer's output, or one per hidden layer.
     seed : int, default 0
         Mixed into the key of the dropout masks.
+    weight_init : {'auto', 'he', 'glorot'}, default 'auto'
+        The bound of the hidden layers' initial weights: 'auto' takes He's before relu,
+        leaky_relu, elu and gelu and Glorot's otherwise; 'he' or 'glorot' for every hidden
+        layer (the output layer always takes Glorot's).
     """
 
     name: ClassVar[str] = "mlp"
@@ -138,6 +146,7 @@ class MLP:
     loss: str = "mse"
     dropout: Any = 0.0
     seed: int = 0
+    weight_init: str = "auto"
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -159,6 +168,7 @@ class MLP:
                                  f"range [0.0, 1.0) (or one per hidden layer). Got {p!r} "
                                  "instead.")
         check_choice(self.loss, "loss", LINKS, owner=owner)
+        check_choice(self.weight_init, "weight_init", INITS, owner=owner)
         if LINKS[self.loss] == "softmax" and self.n_outputs < 2:
             raise ValueError(
                 f"The 'n_outputs' parameter of {owner} must be >= 2 for a softmax loss, got "
@@ -176,7 +186,8 @@ class MLP:
         return {"n_features": self.n_features,
                 "hidden_layer_sizes": list(self.hidden_layer_sizes),
                 "n_outputs": self.n_outputs, "activation": list(self.activation),
-                "loss": self.loss, "dropout": list(self.dropout), "seed": self.seed}
+                "loss": self.loss, "dropout": list(self.dropout), "seed": self.seed,
+                "weight_init": self.weight_init}
 
     # ---- parameters -------------------------------------------------------------------
     @property
@@ -262,7 +273,8 @@ class MLP:
         for i in range(self.n_layers):
             n_in, n_out = sizes[i], sizes[i + 1]
             hidden = i < self.n_layers - 1
-            if hidden and self.activation[i] in HE_INIT:
+            if hidden and (self.weight_init == "he" or (
+                    self.weight_init == "auto" and self.activation[i] in HE_INIT)):
                 r = math.sqrt(6.0 / n_in)
             else:
                 r = math.sqrt(6.0 / (n_in + n_out))
