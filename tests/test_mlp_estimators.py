@@ -41,15 +41,20 @@ def _digits():  # type: ignore[no-untyped-def]
     return scaler.transform(Xtr), scaler.transform(Xte), ytr, yte
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_digits_accuracy_at_least_sklearn_mlp(seed: int) -> None:
-    """One hidden layer of 64 ReLU, Adam lr 1e-3, batch 200, alpha 1e-4, 200 epochs, both."""
+def test_digits_accuracy_at_least_sklearn_mlp() -> None:
+    """One hidden layer of 64 ReLU, Adam lr 1e-3, batch 200, alpha 1e-4, 200 epochs, both,
+    seeds 0-2: gdlab's mean held-out accuracy at least scikit-learn's, each seed within half
+    a point of it."""
     Xtr, Xte, ytr, yte = _digits()
-    ref = SkMLPClassifier((64,), random_state=seed).fit(Xtr, ytr).score(Xte, yte)
-    ours = MLPClassifier((64,), random_state=seed).fit(Xtr, ytr).score(Xte, yte)
-    # measured: seed 0: 0.9733 vs scikit-learn's 0.9733; seed 1: 0.9822 vs 0.9756
-    assert ours >= ref
-    assert ours > 0.97
+    ours, ref = [], []
+    for seed in range(3):
+        ref.append(SkMLPClassifier((64,), random_state=seed).fit(Xtr, ytr).score(Xte, yte))
+        ours.append(MLPClassifier((64,), random_state=seed).fit(Xtr, ytr).score(Xte, yte))
+    # measured: gdlab 0.9733, 0.9822, 0.9733 (mean 0.9763); scikit-learn 0.9733, 0.9756,
+    # 0.9711 (mean 0.9733)
+    assert np.mean(ours) >= np.mean(ref)
+    assert all(o >= r - 0.005 for o, r in zip(ours, ref, strict=True))
+    assert min(ours) > 0.97
 
 
 def test_spirals_a_network_separates_what_logistic_regression_cannot() -> None:
