@@ -38,11 +38,15 @@ def test_demo_writes_figures_summary_and_page(demo_dir: Path) -> None:
     scores = {(r["dataset"], r["optimizer"]): r["score"] for r in summary["models"]}
     assert scores[("digits", "adam")] > 0.93 and scores[("breast_cancer", "adam")] > 0.93
     assert scores[("diabetes", "gd")] > 0.3
+    # the network separates the spirals; logistic regression is near chance
+    net = summary["network"]
+    assert net["network_accuracy"] > 0.95 and net["linear_accuracy"] < 0.65
     for name in summary["figures"]:
         data = (demo_dir / name).read_bytes()
         assert data[:4] in (b"\x89PNG", b"GIF8"), name
     page = (demo_dir / "index.html").read_text()
     assert all(f'src="{name}"' in page for name in summary["figures"])
+    assert '<section id="network">' in page and "gdlab explain --model mlp" in page
     assert "http://" not in page and "https://" not in page
 
 

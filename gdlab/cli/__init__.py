@@ -18,7 +18,7 @@ from gdlab.cli._app import cli
 # Each module adds its commands to `cli` when imported; heavy libraries are imported inside
 # the commands so that `gdlab --help` stays quick.
 COMMAND_MODULES = ("explain", "train_cmds", "descent_cmds", "data_cmds", "demo_cmds",
-                   "bench_cmds", "playground_cmds")
+                   "bench_cmds", "playground_cmds", "network_cmds")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"gdlab.cli.{_name}")
 

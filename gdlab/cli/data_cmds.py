@@ -71,6 +71,28 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list
     return [[_METRIC_LABELS[m]] + [_fmt(metrics[k].get(m)) for k in sets] for m in names]
 
 
+def _hidden(value: str | None) -> list[int] | None:
+    """--hidden 64,32 -> [64, 32]."""
+    if value is None:
+        return None
+    try:
+        sizes = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"must be positive integers separated by commas, e.g. 64,32; "
+                                 f"got {value!r}.", param_hint="--hidden")
+    return sizes
+
+
+def _activation(value: str | None) -> str | list[str] | None:
+    """--activation relu -> 'relu'; --activation tanh,relu -> ['tanh', 'relu']."""
+    if value is None:
+        return None
+    names = [v.strip().lower() for v in value.split(",") if v.strip()]
+    return names[0] if len(names) == 1 else names
+
+
 def _columns(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -115,10 +137,18 @@ def _inferred_lines(res: Any) -> list[str]:
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", "-t", required=True, help="Name of the column to predict.")
 @click.option("--model", default="auto", show_default=True,
-              type=SuggestChoice(["auto", "linear", "logistic", "softmax"]),
+              type=SuggestChoice(["auto", "linear", "logistic", "softmax", "mlp"]),
               help="auto: linear for numbers, logistic for two classes, softmax for more; an "
                    "integer target is classes only with at most min(20, sqrt(rows)) distinct "
-                   "values, each held-out value seen in training.")
+                   "values, each held-out value seen in training. mlp: a neural network "
+                   "(classifier or regressor by the same rule; see --hidden).")
+@click.option("--hidden", "hidden_text", default=None, metavar="N,...",
+              help="--model mlp: units per hidden layer, e.g. 64,32 (default: 100).")
+@click.option("--activation", "activation_text", default=None, metavar="NAME[,NAME...]",
+              help="--model mlp: relu, leaky_relu, elu, tanh, sigmoid, gelu or identity, one "
+                   "for every hidden layer or one per layer (default: relu).")
+@click.option("--dropout", default=None, type=click.FloatRange(0, 1, max_open=True),
+              help="--model mlp: dropout rate of the hidden layers while training.")
 @click.option("--optimizer", default=None, type=optimizer_choice(),
               help="Optimizer (default: the estimator's).")
 @click.option("--lr", type=float, default=None,
@@ -176,14 +206,17 @@ def _inferred_lines(res: Any) -> list[str]:
 @click.option("--resume", is_flag=True,
               help="Continue from the checkpoint in --checkpoint DIR (starts at epoch 0 when "
                    "there is none yet).")
-def fit(data: Path, target: str, model: str, optimizer: str | None, lr: float | None,
+def fit(data: Path, target: str, model: str, hidden_text: str | None,
+        activation_text: str | None, dropout: float | None, optimizer: str | None,
+        lr: float | None,
         schedule: str | None, batch_size: str | None, epochs: int | None, alpha: float | None,
         tol_text: str | None, standardize: bool, categorical: str, missing: str,
         max_categories: int | None, features_text: str | None, drop_text: str | None,
         sep: str | None, test_size: float, seed: int, early_stopping: bool | None,
         baseline: bool, out: Path | None, plot_path: Path | None, as_json: bool,
         checkpoint_dir: Path | None, checkpoint_every: int, resume: bool) -> None:
-    """Fit a linear, logistic or softmax model on the table DATA (.csv, .tsv, .parquet)."""
+    """Fit a linear, logistic or softmax model, or a network (--model mlp), on the table DATA
+    (.csv, .tsv, .parquet)."""
     from gdlab.workflows.tabular import UNLIMITED, FitSettings, fit_table
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
@@ -205,7 +238,8 @@ def fit(data: Path, target: str, model: str, optimizer: str | None, lr: float | 
         standardize=standardize, categorical=categorical, missing=missing,
         max_categories=max_categories, features=_columns(features_text),
         drop=_columns(drop_text), sep=_sep(sep), test_size=test_size, seed=seed,
-        baseline=baseline,
+        baseline=baseline, hidden=_hidden(hidden_text),
+        activation=_activation(activation_text), dropout=dropout,
     )
 
     def ready(res: Any) -> None:

@@ -35,11 +35,15 @@ def _estimator_classes() -> dict[str, type[Any]]:
 
 
 def _json_params(est: Any) -> dict[str, Any]:
-    """Hyperparameters that are plain JSON (names, numbers); objects become their repr."""
+    """Hyperparameters that are plain JSON (names, numbers, lists of them); objects become
+    their repr."""
     out: dict[str, Any] = {}
     for k, v in est.get_params(deep=False).items():
         if v is None or isinstance(v, (bool, int, float, str)):
             out[k] = v
+        elif isinstance(v, (list, tuple)) and all(
+                isinstance(e, (bool, int, float, str)) for e in v):
+            out[k] = list(v)  # e.g. an MLP's hidden_layer_sizes or per-layer activations
         elif k in ("callbacks",):
             out[k] = None
         else:

@@ -92,7 +92,7 @@ class FitSettings:
     ``tol=None`` (run every epoch).
     """
 
-    model: str = "auto"  # 'auto', 'linear', 'logistic', 'softmax'
+    model: str = "auto"  # 'auto', 'linear', 'logistic', 'softmax', 'mlp'
     optimizer: str | None = None
     lr: float | None = None
     schedule: str | None = None
@@ -112,11 +112,19 @@ class FitSettings:
     test_size: float = 0.2
     seed: int = 0
     baseline: bool = False
+    # --model mlp: units per hidden layer, activation(s), dropout (None: the estimator's)
+    hidden: Sequence[int] | None = None
+    activation: str | Sequence[str] | None = None
+    dropout: float | None = None
 
     def validate(self) -> None:
         from gdlab.core._validation import check_choice, check_scalar
 
-        check_choice(self.model, "model", ("auto", "linear", "logistic", "softmax"))
+        check_choice(self.model, "model", ("auto", "linear", "logistic", "softmax", "mlp"))
+        if self.model != "mlp" and (self.hidden, self.activation, self.dropout) != (
+                None, None, None):
+            raise ValueError("--hidden, --activation and --dropout set up a network; add "
+                             "--model mlp.")
         check_choice(self.categorical, "categorical", ("onehot", "error"))
         check_choice(self.missing, "missing", MISSING_RULES)
         check_scalar(self.test_size, "test_size", low=0.0, high=1.0, closed="left",
@@ -144,6 +152,9 @@ class FitSettings:
         d = dict(self.__dict__)
         d["features"] = list(self.features) if self.features is not None else None
         d["drop"] = list(self.drop) if self.drop is not None else None
+        d["hidden"] = list(self.hidden) if self.hidden is not None else None
+        if self.activation is not None and not isinstance(self.activation, str):
+            d["activation"] = list(self.activation)
         return d
 
 
@@ -340,12 +351,27 @@ def metrics_for(task: str, estimator: Any, X: Array, y: Array) -> dict[str, floa
     return out
 
 
+def _summary(y: pd.Series, task: str, model: str) -> str:
+    """task_summary's line; with --model mlp it names the network instead of the GLM."""
+    line = task_summary(y, task)  # type: ignore[arg-type]
+    if model != "mlp":
+        return line
+    head, _, _ = line.rpartition(" (")
+    net = "MLPRegressor" if task == "regression" else "MLPClassifier"
+    return f"{head} (a network: {net})"
+
+
 def _estimator(task: str, s: FitSettings, callbacks: list[Any], verbose: int) -> Any:
     """The gdlab estimator for the task with its own defaults, except the hyperparameters the
     settings give (a schedule given by name is scaled to the run by the estimator:
     :func:`gdlab.core.schedules.schedule_for_run`)."""
     from gdlab.estimators.linear import LinearRegression, LogisticRegression, SoftmaxRegression
 
+    if s.model == "mlp":
+        from gdlab.workflows.networks import mlp_estimator
+
+        return mlp_estimator(task, s.hidden, s.activation, s.dropout, **s.hyperparameters(),
+                             random_state=s.seed, verbose=verbose, callbacks=callbacks)
     classes: dict[str, type] = {"regression": LinearRegression, "binary": LogisticRegression,
                                 "multiclass": SoftmaxRegression}
     return classes[task](**s.hyperparameters(), random_state=s.seed, verbose=verbose,
@@ -427,7 +453,7 @@ def fit_table(
     df, dropped_rows = _drop_missing_rows(df, target, s.missing, src)
     X_df, y_series = split_features_target(df, target, path=path)
     inferred_task = infer_task(y_series, path=path)
-    inferred = s.model == "auto"
+    inferred = s.model in ("auto", "mlp")  # a network's task comes from the target too
     if not inferred:
         _check_model_fits_target(s.model, inferred_task, y_series, src)
     task = _task_of(s.model, inferred_task)
@@ -501,7 +527,7 @@ def fit_table(
 
     result = FitResult(
         model=TabularModel(est, encoder, target, task), settings=s, task=task,
-        inferred=inferred, summary=task_summary(y_series, task),  # type: ignore[arg-type]
+        inferred=inferred, summary=_summary(y_series, task, s.model),
         onehot_columns=list(encoder.categorical_columns_), n_train=len(tr), n_test=len(te),
         metrics={}, epochs=0, seconds=0.0, converged=False, history=[],
         checkpoint=ckpt_path, resumed_from_epoch=resumed_from, notes=notes, rule=rule,

@@ -8,7 +8,9 @@
 4. peaks (L3): trajectories of three optimizers (together and one panel each), a basin map
    from a grid of starts, an animated GIF of the descent;
 5. three playground pages (peaks, a 1-D quartic, a quadratic bowl) that race the optimizers
-   live in the browser.
+   live in the browser;
+6. a neural network (L5's neurons and layers) on two interleaved spirals beside logistic
+   regression, with its boundary during training and its hidden units over the plane.
 
 Everything goes into one folder: figures, playgrounds, ``summary.json`` and an ``index.html``
 that teaches from them. No network, no input.
@@ -164,20 +166,22 @@ def run_demo(out: str | Path = "gdlab-demo", *, seed: int = 0, grid: int = 61,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    say("1/5 the lesson's worked step (Way 3, mean reduction)")
+    say("1/6 the lesson's worked step (Way 3, mean reduction)")
     step = explain_linear_step(3).to_dict()
     step["lr"] = WORKED_LR
-    say("2/5 linear, logistic and softmax regression on bundled datasets, beside scikit-learn")
+    say("2/6 linear, logistic and softmax regression on bundled datasets, beside scikit-learn")
     rows, curves = _fit_models(seed)
     _save(plot_loss_curves(curves, title="Training loss"), out / "models_loss_curves.png")
-    say("3/5 softmax: CCE vs MSE vs BCE on digits")
+    say("3/6 softmax: CCE vs MSE vs BCE on digits")
     X, y, _ = load_dataset("digits")
     loss_curves = compare_softmax_losses(X, y, epochs=40, random_state=seed)
     _save(plot_softmax_losses(loss_curves), out / "softmax_losses.png")
-    say(f"4/5 peaks: trajectories, a {grid}x{grid} basin map, an animation")
+    say(f"4/6 peaks: trajectories, a {grid}x{grid} basin map, an animation")
     peaks = _peaks(out, seed, grid)
-    say("5/5 playgrounds: peaks, a 1-D function, a quadratic bowl")
+    say("5/6 playgrounds: peaks, a 1-D function, a quadratic bowl")
     playgrounds = _playgrounds(out)
+    say("6/6 a network on two spirals, beside logistic regression")
+    network = _network(out, seed)
     summary = {
         "worked_step": step,
         "models": rows,
@@ -186,7 +190,9 @@ def run_demo(out: str | Path = "gdlab-demo", *, seed: int = 0, grid: int = 61,
         "peaks": peaks,
         "playgrounds": playgrounds,
         "seed": seed,
-        "figures": ["models_loss_curves.png", "softmax_losses.png", *peaks["figures"]],
+        "network": network,
+        "figures": ["models_loss_curves.png", "softmax_losses.png", *peaks["figures"],
+                    *network["figures"]],
         "seconds": time.perf_counter() - t0,
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
@@ -382,6 +388,61 @@ runs along the ridges and saddles.</p>
 </section>"""
 
 
+def _network(out: Path, seed: int) -> dict[str, Any]:
+    """An MLP and logistic regression on two interleaved spirals, with the boundary during
+    training and every hidden unit's output over the plane."""
+    from sklearn.model_selection import train_test_split
+
+    from gdlab.core.datasets import make_spirals
+    from gdlab.estimators.linear import LogisticRegression
+    from gdlab.estimators.mlp import MLPClassifier
+    from gdlab.plots.networks import Snapshots, plot_boundary_over_training, plot_hidden_units
+
+    t0 = time.perf_counter()
+    X, y = make_spirals(600, noise=0.15, random_state=seed)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
+    linear = LogisticRegression(random_state=seed).fit(Xtr, ytr)
+    snaps = Snapshots([5, 50, 150, 400])
+    net = MLPClassifier((16, 16), activation="tanh", lr=0.01, batch_size=32, epochs=400,
+                        tol=None, random_state=seed, callbacks=[snaps]).fit(Xtr, ytr)
+    _save(plot_boundary_over_training(net.model_, snaps.thetas, snaps.epochs_seen, X, y,
+                                      resolution=90), out / "network_training.png")
+    _save(plot_hidden_units(net, X, y, resolution=50), out / "network_units.png")
+    return {"n_train": len(ytr), "n_test": len(yte), "hidden": [16, 16], "activation": "tanh",
+            "epochs": net.n_iter_, "linear_accuracy": float(linear.score(Xte, yte)),
+            "network_accuracy": float(net.score(Xte, yte)),
+            "seconds": time.perf_counter() - t0,
+            "figures": ["network_training.png", "network_units.png"]}
+
+
+def _network_section(summary: dict[str, Any]) -> str:
+    n = summary.get("network")
+    if not n:
+        return ""
+    rows = [["logistic regression", "-", f"{n['linear_accuracy']:.4f}"],
+            [f"MLP {n['hidden'][0]}-{n['hidden'][1]} {_esc(n['activation'])}",
+             str(n["epochs"]), f"<b>{n['network_accuracy']:.4f}</b>"]]
+    return f"""
+<section id="network">
+<h2>6. A network: what a linear boundary cannot separate</h2>
+<p class="claim">The last lesson's neurons and layers: each hidden unit computes
+<code>a = f(x W + b)</code>, and stacking two layers of them bends the boundary that
+logistic regression can only draw straight. On two interleaved spirals
+({n["n_train"]} training points, {n["n_test"]} held out) logistic regression is no better
+than a coin; the network, trained by the same loop and Adam, separates them.</p>
+{_table(["model", "epochs", "held-out accuracy"], rows, "lrr")}
+{_figure("network_training.png", "The network's boundary after 5, 50, 150 and 400 epochs "
+         "(colour: the probability of class 1; black line: 0.5).")}
+{_figure("network_units.png", "Every hidden unit's output over the plane (first 8 of each "
+         "layer): the first layer draws soft lines, the second combines them into curves; "
+         "the last panel is the output.")}
+<p class="note">Reproduce: <code>gdlab dataset spirals --out spirals.csv --noise 0.15</code>
+then <code>gdlab fit spirals.csv --target label --model mlp --hidden 16,16 --activation tanh
+--lr 0.01 --batch-size 32 --epochs 400 --tol none --baseline</code>; one forward and backward
+pass by hand: <code>gdlab explain --model mlp</code>.</p>
+</section>"""
+
+
 def _playground_section(summary: dict[str, Any]) -> str:
     items = "".join(f'<li><a href="{_esc(g["file"])}">{_esc(g["function"])}</a>: '
                     f"{_esc(g['text'])}</li>" for g in summary.get("playgrounds", []))
@@ -458,16 +519,17 @@ def render_html(summary: dict[str, Any]) -> str:
 <h1>gdlab demo: gradient descent, step by step</h1>
 <p>This page was written by <code>gdlab demo</code> in {summary["seconds"]:.1f} s on this
 machine, from data bundled with scikit-learn: nothing was downloaded. It follows the lessons
-in order: one step by hand, the same step fitting real models, the choice of loss, and
-descent on a landscape with several minima.</p>
+in order: one step by hand, the same step fitting real models, the choice of loss,
+descent on a landscape with several minima, and a small neural network.</p>
 <nav><a href="#step">1. one step</a><a href="#models">2. models</a>
 <a href="#softmax">3. losses</a><a href="#peaks">4. several minima</a>
-<a href="#play">5. playgrounds</a></nav>
+<a href="#play">5. playgrounds</a><a href="#network">6. a network</a></nav>
 {try_box}
 {_step_section(summary["worked_step"])}
 {_models_section(summary)}
 {_softmax_section(summary)}
 {_peaks_section(summary)}
 {_playground_section(summary)}
+{_network_section(summary)}
 </body></html>
 """
