@@ -195,3 +195,16 @@ def check_shape(a: NDArray[Any], name: str, expected: tuple[int | None, ...]) ->
         raise ValueError(
             f"Input {name} must have shape {want}, got shape {a.shape} instead."
         )
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` (text as given for a str) on one line, cut to at most `limit` characters.
+
+    Messages quote user data (labels, column names, typed text); a value from a file can be a
+    megabyte long or hold line breaks, and the message must stay one readable line.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split()) if ("\n" in text or "\r" in text) else text
+    if len(text) <= limit:
+        return text
+    return f"{text[: max(0, limit - 20)]}... ({len(text)} chars)"

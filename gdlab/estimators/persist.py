@@ -13,6 +13,7 @@ Layout of a model file (``kind="model"``, see :mod:`gdlab.io.safe_npz`):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from gdlab.core._validation import shorten
 from gdlab.io.safe_npz import ModelFileError, load_arrays, save_arrays
 from gdlab.io.tables import FeatureEncoder
 
@@ -135,19 +137,34 @@ def _schema(meta: dict[str, Any]) -> dict[str, Any]:
 def load_model(path: str | os.PathLike[str]) -> Any:
     """Load a model file: a gdlab estimator, or a :class:`TabularModel` when the file holds an
     encoder (models saved by ``gdlab fit``). Raises :class:`ModelFileError` on any problem."""
-    _, meta = load_arrays(path, kind="model")  # validates format, checksum, finiteness
     src = str(path)
-    if not isinstance(meta, dict) or meta.get("model_type") not in MODEL_TYPES:
-        raise ModelFileError(f"{src}: unknown model_type {meta.get('model_type')!r}; expected "
-                             f"one of {', '.join(MODEL_TYPES)}.")
-    if not isinstance(meta.get("n_features"), int) or meta["n_features"] < 1:
-        raise ModelFileError(f"{src}: n_features must be a positive integer, got "
-                             f"{meta.get('n_features')!r}.")
-    arrays, meta = load_arrays(path, kind="model", schema=_schema(meta))
-    est = _rebuild(arrays, meta, src)
-    if meta.get("encoder") is None:
-        return est
-    encoder = FeatureEncoder.from_state(arrays, meta["encoder"], path=path)
+
+    def schema(meta: Mapping[str, Any]) -> dict[str, Any]:
+        # called with the metadata before any array is read: the arrays' declared dtypes and
+        # shapes are checked against it first
+        if meta.get("model_type") not in MODEL_TYPES:
+            raise ModelFileError(f"{src}: unknown model_type "
+                                 f"{shorten(repr(meta.get('model_type')))}; expected one of "
+                                 f"{', '.join(MODEL_TYPES)}.")
+        n = meta.get("n_features")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ModelFileError(f"{src}: n_features must be a positive integer, got "
+                                 f"{shorten(repr(n))}.")
+        return _schema(dict(meta))
+
+    # validates format, limits, checksum, finiteness and the schema
+    arrays, meta = load_arrays(path, kind="model", schema=schema)
+    try:
+        est = _rebuild(arrays, meta, src)
+        if meta.get("encoder") is None:
+            return est
+        encoder = FeatureEncoder.from_state(arrays, meta["encoder"], path=path)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{src}: the model's metadata is invalid ({type(exc).__name__}: "
+                             f"{shorten(str(exc))}); the file was altered; re-save it with "
+                             "gdlab.") from None
     if encoder.n_features_out_ != meta["n_features"]:
         raise ModelFileError(f"{src}: the encoder gives {encoder.n_features_out_} features but "
                              f"the model expects {meta['n_features']}; the file is inconsistent.")
@@ -164,7 +181,8 @@ def _rebuild(arrays: dict[str, NDArray[Any]], meta: dict[str, Any], src: str) ->
     try:
         est = cls(**params)
     except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{src}: invalid hyperparameters in the file ({exc}).") from exc
+        raise ModelFileError(f"{src}: invalid hyperparameters in the file "
+                             f"({shorten(str(exc))}); re-save it with gdlab.") from None
     coef, intercept = arrays["coef"], arrays["intercept"]
     K = coef.shape[0]
     if intercept.shape != (K,):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gdlab.core._validation import shorten
 from gdlab.core.loop import EpochRecord, TrainState
 from gdlab.io.atomic import clean_stale_temp_files
 from gdlab.io.safe_npz import ModelFileError, load_arrays, save_arrays
@@ -112,10 +113,24 @@ def load_checkpoint(path: str | os.PathLike[str], *, fingerprint: str | None = N
         )
     if "theta" not in arrays:
         raise ModelFileError(f"{path}: the checkpoint has no 'theta' array; it is damaged.")
-    s = meta["state"]
     if meta.get("rng_type") != "PCG64":
-        raise ModelFileError(f"{path}: unsupported generator {meta.get('rng_type')!r}; "
-                             "expected PCG64.")
+        raise ModelFileError(f"{path}: unsupported generator {shorten(repr(meta.get('rng_type')))}"
+                             "; expected PCG64.")
+    try:
+        state = _state_from(arrays, meta, restore_rng)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # the checksum only proves the file is as written; a hand-made file can still be wrong
+        raise ModelFileError(
+            f"{path}: the checkpoint's state is invalid ({type(exc).__name__}: "
+            f"{shorten(str(exc))}); delete the checkpoint to start afresh."
+        ) from None
+    user = meta.get("user", {})
+    return state, user if isinstance(user, dict) else {}
+
+
+def _state_from(arrays: dict[str, NDArray[Any]], meta: dict[str, Any],
+                restore_rng: bool) -> TrainState:
+    s = meta["state"]
     rng = np.random.Generator(np.random.PCG64())
     if restore_rng:
         rng.bit_generator.state = meta["rng"]
@@ -136,7 +151,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, fingerprint: str | None = N
             v = _dec_float(v)
         setattr(state, k, v)
     state.best_value = float(s["best_value"])
-    return state, meta.get("user", {})
+    return state
 
 
 class CheckpointCallback:

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from gdlab.io._files import file_type_text
 from gdlab.io.safe_npz import ModelFileError
 
 __all__ = [
@@ -347,6 +348,11 @@ def read_table(
     if p.is_dir():
         raise DataFileError(
             f"{p}: is a directory; pass a data file ({', '.join(SUPPORTED_EXTENSIONS)})."
+        )
+    if not p.is_file():  # stat, never open: opening a FIFO blocks until a writer comes
+        raise DataFileError(
+            f"{p}: is {file_type_text(p.stat().st_mode)}, not a regular file; pass a data file "
+            f"({', '.join(SUPPORTED_EXTENSIONS)})."
         )
     fmt, ext = _kind_of(p)
     if p.stat().st_size == 0:
