@@ -75,7 +75,7 @@ def npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def npy_header(shape: tuple[int, ...], descr: str, fortran: bool = False) -> bytes:
+def npy_header(shape: tuple[int, ...], descr: Any, fortran: bool = False) -> bytes:
     """A version 1.0 .npy header declaring `shape` and `descr` (no data after it)."""
     text = repr({"descr": descr, "fortran_order": fortran, "shape": tuple(shape)})
     head = text.encode("latin1")

@@ -22,6 +22,21 @@ for _name in COMMAND_MODULES:
 
 __all__ = ["cli", "main"]
 
+_TOKEN_CHARS = 160  # a longer run without spaces is data (a label, a cell), not a path
+_MESSAGE_CHARS = 1000
+
+
+def one_line(message: str) -> str:
+    """`message` on one line of at most ~1,000 characters, each run of over 160 characters
+    without a space cut to its start and length (messages quote values from files)."""
+    from gdlab.core._validation import shorten
+
+    words = [w if len(w) <= _TOKEN_CHARS else shorten(w, 80) for w in message.split()]
+    text = " ".join(words)
+    if len(text) > _MESSAGE_CHARS:
+        text = f"{text[:_MESSAGE_CHARS - 40]}... ({len(text)} characters in all)"
+    return text
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (for tests) and exit with it from scripts."""
@@ -37,12 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         if debug:
             raise
-        click.echo(f"gdlab: error: {exc.format_message()}", err=True)
+        click.echo(f"gdlab: error: {one_line(exc.format_message())}", err=True)
         return exc.exit_code
     except (ValueError, TypeError, OSError, KeyError, RuntimeError, ArithmeticError) as exc:
         if debug:
             raise
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = one_line(str(exc)) or type(exc).__name__
         click.echo(f"gdlab: error: {message} (run with --debug for the traceback)", err=True)
         return 1
     return 0

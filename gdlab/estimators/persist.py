@@ -199,8 +199,9 @@ def _rebuild(arrays: dict[str, NDArray[Any]], meta: dict[str, Any], src: str) ->
     if meta["model_type"] == "LinearRegression":
         y_ndim = int(meta.get("y_ndim", 1))
         est._y_ndim, est._n_targets = y_ndim, K
-        est.coef_ = coef[0].copy() if y_ndim == 1 else coef.copy()
-        est.intercept_ = float(intercept[0]) if y_ndim == 1 else intercept.copy()
+        # the loaded arrays belong to this estimator alone: no copies
+        est.coef_ = coef[0] if y_ndim == 1 else coef
+        est.intercept_ = float(intercept[0]) if y_ndim == 1 else intercept
         return est
     if "classes" not in arrays:
         raise ModelFileError(f"{src}: a classifier file needs a 'classes' array.")
@@ -210,5 +211,5 @@ def _rebuild(arrays: dict[str, NDArray[Any]], meta: dict[str, Any], src: str) ->
         raise ModelFileError(f"{src}: {classes.shape[0]} classes do not fit 'coef' of shape "
                              f"{coef.shape}.")
     est.classes_ = classes.astype(object) if classes.dtype.kind == "U" else classes
-    est.coef_, est.intercept_ = coef.copy(), intercept.copy()
+    est.coef_, est.intercept_ = coef, intercept
     return est

@@ -316,8 +316,9 @@ def _schema_problem(
             return f"array {name!r} has shape {_shape_text(shape)}, expected {expected}"
         return None
     rule = tuple(rule)
-    fits = zip(rule, shape, strict=True) if len(rule) == len(shape) else iter([(0, 1)])
-    if all(r is None or r == s for r, s in fits):
+    if len(rule) == len(shape) and all(
+        r is None or r == s for r, s in zip(rule, shape, strict=True)
+    ):
         return None
     want = "(" + ", ".join("*" if r is None else str(r) for r in rule)
     want += ",)" if len(rule) == 1 else ")"
@@ -633,14 +634,15 @@ def _load_open(
                     f"{p}: no {META_KEY} entry, so this .npz was not written by gdlab; "
                     "re-save the model with gdlab."
                 )
-            if members[META_KEY].file_size > MAX_META_BYTES + _NPY_HEADER_BYTES:
-                raise ModelFileError(
-                    f"{p}: the {META_KEY} entry declares {_mib(members[META_KEY].file_size)}, "
-                    f"over the {_mib(MAX_META_BYTES)} of metadata a gdlab file may hold; pass a "
-                    "file written by gdlab."
-                )
             reader = _Reader(p, zf)
             declared = {name: reader.declared(members[name], name) for name in sorted(members)}
+            shape, _, dtype, _ = declared[META_KEY]
+            if math.prod(shape) * dtype.itemsize > MAX_META_BYTES:
+                raise ModelFileError(
+                    f"{p}: the {META_KEY} entry declares "
+                    f"{_mib(math.prod(shape) * dtype.itemsize)}, over the {_mib(MAX_META_BYTES)} "
+                    "of metadata a gdlab file may hold; pass a file written by gdlab."
+                )
             blob = reader.read(members[META_KEY], META_KEY, declared.pop(META_KEY))
             if blob.dtype != np.uint8 or blob.ndim != 1:
                 raise ModelFileError(

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from gdlab.core._validation import shorten
 from gdlab.io._files import file_type_text
 from gdlab.io.safe_npz import ModelFileError
 
@@ -62,7 +63,7 @@ def _src(path: str | os.PathLike[str] | None) -> str:
 
 def _names(items: Iterable[Any], limit: int = 12) -> str:
     items = list(items)
-    shown = ", ".join(repr(str(c)) for c in items[:limit])
+    shown = ", ".join(shorten(repr(str(c)), 80) for c in items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
@@ -464,9 +465,10 @@ def split_features_target(
     if target not in cols:
         folded = [c for c in cols if c.casefold() == target.casefold()]
         close = folded or difflib.get_close_matches(target, cols, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = f" (did you mean {shorten(repr(close[0]), 80)}?)" if close else ""
         raise DataFileError(
-            f"{src}: no target column {target!r}{hint}; available columns: {_names(cols)}."
+            f"{src}: no target column {shorten(repr(target), 80)}{hint}; available columns: "
+            f"{_names(cols)}."
         )
     y = df[target]
     missing = np.flatnonzero(y.isna().to_numpy())
