@@ -176,8 +176,9 @@ load = load_model
 
 def _rebuild(arrays: dict[str, NDArray[Any]], meta: dict[str, Any], src: str) -> Any:
     cls = _estimator_classes()[meta["model_type"]]
+    known = cls().get_params()
     params = {k: v for k, v in (meta.get("params") or {}).items()
-              if k in cls().get_params() and not (isinstance(v, str) and v.startswith("<"))}
+              if k in known and not (isinstance(v, str) and v.startswith("<"))}
     try:
         est = cls(**params)
     except (TypeError, ValueError) as exc:

@@ -113,6 +113,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, fingerprint: str | None = N
         )
     if "theta" not in arrays:
         raise ModelFileError(f"{path}: the checkpoint has no 'theta' array; it is damaged.")
+    _check_arrays(path, arrays)
     if meta.get("rng_type") != "PCG64":
         raise ModelFileError(f"{path}: unsupported generator {shorten(repr(meta.get('rng_type')))}"
                              "; expected PCG64.")
@@ -126,6 +127,27 @@ def load_checkpoint(path: str | os.PathLike[str], *, fingerprint: str | None = N
         ) from None
     user = meta.get("user", {})
     return state, user if isinstance(user, dict) else {}
+
+
+def _check_arrays(path: Any, arrays: dict[str, NDArray[Any]]) -> None:
+    """Dtypes and shapes a resumed run can use (the checksum proves only who wrote them)."""
+    theta = arrays["theta"]
+    for name, a in arrays.items():
+        if name in ("theta", "best_theta"):
+            ok = a.dtype.kind == "f" and a.shape == theta.shape
+            want = f"floats of shape {shorten(str(theta.shape), 40)}"
+        elif name == "order":
+            ok, want = a.dtype.kind in "iu" and a.ndim == 1, "a 1-D array of ints"
+        elif name.startswith("opt."):
+            ok, want = a.dtype.kind in "biuf", "numbers"
+        else:
+            ok, want = False, "no array of that name"
+        if not ok:
+            raise ModelFileError(
+                f"{path}: the checkpoint's array {name!r} has dtype {a.dtype} and shape "
+                f"{shorten(str(a.shape), 40)}, expected {want}; delete the checkpoint to start "
+                "afresh."
+            )
 
 
 def _state_from(arrays: dict[str, NDArray[Any]], meta: dict[str, Any],
