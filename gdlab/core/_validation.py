@@ -208,3 +208,25 @@ def shorten(value: Any, limit: int = 80) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: max(0, limit - 20)]}... ({len(text)} chars)"
+
+
+def check_class_weight(class_weight: Any, classes: NDArray[Any], owner: str) -> None:
+    """Refuse keys of a `class_weight` dict that are not class labels (scikit-learn ignores
+    them silently, so a typo would weight nothing)."""
+    if not isinstance(class_weight, dict):
+        return
+    known = set(np.asarray(classes).tolist())
+    unknown = [k for k in class_weight if not _hashable_in(k, known)]
+    if unknown:
+        raise ValueError(
+            f"The 'class_weight' parameter of {owner} has keys {shorten(unknown)} that are "
+            f"not classes of y; the classes are {shorten(np.asarray(classes).tolist())}. Use "
+            "the class labels as keys."
+        )
+
+
+def _hashable_in(key: Any, known: set[Any]) -> bool:
+    try:
+        return key in known
+    except TypeError:
+        return False
