@@ -6,11 +6,16 @@ input, and SymPy evaluates integer powers eagerly, so `9**9**9` would exhaust me
 is parsed by Python's `ast` module, every node is checked against a whitelist, constant
 subtrees are folded in float arithmetic to catch overflow, and the SymPy object is built
 directly from the checked tree. `SymbolicFunction` differentiates the expression (no
-simplification, so the derivation time stays bounded) and lambdifies value, gradient and
-Hessian into NumPy functions that evaluate any number of points at once.
+simplification) and lambdifies value and gradient into NumPy functions that evaluate any
+number of points at once; the Hessian only when it is asked for.
+
+For typed text, parsing, differentiation and lambdify's code generation run in a forked
+worker against one deadline (`DEFAULT_TIMEOUT`, memory capped at `MAX_WORKER_MEMORY`); the
+caller only compiles the generated source. At most `MAX_VARIABLES` variables.
 
 Syntax: numbers, the variables, `pi`, `e`, `+ - * / ** ^` (`^` means power), unary `+ -`,
-parentheses and the one-argument functions in `FUNCTIONS`.
+parentheses and the one-argument functions in `FUNCTIONS`; comments (`#`), line breaks, `;`
+and `\\` are refused.
 """
 
 from __future__ import annotations
