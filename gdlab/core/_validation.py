@@ -57,7 +57,7 @@ def check_scalar(
         none = " or None" if allow_none else ""
         raise TypeError(
             f"The {name!r} parameter{_owner(owner)} must be {type_word}{none} in the range "
-            f"{rng}. Got {value!r} of type {type(value).__name__} instead."
+            f"{rng}. Got {shorten(repr(value))} of type {type(value).__name__} instead."
         )
     v = kind(value)
     lo_ok = low is None or (v >= low if closed in ("both", "left") else v > low)
@@ -65,7 +65,7 @@ def check_scalar(
     if not (lo_ok and hi_ok) or (isinstance(v, float) and math.isnan(v)):
         raise ValueError(
             f"The {name!r} parameter{_owner(owner)} must be {type_word} in the range {rng}. "
-            f"Got {value!r} instead."
+            f"Got {shorten(repr(value))} instead."
         )
     return v
 
@@ -77,7 +77,7 @@ def check_choice(value: Any, name: str, choices: Iterable[Any], *, owner: str | 
         listed = ", ".join(repr(c) for c in options)
         raise ValueError(
             f"The {name!r} parameter{_owner(owner)} must be one of {{{listed}}}. "
-            f"Got {value!r} instead."
+            f"Got {shorten(repr(value))} instead."
         )
     return value
 

@@ -1018,8 +1018,8 @@ class FeatureEncoder:
 
         def bad(what: str) -> ModelFileError:
             return ModelFileError(
-                f"{src}: the feature encoder state is invalid ({what}); the file was altered or "
-                "not written by gdlab; re-save the model."
+                f"{src}: the feature encoder state is invalid ({shorten(what, 200)}); the file was "
+                "altered or not written by gdlab; re-save the model."
             )
 
         if not isinstance(meta, Mapping):
