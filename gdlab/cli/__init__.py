@@ -24,6 +24,21 @@ for _name in COMMAND_MODULES:
 
 __all__ = ["cli", "main"]
 
+_TOKEN_CHARS = 160  # a longer run without spaces is data (a label, a cell), not a path
+_MESSAGE_CHARS = 1000
+
+
+def one_line(message: str) -> str:
+    """`message` on one line of at most ~1,000 characters, each run of over 160 characters
+    without a space cut to its start and length (messages quote values from files)."""
+    from gdlab.core._validation import shorten
+
+    words = [w if len(w) <= _TOKEN_CHARS else shorten(w, 80) for w in message.split()]
+    text = " ".join(words)
+    if len(text) > _MESSAGE_CHARS:
+        text = f"{text[:_MESSAGE_CHARS - 40]}... ({len(text)} characters in all)"
+    return text
+
 
 def _json_requested(args: Sequence[str]) -> bool:
     return "--json" in (args[: args.index("--")] if "--" in args else args)
@@ -62,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         if debug:
             raise
-        message = " ".join(exc.format_message().split())
+        message = one_line(exc.format_message())
         if as_json:
             error, hint = _split_hint(message)
             _report(error, hint or "see --help for the valid values", as_json=True)
@@ -72,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, KeyError, RuntimeError, ArithmeticError) as exc:
         if debug:
             raise
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        message = one_line(str(exc)) or type(exc).__name__
         if as_json:
             error, hint = _split_hint(message)
             _report(error, hint or "run with --debug for the traceback", as_json=True)

@@ -37,11 +37,13 @@ def _numbers(text: str, option: str, count: int | None = None) -> list[float]:
     return values
 
 
-def _objective(expr: str, variables: str | None) -> Any:
+def _objective(expr: str, variables: str | None, hessian: bool = False) -> Any:
+    """The function to work on; ``hessian=True`` when the command needs second derivatives
+    (critical points), so they are derived within the same time budget as the parse."""
     from gdlab.functions.descent import as_objective
 
     names = [v.strip() for v in variables.split(",") if v.strip()] if variables else None
-    return as_objective(expr, names)
+    return as_objective(expr, names, hessian=hessian)
 
 
 def _domain(text: str | None, d: int) -> list[tuple[float, float]] | None:
@@ -163,7 +165,7 @@ def basins(expr: str, grid: int, optimizer: str, lr: float, steps: int, tol: flo
     from gdlab.functions.descent import basins as run
 
     _positive(lr, "--lr")
-    obj = _objective(expr, variables)
+    obj = _objective(expr, variables, hessian=True)
     box = _domain(domain, obj.n_vars)
     b = run(obj, grid=grid, domain=box, optimizer=optimizer, lr=lr, steps=steps, tol=tol,
             schedule=schedule)
@@ -201,7 +203,7 @@ def critical(expr: str, variables: str | None, domain: str | None, grid: int,
     """Critical points of EXPR: minima, maxima, saddles (Newton on the gradient from a grid)."""
     from gdlab.functions.descent import critical_points
 
-    obj = _objective(expr, variables)
+    obj = _objective(expr, variables, hessian=True)
     box = _domain(domain, obj.n_vars)
     points = critical_points(obj, domain=box, grid=grid)
     if as_json:

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from gdlab.core._validation import shorten
+from gdlab.io._files import file_type_text
 from gdlab.io.safe_npz import ModelFileError
 
 __all__ = [
@@ -393,6 +395,11 @@ def read_table(
         raise DataFileError(
             f"{p}: is a directory; pass a data file ({', '.join(SUPPORTED_EXTENSIONS)})."
         )
+    if not p.is_file():  # stat, never open: opening a FIFO blocks until a writer comes
+        raise DataFileError(
+            f"{p}: is {file_type_text(p.stat().st_mode)}, not a regular file; pass a data file "
+            f"({', '.join(SUPPORTED_EXTENSIONS)})."
+        )
     fmt, ext = _kind_of(p)
     if p.stat().st_size == 0:
         raise DataFileError(
@@ -510,7 +517,7 @@ def split_features_target(
     if target not in cols:
         folded = [c for c in cols if c.casefold() == target.casefold()]
         close = folded or difflib.get_close_matches(target, cols, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = f" (did you mean {shorten(repr(close[0]), 80)}?)" if close else ""
         raise DataFileError(
             f"{src}: no target column {_col(target)}{hint}; available columns: {_names(cols)}."
         )
@@ -1279,8 +1286,8 @@ class FeatureEncoder:
 
         def bad(what: str) -> ModelFileError:
             return ModelFileError(
-                f"{src}: the feature encoder state is invalid ({what}); the file was altered or "
-                "not written by gdlab; re-save the model."
+                f"{src}: the feature encoder state is invalid ({shorten(what, 200)}); the file was "
+                "altered or not written by gdlab; re-save the model."
             )
 
         if not isinstance(meta, Mapping):
