@@ -263,6 +263,5 @@ def test_cli_quotes_a_megabyte_label_briefly(tmp_path: Path) -> None:
     data.write_text(f"x0,{label}\n1,2\n3,4\n")
     rc, err, _, _ = _gdlab(["fit", data, "--target", "y"], tmp_path)
     assert rc == 1 and err.count("\n") == 1 and len(err) < 400, err[:600]
-    assert err.startswith(f"gdlab: error: {data}: no target column 'y'; available columns: "
-                          "'x0', 'LLLLLLLL")
-    assert "... (1000002 chars)" in err
+    assert err.startswith(f"gdlab: error: {data}: no target column 'y'; available columns: ")
+    assert "'x0', " in err and "LLLLLLLL..." in err and "L" * 100 not in err
