@@ -10,6 +10,8 @@ from _checks import rel as _rel
 from gdlab.engines import kernels as kern
 from gdlab.engines.kernels import linear_loss_grad, plain_linear_loss_grad
 
+pytestmark = pytest.mark.numba  # the compiled engine's own tests
+
 numba = pytest.importorskip("numba")
 
 

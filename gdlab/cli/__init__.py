@@ -7,6 +7,7 @@ line on stderr and a non-zero exit code; `gdlab --debug ...` shows the traceback
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -23,10 +24,23 @@ for _name in COMMAND_MODULES:
 __all__ = ["cli", "main"]
 
 
+def _show_library_notes() -> None:
+    """Print the library's INFO records (e.g. "compiling the fused kernels (once; ...)") on
+    stderr: the library logs to the ``gdlab`` logger and never prints."""
+    logger = logging.getLogger("gdlab")
+    if not any(getattr(h, "_gdlab_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("gdlab: %(message)s"))
+        handler._gdlab_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (for tests) and exit with it from scripts."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    _show_library_notes()
     try:
         cli.main(args=args, prog_name="gdlab", standalone_mode=False)
     except click.exceptions.Exit as exc:

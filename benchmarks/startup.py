@@ -1,0 +1,111 @@
+"""What a new process pays: `gdlab fit` on a 333-row CSV against a scikit-learn script.
+
+    python benchmarks/startup.py [--quick] [--repeats N]
+
+Writes a 333-row CSV (6 numeric features and a continuous target, seeded) to a temporary
+directory and times, in paired rounds of fresh processes:
+
+- ``gdlab``: ``python -m gdlab.cli fit data.csv --target y`` (what the `gdlab` script runs);
+- ``sklearn``: ``python -c`` importing pandas and scikit-learn, reading the same CSV and
+  fitting ``sklearn.linear_model.LinearRegression``;
+- ``import``: ``python -c "import gdlab.estimators"``.
+
+Prints the median wall time of each and the per-round ratio gdlab / sklearn (the goal: at
+most 1.3), and whether the gdlab process loaded numba (it must not for 333 rows).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gdlab.teach import _bench  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ROWS = 333
+GOAL = 1.3
+
+SKLEARN_SCRIPT = """\
+import sys
+import pandas as pd
+from sklearn.linear_model import LinearRegression
+df = pd.read_csv(sys.argv[1])
+X, y = df.drop(columns="y").to_numpy(), df["y"].to_numpy()
+model = LinearRegression().fit(X, y)
+print(model.score(X, y))
+"""
+
+NUMBA_PROBE = """\
+import runpy, sys
+sys.argv = ["gdlab", "fit", sys.argv[1], "--target", "y"]
+try:
+    runpy.run_module("gdlab.cli", run_name="__main__")
+except SystemExit:
+    pass
+print("numba loaded:", "numba" in sys.modules, file=sys.stderr)
+"""
+
+
+def write_csv(path: Path, rows: int = ROWS) -> None:
+    """A regression table: 6 standard-normal features, y linear in them plus noise."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, 6))
+    y = X @ np.array([1.5, -2.0, 0.5, 0.0, 3.0, -1.0]) + 0.3 * rng.standard_normal(rows)
+    lines = ["x1,x2,x3,x4,x5,x6,y"]
+    lines += [",".join(f"{v:.6f}" for v in (*row, t)) for row, t in zip(X, y, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    """Wall time of one fresh process (it must succeed)."""
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    args = _bench.parser(__doc__.splitlines()[0]).parse_args()
+    repeats = args.repeats or (3 if args.quick else 11)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "data.csv"
+        write_csv(csv)
+        cmds = {
+            "gdlab": [py, "-m", "gdlab.cli", "fit", str(csv), "--target", "y"],
+            "sklearn": [py, "-c", SKLEARN_SCRIPT, str(csv)],
+            "import": [py, "-c", "import gdlab.estimators"],
+        }
+        for cmd in cmds.values():  # warm the OS file cache and Python's bytecode caches
+            wall(cmd, env)
+        times: dict[str, list[float]] = {k: [] for k in cmds}
+        ratios = []
+        for _ in range(repeats):
+            for key, cmd in cmds.items():
+                times[key].append(wall(cmd, env))
+            ratios.append(times["gdlab"][-1] / times["sklearn"][-1])
+        probe = subprocess.run([py, "-c", NUMBA_PROBE, str(csv)], env=env, cwd=ROOT,
+                               capture_output=True, text=True, check=True)
+    print(_bench.machine_info())
+    print(f"{ROWS}-row CSV, {repeats} paired rounds of fresh processes (median wall time):")
+    for key, ts in times.items():
+        print(f"  {key:8s} {statistics.median(ts):6.3f} s   (min {min(ts):.3f} s)")
+    ratio = statistics.median(ratios)
+    print(f"gdlab fit / sklearn script: {ratio:.2f} (goal <= {GOAL}: "
+          f"{'met' if ratio <= GOAL else 'NOT met'})")
+    print(probe.stderr.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()
