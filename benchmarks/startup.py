@@ -1,6 +1,6 @@
 """What a new process pays: `gdlab fit` on a 333-row CSV against a scikit-learn script.
 
-    python benchmarks/startup.py [--quick] [--repeats N]
+    python benchmarks/startup.py [--quick] [--repeats N] [--compile]
 
 Writes a 333-row CSV (6 numeric features and a continuous target, seeded) to a temporary
 directory and times, in paired rounds of fresh processes:
@@ -12,6 +12,11 @@ directory and times, in paired rounds of fresh processes:
 
 Prints the median wall time of each and the per-round ratio gdlab / sklearn (the goal: at
 most 1.3), and whether the gdlab process loaded numba (it must not for 333 rows).
+
+``--compile`` also times what the compiled engine costs a new process before its first
+compiled mini-batch epoch (2,000 x 8, Adam): importing numba, loading the cached kernels, and
+compiling them with an empty cache (``NUMBA_CACHE_DIR`` set to a new directory): the
+``LOAD_SECONDS`` and ``COMPILE_SECONDS`` of :mod:`gdlab.engines.compiled`.
 """
 
 from __future__ import annotations
@@ -55,6 +60,40 @@ print("numba loaded:", "numba" in sys.modules, file=sys.stderr)
 """
 
 
+FIRST_EPOCH = """\
+import time
+t0 = time.perf_counter()
+import numpy as np
+from gdlab.core.loop import ModelProblem, TrainConfig, TrainState, run
+from gdlab.core.models import LinearModel
+X = np.random.default_rng(0).standard_normal((2000, 8))
+problem = ModelProblem.from_arrays(LinearModel(n_features=8), X, X[:, 0], engine="{engine}")
+state = TrainState.start(np.zeros(9), "adam", random_state=0)
+t1 = time.perf_counter()
+run(problem, state, TrainConfig(optimizer="adam", batch_size=256, epochs=1, tol=None))
+print(time.perf_counter() - t1)
+"""
+
+
+def first_epoch(env: dict[str, str], engine: str) -> float:
+    """Seconds of a new process's first (compiled, or NumPy) mini-batch epoch."""
+    out = subprocess.run([sys.executable, "-c", FIRST_EPOCH.format(engine=engine)], env=env,
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def compile_costs(env: dict[str, str], repeats: int) -> None:
+    """Print the first-epoch cost of the compiled engine: cached and with a cold cache."""
+    env = dict(env, GDLAB_COMPILE="always")
+    first_epoch(env, "compiled")  # fill the cache
+    numpy = statistics.median(first_epoch(env, "numpy") for _ in range(repeats))
+    cached = statistics.median(first_epoch(env, "compiled") for _ in range(repeats))
+    with tempfile.TemporaryDirectory() as cache:
+        cold = first_epoch(dict(env, NUMBA_CACHE_DIR=cache), "compiled")
+    print(f"first mini-batch epoch of a new process (2,000 x 8, Adam): NumPy {numpy:.3f} s, "
+          f"compiled from numba's cache {cached:.3f} s, compiled with a cold cache {cold:.1f} s")
+
+
 def write_csv(path: Path, rows: int = ROWS) -> None:
     """A regression table: 6 standard-normal features, y linear in them plus noise."""
     rng = np.random.default_rng(0)
@@ -74,7 +113,10 @@ def wall(cmd: list[str], env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    args = _bench.parser(__doc__.splitlines()[0]).parse_args()
+    p = _bench.parser(__doc__.splitlines()[0])
+    p.add_argument("--compile", action="store_true",
+                   help="also time loading and compiling the compiled epochs")
+    args = p.parse_args()
     repeats = args.repeats or (3 if args.quick else 11)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -105,6 +147,8 @@ def main() -> None:
     print(f"gdlab fit / sklearn script: {ratio:.2f} (goal <= {GOAL}: "
           f"{'met' if ratio <= GOAL else 'NOT met'})")
     print(probe.stderr.strip().splitlines()[-1])
+    if args.compile:
+        compile_costs(env, repeats)
 
 
 if __name__ == "__main__":

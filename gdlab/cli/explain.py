@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from gdlab.cli._app import cli
-from gdlab.teach.explain import Explanation, explain_all, explain_linear_step, format_value
 
 
-def _print(exp: Explanation) -> None:
+def _print(exp: Any) -> None:
+    from gdlab.teach.explain import format_value
+
     click.echo(f"== {exp.title}")
     click.echo(f"   convention: {exp.convention}")
     for q in exp.quantities:
@@ -31,6 +33,8 @@ def _print(exp: Explanation) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the same content as JSON.")
 def explain(way: str, reduction: str, as_json: bool) -> None:
     """Show one gradient-descent step of the lessons' worked examples, every number and shape."""
+    from gdlab.teach.explain import explain_all, explain_linear_step
+
     if way == "all":
         exps = explain_all(reduction=reduction)
     else:

@@ -116,8 +116,12 @@ class CompiledEngine:
             return None
         from gdlab.engines import kernels
 
+        size = X.shape[0] * X.shape[1]
+        if size < min(kernels.FUSED_MIN_SIZE, kernels.FUSED_MIN_SIZE_NARROW,
+                      kernels.FUSED_MIN_SIZE_SOFTMAX):
+            return None  # below every threshold: skip fused_min_size's checks of X
         threshold = kernels.fused_min_size(model.loss, X)
-        if X.shape[0] * X.shape[1] < threshold or not self._kernel_ready(model, X, threshold):
+        if size < threshold or not self._kernel_ready(model, X, threshold):
             return None
         nk = model.n_features * model.n_outputs
         W, b = theta[:nk].reshape(model.n_features, model.n_outputs), theta[nk:]
