@@ -13,6 +13,9 @@ directory and times, in paired rounds of fresh processes:
 Prints the median wall time of each and the per-round ratio gdlab / sklearn (the goal: at
 most 1.3), and whether the gdlab process loaded numba (it must not for 333 rows).
 
+``--baseline DIR`` adds the same two gdlab commands run on another checkout (e.g. ``git
+worktree add /tmp/base main``), in the same rounds: before / after a change.
+
 ``--compile`` also times what the compiled engine costs a new process before its first
 compiled mini-batch epoch (2,000 x 8, Adam): importing numba, loading the cached kernels, and
 compiling them with an empty cache (``NUMBA_CACHE_DIR`` set to a new directory): the
@@ -104,6 +107,13 @@ def write_csv(path: Path, rows: int = ROWS) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _env(root: Path) -> dict[str, str]:
+    """The environment with ``root`` first on PYTHONPATH (its gdlab is the one imported)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
 def wall(cmd: list[str], env: dict[str, str]) -> float:
     """Wall time of one fresh process (it must succeed)."""
     t0 = time.perf_counter()
@@ -116,10 +126,11 @@ def main() -> None:
     p = _bench.parser(__doc__.splitlines()[0])
     p.add_argument("--compile", action="store_true",
                    help="also time loading and compiling the compiled epochs")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="another checkout whose gdlab fit and import are timed alongside")
     args = p.parse_args()
     repeats = args.repeats or (3 if args.quick else 11)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = _env(ROOT)
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "data.csv"
@@ -129,23 +140,31 @@ def main() -> None:
             "sklearn": [py, "-c", SKLEARN_SCRIPT, str(csv)],
             "import": [py, "-c", "import gdlab.estimators"],
         }
-        for cmd in cmds.values():  # warm the OS file cache and Python's bytecode caches
-            wall(cmd, env)
+        envs = dict.fromkeys(cmds, env)
+        if args.baseline is not None:
+            cmds["base gdlab"], cmds["base import"] = cmds["gdlab"], cmds["import"]
+            envs["base gdlab"] = envs["base import"] = _env(args.baseline.resolve())
+        for key, cmd in cmds.items():  # warm the OS file cache and Python's bytecode caches
+            wall(cmd, envs[key])
         times: dict[str, list[float]] = {k: [] for k in cmds}
-        ratios = []
+        ratios, base_ratios = [], []
         for _ in range(repeats):
             for key, cmd in cmds.items():
-                times[key].append(wall(cmd, env))
+                times[key].append(wall(cmd, envs[key]))
             ratios.append(times["gdlab"][-1] / times["sklearn"][-1])
+            if args.baseline is not None:
+                base_ratios.append(times["base gdlab"][-1] / times["sklearn"][-1])
         probe = subprocess.run([py, "-c", NUMBA_PROBE, str(csv)], env=env, cwd=ROOT,
                                capture_output=True, text=True, check=True)
     print(_bench.machine_info())
     print(f"{ROWS}-row CSV, {repeats} paired rounds of fresh processes (median wall time):")
     for key, ts in times.items():
-        print(f"  {key:8s} {statistics.median(ts):6.3f} s   (min {min(ts):.3f} s)")
+        print(f"  {key:12s} {statistics.median(ts):6.3f} s   (min {min(ts):.3f} s)")
     ratio = statistics.median(ratios)
     print(f"gdlab fit / sklearn script: {ratio:.2f} (goal <= {GOAL}: "
           f"{'met' if ratio <= GOAL else 'NOT met'})")
+    if base_ratios:
+        print(f"baseline gdlab fit / sklearn script: {statistics.median(base_ratios):.2f}")
     print(probe.stderr.strip().splitlines()[-1])
     if args.compile:
         compile_costs(env, repeats)

@@ -105,8 +105,11 @@ def test_every_module_imports_with_numba_blocked() -> None:
         "gdlab.engines.fastepoch", "gdlab.engines.kernels._numba"}
 
 
-def test_compiled_engine_unavailable_without_numba() -> None:
-    code = BLOCK + """
+@pytest.mark.parametrize("how", ["import block", "GDLAB_NO_NUMBA=1"])
+def test_compiled_engine_unavailable_without_numba(how: str) -> None:
+    # numba blocked, or present but switched off by the environment (as in subprocesses of
+    # the suite's run without numba)
+    code = (BLOCK if how == "import block" else "") + """
 from gdlab.core.engine import get_engine
 from gdlab.engines import kernels
 import numpy as np
@@ -120,8 +123,10 @@ try:
 except ValueError as exc:
     print(exc)
 """
-    out = _python(code)
+    code += 'import sys\nprint("numba loaded:", sys.modules.get("numba") is not None)\n'
+    out = _python(code, env={"GDLAB_NO_NUMBA": "1"} if how != "import block" else None)
     assert "numba is not installed" in out and "pip install gdlab[fast]" in out
+    assert "numba loaded: False" in out
 
 
 @pytest.mark.numba

@@ -1,8 +1,10 @@
 """numba, found without importing it, loaded on first need, and what loading it costs.
 
 - :func:`numba_available`: whether numba is installed (``importlib.util.find_spec``; an import
-  block ``sys.modules["numba"] = None`` counts as absent). Importing numba takes ~0.2-0.4 s,
-  so nothing here or in the engine's decisions imports it before a compiled kernel will run.
+  block ``sys.modules["numba"] = None`` counts as absent, and so does numba in a process whose
+  environment has ``GDLAB_NO_NUMBA=1``: the test suite's second run, subprocesses included).
+  Importing numba takes ~0.2-0.4 s, so nothing here or in the engine's decisions imports it
+  before a compiled kernel will run.
 - :func:`compile_plain`: ``numba.njit`` of a plain Python function of :mod:`gdlab.core`, with
   some of its global names rebound (``prange`` to ``numba.prange``, a callee to its compiled
   twin): the formula is written once, runs as-is in Python, and is compiled from that source.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
 import sys
 import types
 from collections.abc import Callable
@@ -32,6 +35,8 @@ _ANNOUNCED: set[str] = set()
 def numba_available() -> bool:
     """True when numba can be imported here (found, not imported; asked once per process:
     ``find_spec`` searches sys.path, ~0.1 ms, and the loop asks every epoch)."""
+    if os.environ.get("GDLAB_NO_NUMBA", "") not in ("", "0"):
+        return False
     if "numba" in sys.modules:
         return sys.modules["numba"] is not None
     try:

@@ -48,10 +48,11 @@ COMPILE = os.environ.get("GDLAB_COMPILE", "auto")
 #: Python-loop time of one mini-batch step that a compiled epoch saves (the loop's ~150 us
 #: per step: `python benchmarks/minibatch_epoch.py`).
 STEP_SECONDS = 150e-6
-#: Importing numba and loading a cached compiled epoch in a new process (`python
-#: benchmarks/startup.py` prints the import; docs/benchmarks.md, "Start-up").
+#: Importing numba and loading the cached compiled epoch and shuffle in a new process, and
+#: compiling them with a cold cache: `python benchmarks/startup.py --compile` measured 1.1 s
+#: and 32 s with the 2-core machine at load 8 (the Python loop then ~3x slower as well), so
+#: about 0.4 s and 10 s in the units of STEP_SECONDS (docs/benchmarks.md, "Start-up").
 LOAD_SECONDS = 0.5
-#: Compiling the epoch kernel with a cold cache (docs/benchmarks.md, "Start-up").
 COMPILE_SECONDS = 10.0
 #: With a cold cache a full-batch kernel is compiled only for X of at least this many times
 #: its size threshold (1e7 entries for linear / logistic: ~25 ms saved per step).
@@ -92,7 +93,8 @@ class CompiledEngine:
         return numba_available()
 
     def why_unavailable(self) -> str:
-        return ("numba is not installed. Install the compiled engine with "
+        return ("numba is not installed (or GDLAB_NO_NUMBA=1 is set). Install the compiled "
+                "engine with "
                 "`pip install gdlab[fast]` (or numba), or use engine='numpy'.")
 
     def twin(self, name: str, load: bool = True) -> Any:

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-try:  # numba is a declared dependency, but the kernels degrade to blocked NumPy without it
+try:  # numba is the `fast` extra; without it the kernels take the blocked NumPy path
     from numba import (
         get_num_threads,
         njit,
