@@ -34,6 +34,7 @@ VEC = {"reassoc", "contract"}
 # stamped with all of them (see _KernelCacheLocator)
 COMPILED_SOURCES = (
     "teach/_bench.py", "engines/fastepoch.py", "core/shuffle.py",
+    "engines/_compiler.py", "engines/compiled.py",  # compile core/shuffle.py's plain loops
     "engines/kernels/_linear_f_nb.py", "engines/kernels/_linear_nb.py",
     "engines/kernels/_linear_small_nb.py", "engines/kernels/_numba.py",
     "engines/kernels/_pointwise_nb.py", "engines/kernels/_softmax_nb.py",
