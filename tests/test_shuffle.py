@@ -159,11 +159,29 @@ def test_plain_loops_known_permutation():
 
 def test_only_large_n_loads_the_compiled_loops(monkeypatch):
     asked = []
-    monkeypatch.setattr(shuffle, "accelerated", lambda name, load: asked.append((name, load)))
+    monkeypatch.setattr(shuffle, "accelerated",
+                        lambda name, load, size: asked.append((name, load)))
     for n in (333, shuffle.COMPILED_MIN_ROWS - 1, shuffle.COMPILED_MIN_ROWS):
         assert shuffle.loops_for(n) is PLAIN  # no engine answered
     # below COMPILED_MIN_ROWS only what the process has loaded already
     assert asked == [("shuffle", False), ("shuffle", False), ("shuffle", True)]
+
+
+@pytest.mark.numba
+def test_cold_cache_compiles_the_shuffle_only_for_many_rows(monkeypatch):
+    from gdlab.engines import compiled
+
+    engine = compiled.CompiledEngine()
+    monkeypatch.setattr(compiled, "COMPILE", "auto")
+    monkeypatch.setattr(compiled, "_TWINS", {})
+    monkeypatch.setattr(compiled, "is_cached", lambda d: False)
+    assert engine.twin("shuffle", load=True, size=compiled.COLD_SHUFFLE_ROWS - 1) is None
+    assert engine.twin("shuffle", load=False) is None  # nothing loaded
+    assert engine.twin("shuffle", load=True, size=compiled.COLD_SHUFFLE_ROWS).compiled
+    assert engine.twin("shuffle", load=False).compiled  # loaded now: used for every size
+    monkeypatch.setattr(compiled, "_TWINS", {})
+    monkeypatch.setattr(compiled, "is_cached", lambda d: True)  # a warm cache: any size
+    assert engine.twin("shuffle", load=True, size=shuffle.COMPILED_MIN_ROWS).compiled
 
 
 def test_plain_fisher_yates_reports_running_out_of_words():

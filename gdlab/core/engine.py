@@ -17,7 +17,7 @@ an engine. ``engine="auto"`` takes the first registered engine that is available
 
 Some loops of the core are written once as plain Python functions that also compile (the
 epoch shuffle, :mod:`gdlab.core.shuffle`). An engine may offer their compiled twins through
-``twin(name, load) -> object | None``; the core asks :func:`accelerated` and runs its plain
+``twin(name, load, size) -> object | None``; the core asks :func:`accelerated` and runs its plain
 functions when no engine answers, with the same results.
 """
 
@@ -96,11 +96,12 @@ def get_engine(spec: Any = "auto") -> Any:
 
 
 
-def accelerated(name: str, *, load: bool = True) -> Any:
+def accelerated(name: str, *, load: bool = True, size: int | None = None) -> Any:
     """The compiled twin of the core's plain loops ``name`` (e.g. ``"shuffle"``), or None.
 
     Asks each registered engine that is available. ``load=False`` answers only from what this
     process has already loaded: no engine module, compiler or compiled code is imported.
+    ``size`` (e.g. the rows to shuffle) lets an engine decline to compile for small work.
     """
     for key in list(ENGINES):
         if not load and isinstance(ENGINES[key], str):
@@ -108,7 +109,7 @@ def accelerated(name: str, *, load: bool = True) -> Any:
         engine = _load(key)
         twin = getattr(engine, "twin", None)
         if twin is not None and engine.available():
-            found = twin(name, load)
+            found = twin(name, load, size)
             if found is not None:
                 return found
     return None

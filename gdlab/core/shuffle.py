@@ -196,7 +196,7 @@ def _words(rng: np.random.Generator, size: int) -> NDArray[np.uint64]:
 def loops_for(n: int) -> Loops:
     """The loops that shuffle n indices: compiled from ``COMPILED_MIN_ROWS`` on (or when
     loaded already) where an engine has them, plain otherwise."""
-    found = accelerated("shuffle", load=n >= COMPILED_MIN_ROWS)
+    found = accelerated("shuffle", load=n >= COMPILED_MIN_ROWS, size=n)
     return PLAIN if found is None else found  # type: ignore[no-any-return]
 
 

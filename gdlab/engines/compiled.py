@@ -18,6 +18,8 @@ cache is cold (a fresh install, or gdlab's compiled sources changed) ``COMPILE_S
   imported; once the kernel is loaded in the process, every later run takes it.
 - Full batch: above the size threshold the kernel is loaded when cached; with a cold cache it
   is compiled only from ``COLD_SIZE_FACTOR`` times the threshold.
+- The epoch shuffle: loaded from ``gdlab.core.shuffle.COMPILED_MIN_ROWS`` rows when cached,
+  compiled with a cold cache from ``COLD_SHUFFLE_ROWS`` rows, or with the compiled epochs.
 
 Every compilation is announced once per process by an INFO record of the ``gdlab`` logger
 ("compiling the fused kernels (once; cached in ...)"), which the command line prints.
@@ -57,14 +59,19 @@ COMPILE_SECONDS = 10.0
 #: With a cold cache a full-batch kernel is compiled only for X of at least this many times
 #: its size threshold (1e7 entries for linear / logistic: ~25 ms saved per step).
 COLD_SIZE_FACTOR = 10
+#: With a cold cache the epoch shuffle alone (no compiled epoch in the run) is compiled only
+#: from this many rows: the plain loops take ~1 s per 10^6 rows, compiling ~10 s.
+COLD_SHUFFLE_ROWS = 1_000_000
 
 #: the heads with a fused kernel, by the GLM's loss name
 _HEADS = ("mse", "bce", "cce")
-_TWINS: dict[str, Any] = {}
+_TWINS: dict[str, Any] = {}  # loaded or compiled: in use
+_BUILT: dict[str, Any] = {}  # dispatchers made, maybe not compiled yet
 
 
-def _compile_shuffle() -> Any:
-    """The epoch shuffle's plain loops compiled (numba), as a :class:`gdlab.core.shuffle.Loops`."""
+def _shuffle_twins() -> Any:
+    """The epoch shuffle's plain loops as numba dispatchers (compiled on their first call), as
+    a :class:`gdlab.core.shuffle.Loops`."""
     import numba
     import numpy as np
 
@@ -76,7 +83,6 @@ def _compile_shuffle() -> Any:
     buckets = compile_plain(shuffle._shuffle_buckets,
                             rebind={**names, "_fisher_yates": fisher_yates},
                             parallel=True, cache=True)
-    announce("the epoch shuffle", (fisher_yates, deal, buckets))
     return shuffle.Loops(fisher_yates, deal, buckets, compiled=True)
 
 
@@ -97,18 +103,28 @@ class CompiledEngine:
                 "engine with "
                 "`pip install gdlab[fast]` (or numba), or use engine='numpy'.")
 
-    def twin(self, name: str, load: bool = True) -> Any:
+    def twin(self, name: str, load: bool = True, size: int | None = None) -> Any:
         """The compiled twin of the core's plain loops ``name`` ("shuffle"), or None.
 
-        ``load=False``: only when this process has compiled or loaded it already.
+        ``load=False``: only when this process has compiled or loaded it already. With a cold
+        cache it is compiled only for ``size`` of at least ``COLD_SHUFFLE_ROWS`` (None: any).
         """
         if name != "shuffle":
             return None
-        if name not in _TWINS:
-            if not load:
-                return None
-            _TWINS[name] = _compile_shuffle()
-        return _TWINS[name]
+        if name in _TWINS:
+            return _TWINS[name]
+        if not load:
+            return None
+        if name not in _BUILT:
+            _BUILT[name] = _shuffle_twins()
+        loops = _BUILT[name]
+        kernels = (loops.fisher_yates, loops.deal, loops.shuffle_buckets)
+        if (COMPILE != "always" and size is not None and size < COLD_SHUFFLE_ROWS
+                and not all(is_cached(k) for k in kernels)):
+            return None  # the plain loops cost less than compiling
+        announce("the epoch shuffle", kernels)
+        _TWINS[name] = loops
+        return loops
 
     def loss_and_grad(self, model: Any, theta: Array, X: Array, y: Array,
                       sample_weight: Array | None) -> tuple[float, Array] | None:
