@@ -24,15 +24,22 @@ for _name in COMMAND_MODULES:
 __all__ = ["cli", "main"]
 
 
+class _StderrNotes(logging.Handler):
+    """``gdlab: <message>`` on the current sys.stderr (looked up at each record)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"gdlab: {record.getMessage()}\n")
+        except Exception:  # noqa: BLE001 - logging's contract: report, never raise
+            self.handleError(record)
+
+
 def _show_library_notes() -> None:
     """Print the library's INFO records (e.g. "compiling the fused kernels (once; ...)") on
     stderr: the library logs to the ``gdlab`` logger and never prints."""
     logger = logging.getLogger("gdlab")
-    if not any(getattr(h, "_gdlab_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("gdlab: %(message)s"))
-        handler._gdlab_cli = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
+        logger.addHandler(_StderrNotes())
     logger.setLevel(logging.INFO)
 
 
