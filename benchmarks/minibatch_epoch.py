@@ -38,8 +38,11 @@ from gdlab.core.loop import ModelProblem, TrainConfig, TrainState, run
 from gdlab.core.models import GLM
 from gdlab.core.optim import GD, Adam
 from gdlab.core.shuffle import permutation
-from gdlab.engines import fastepoch
+from gdlab.engines import compiled, fastepoch
 from gdlab.teach import _bench
+
+# the compiled engine on every size: these timings are its steady state, not its start-up
+compiled.COMPILE = "always"
 
 BATCH = 256
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's main job: set up, then run the gdlab tour.
+# The README's main job: set up (with the compiled engine, numba), then run the gdlab tour.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh ""
+bash scripts/setup.sh "fast"
 exec .venv/bin/gdlab demo "$@"

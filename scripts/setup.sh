@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (once) and install gdlab into it, editable, with the extras named in $1
-# ("" for the library and CLI, "test" for the test tools). Re-runs only when pyproject.toml
+# ("" for the library and CLI on NumPy alone, "fast" adds the compiled engine (numba), "test"
+# the compiled engine and the test tools). Re-runs only when pyproject.toml
 # changes. Needs nothing but python3 >= 3.11 on the PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."

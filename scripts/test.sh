@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The README's test job: set up (with test tools), then ruff, mypy and the whole test suite.
+# The README's test job: set up (with test tools), then ruff, mypy and the test suite twice:
+# with the compiled engine (numba), then as if numba were absent (GDLAB_NO_NUMBA=1: an import
+# block in tests/conftest.py; tests marked numba skip, slow / torch / browser ones are left to
+# the first run). Arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh "test"
@@ -18,6 +21,11 @@ fi
 set +e
 .venv/bin/python -m pytest -n 2 -q -p no:cacheprovider "$@"
 rc=$?
+echo "--- again without numba (GDLAB_NO_NUMBA=1)"
+GDLAB_NO_NUMBA=1 .venv/bin/python -m pytest -n 2 -q -p no:cacheprovider \
+  -m "not slow and not torch and not browser" "$@"
+rc_no_numba=$?
 set -e
 # pytest's 5 means "no tests collected": a suite that ran nothing must not pass
-exit $rc
+[ $rc -ne 0 ] && exit $rc
+exit $rc_no_numba

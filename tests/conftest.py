@@ -1,13 +1,35 @@
-"""Shared fixtures: seeded generators and small problems for every model x loss pair."""
+"""Shared fixtures: seeded generators and small problems for every model x loss pair.
+
+``GDLAB_NO_NUMBA=1`` runs the suite as if numba were not installed: ``sys.modules["numba"]``
+is set to None before gdlab is imported (any ``import numba`` then raises ImportError), and
+tests marked ``numba`` skip. Otherwise ``GDLAB_COMPILE=always`` (unless set): the compiled
+engine runs wherever it serves a case, small test data included (see gdlab.engines.compiled).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+NO_NUMBA = os.environ.get("GDLAB_NO_NUMBA", "") not in ("", "0")
+if NO_NUMBA:
+    sys.modules["numba"] = None  # type: ignore[assignment]
+    sys.modules["llvmlite"] = None  # type: ignore[assignment]
+else:
+    os.environ.setdefault("GDLAB_COMPILE", "always")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not NO_NUMBA:
+        return
+    skip = pytest.mark.skip(reason="needs numba (GDLAB_NO_NUMBA=1: run without it)")
+    for item in items:
+        if "numba" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -23,6 +23,8 @@ from gdlab.core.models import GLM
 from gdlab.core.optim import GD, SGD, Adagrad, Adam, AdamW, Momentum, Nesterov
 from gdlab.engines import fastepoch
 
+pytestmark = pytest.mark.numba  # the compiled engine's own tests
+
 N, D, BS = 203, 5, 16  # 13 batches, the last one partial (11 rows)
 PATHS = ["direct", "staged-1", "staged-2"]
 STAGE_BATCHES = 3  # batches per super-chunk in staged tests

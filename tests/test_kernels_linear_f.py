@@ -7,8 +7,9 @@ import pytest
 from _checks import assert_chunk_sums, on_one_thread
 from _checks import rel as _rel
 
-from gdlab.engines import kernels as kern
 from gdlab.engines.kernels import linear_loss_grad, plain_linear_loss_grad
+
+pytestmark = pytest.mark.numba  # the compiled engine's own tests
 
 numba = pytest.importorskip("numba")
 
@@ -32,14 +33,16 @@ def test_fortran_pass_matches_plain(m, n, loss, weighted):
 
 
 def test_fortran_pass_is_the_one_taken(monkeypatch):
+    from gdlab.engines.kernels import _linear_f_nb  # imported by linear_loss_grad on use
+
     calls = []
-    real = kern.linear_f_nb
+    real = _linear_f_nb.linear_f_nb
 
     def spy(*args):
         calls.append(args[0].shape)
         return real(*args)
 
-    monkeypatch.setattr(kern, "linear_f_nb", spy)
+    monkeypatch.setattr(_linear_f_nb, "linear_f_nb", spy)
     X = np.asfortranarray(np.random.default_rng(0).standard_normal((700, 6)))
     linear_loss_grad(X, np.zeros(700), np.ones(6), 0.0)
     assert calls == [(6, 700)]  # called on X.T, C-contiguous (n, m)

@@ -15,6 +15,8 @@ from gdlab.engines.kernels._linear_f_nb import linear_f_nb  # noqa: E402
 from gdlab.engines.kernels._linear_nb import linear_c_nb  # noqa: E402
 from gdlab.engines.kernels._pointwise_nb import bce8, exp_nb, log1p_unit_nb, pointwise_one  # noqa: E402
 
+pytestmark = pytest.mark.numba  # the compiled engine's own tests
+
 PT = {"contract"}
 
 

@@ -14,6 +14,8 @@ numba = pytest.importorskip("numba")
 
 from gdlab.engines.kernels import _softmax_nb as snb  # noqa: E402  (needs numba)
 
+pytestmark = pytest.mark.numba  # the compiled engine's own tests
+
 
 def _problem(m, n, K, dtype=np.float64, seed=0, scale=1.0, order="C"):
     rng = np.random.default_rng(seed)

@@ -177,6 +177,7 @@ class TestBadInput:
 
 @pytest.mark.parametrize(("kind", "loss"), [("linear", "mse"), ("logistic", "bce"),
                                             ("softmax", "cce")])
+@pytest.mark.numba
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("n", [50, 10])
 def test_large_problems_use_the_fused_kernel_with_equal_results(kind: str, loss: str, order: str,

@@ -11,15 +11,24 @@ from scipy import stats
 
 from gdlab.core import shuffle
 from gdlab.core.shuffle import (
+    PLAIN,
     _deal,
-    _deal_nb,
     _fisher_yates,
-    _fisher_yates_nb,
     _shuffle_buckets,
-    _shuffle_buckets_nb,
     _words,
     permutation,
 )
+
+# permutation(np.random.default_rng(0), 10): the same with the plain and the compiled loops
+KNOWN_10 = [9, 2, 3, 7, 0, 6, 1, 4, 5, 8]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """The compiled twin of the shuffle's loops (numba)."""
+    from gdlab.engines.compiled import ENGINE
+
+    return ENGINE.twin("shuffle")
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 1797, shuffle.BUCKET_ROWS, shuffle.BUCKET_ROWS + 1,
@@ -92,6 +101,7 @@ def test_positions_uniform_with_many_buckets():
     assert stats.kstest(first / n, "uniform").pvalue > 1e-4
 
 
+@pytest.mark.numba
 def test_same_permutation_on_one_thread():
     import numba
 
@@ -127,7 +137,62 @@ def _random_words(size, seed):
                                                 dtype=np.uint64, endpoint=True)
 
 
-def test_compiled_kernels_equal_the_python_reference():
+@pytest.mark.numba
+@pytest.mark.parametrize("n", [0, 1, 2, 333, 1797, shuffle.BUCKET_ROWS, shuffle.BUCKET_ROWS + 1,
+                               100_003])
+def test_plain_and_compiled_loops_give_the_same_permutation(n, compiled):
+    # the plain Python loops (no numba) and their compiled twin: one algorithm, one result
+    a_rng, b_rng = np.random.default_rng(n), np.random.default_rng(n)
+    a = permutation(a_rng, n, PLAIN)
+    b = permutation(b_rng, n, compiled)
+    assert compiled.compiled and not PLAIN.compiled
+    assert a.dtype == b.dtype == np.int64
+    assert np.array_equal(a, b) and np.array_equal(np.sort(a), np.arange(n))
+    assert a_rng.bit_generator.state == b_rng.bit_generator.state
+
+
+def test_plain_loops_known_permutation():
+    # pinned values: the same with and without numba (the no-numba CI run checks this too)
+    assert permutation(np.random.default_rng(0), 10, PLAIN).tolist() == KNOWN_10
+    assert permutation(np.random.default_rng(0), 10).tolist() == KNOWN_10
+
+
+def test_only_large_n_loads_the_compiled_loops(monkeypatch):
+    asked = []
+    monkeypatch.setattr(shuffle, "accelerated",
+                        lambda name, load, size: asked.append((name, load)))
+    for n in (333, shuffle.COMPILED_MIN_ROWS - 1, shuffle.COMPILED_MIN_ROWS):
+        assert shuffle.loops_for(n) is PLAIN  # no engine answered
+    # below COMPILED_MIN_ROWS only what the process has loaded already
+    assert asked == [("shuffle", False), ("shuffle", False), ("shuffle", True)]
+
+
+@pytest.mark.numba
+def test_cold_cache_compiles_the_shuffle_only_for_many_rows(monkeypatch):
+    from gdlab.engines import compiled
+
+    engine = compiled.CompiledEngine()
+    monkeypatch.setattr(compiled, "COMPILE", "auto")
+    monkeypatch.setattr(compiled, "_TWINS", {})
+    monkeypatch.setattr(compiled, "is_cached", lambda d: False)
+    assert engine.twin("shuffle", load=True, size=compiled.COLD_SHUFFLE_ROWS - 1) is None
+    assert engine.twin("shuffle", load=False) is None  # nothing loaded
+    assert engine.twin("shuffle", load=True, size=compiled.COLD_SHUFFLE_ROWS).compiled
+    assert engine.twin("shuffle", load=False).compiled  # loaded now: used for every size
+    monkeypatch.setattr(compiled, "_TWINS", {})
+    monkeypatch.setattr(compiled, "is_cached", lambda d: True)  # a warm cache: any size
+    assert engine.twin("shuffle", load=True, size=shuffle.COMPILED_MIN_ROWS).compiled
+
+
+def test_plain_fisher_yates_reports_running_out_of_words():
+    out = list(range(100))
+    assert _fisher_yates(out, 0, 100, [0, 0, 0], 0, 3) == -1
+
+
+@pytest.mark.numba
+def test_compiled_kernels_equal_the_python_reference(compiled):
+    _deal_nb, _shuffle_buckets_nb = compiled.deal, compiled.shuffle_buckets
+    _fisher_yates_nb = compiled.fisher_yates
     for n, bits in ((300, 3), (1000, 6), (700, 10)):
         ids = _random_words(n, n)
         a, b = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
@@ -151,6 +216,8 @@ def test_compiled_kernels_equal_the_python_reference():
     assert np.array_equal(out_a, out_b) and not np.array_equal(out_a, np.arange(9))
 
 
-def test_fisher_yates_reports_running_out_of_words():
+@pytest.mark.numba
+def test_fisher_yates_reports_running_out_of_words(compiled):
+    _fisher_yates_nb = compiled.fisher_yates
     words = np.zeros(3, dtype=np.uint64)
     assert _fisher_yates_nb(np.arange(100), 0, 100, words, 0, 3) == -1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -62,11 +63,31 @@ def _split_hint(message: str) -> tuple[str, str]:
     return (head, tail.rstrip(".")) if sep and head else (message, "")
 
 
+class _StderrNotes(logging.Handler):
+    """``gdlab: <message>`` on the current sys.stderr (looked up at each record)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(f"gdlab: {record.getMessage()}\n")
+        except Exception:  # noqa: BLE001 - logging's contract: report, never raise
+            self.handleError(record)
+
+
+def _show_library_notes() -> None:
+    """Print the library's INFO records (e.g. "compiling the fused kernels (once; ...)") on
+    stderr: the library logs to the ``gdlab`` logger and never prints."""
+    logger = logging.getLogger("gdlab")
+    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
+        logger.addHandler(_StderrNotes())
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (for tests) and exit with it from scripts."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     as_json = _json_requested(args)
+    _show_library_notes()
     try:
         cli.main(args=args, prog_name="gdlab", standalone_mode=False)
     except click.exceptions.Exit as exc:

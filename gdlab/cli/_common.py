@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """A rich table on stdout; plain text (no colours, no box-drawing) when not a terminal."""
+    from rich import box  # rich takes ~0.1-0.3 s to import: only commands that print tables
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)  # pipes and files: never wrap cells

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from gdlab.cli._app import cli
 from gdlab.cli._common import SuggestChoice
-from gdlab.teach.explain import Explanation, explain_all, explain_linear_step, format_value
 
 
-def _print(exp: Explanation) -> None:
+def _print(exp: Any) -> None:
+    from gdlab.teach.explain import format_value
+
     click.echo(f"== {exp.title}")
     click.echo(f"   convention: {exp.convention}")
     for q in exp.quantities:
@@ -39,6 +41,8 @@ def _print(exp: Explanation) -> None:
 def explain(way: str, reduction: str, as_json: bool, model: str, activation: str,
             head: str) -> None:
     """Show one gradient-descent step of the lessons' worked examples, every number and shape."""
+    from gdlab.teach.explain import explain_all, explain_linear_step
+
     if model == "mlp":
         from gdlab.teach.explain_mlp import explain_mlp_step
 

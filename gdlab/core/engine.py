@@ -14,6 +14,11 @@ object with:
 Engines are registered by name with the module that holds them, and imported on first use
 (``"compiled"`` lives in :mod:`gdlab.engines.compiled`), so importing the core never imports
 an engine. ``engine="auto"`` takes the first registered engine that is available.
+
+Some loops of the core are written once as plain Python functions that also compile (the
+epoch shuffle, :mod:`gdlab.core.shuffle`). An engine may offer their compiled twins through
+``twin(name, load, size) -> object | None``; the core asks :func:`accelerated` and runs its plain
+functions when no engine answers, with the same results.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from numpy.typing import NDArray
 
 Array = NDArray[Any]
 
-__all__ = ["ENGINES", "Engine", "get_engine", "register_engine"]
+__all__ = ["ENGINES", "Engine", "accelerated", "get_engine", "register_engine"]
 
 
 class Engine(Protocol):
@@ -89,3 +94,22 @@ def get_engine(spec: Any = "auto") -> Any:
     raise ValueError(f"The 'engine' must be 'auto', 'numpy', a registered engine name or an "
                      f"engine object. Got {spec!r:.80} instead.")
 
+
+
+def accelerated(name: str, *, load: bool = True, size: int | None = None) -> Any:
+    """The compiled twin of the core's plain loops ``name`` (e.g. ``"shuffle"``), or None.
+
+    Asks each registered engine that is available. ``load=False`` answers only from what this
+    process has already loaded: no engine module, compiler or compiled code is imported.
+    ``size`` (e.g. the rows to shuffle) lets an engine decline to compile for small work.
+    """
+    for key in list(ENGINES):
+        if not load and isinstance(ENGINES[key], str):
+            continue  # never imported: nothing of it is loaded
+        engine = _load(key)
+        twin = getattr(engine, "twin", None)
+        if twin is not None and engine.available():
+            found = twin(name, load, size)
+            if found is not None:
+                return found
+    return None

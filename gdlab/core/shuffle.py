@@ -27,29 +27,43 @@ determined by its state before. Bounded draws use Lemire's multiply-shift on 32-
 those words, with rejection: exactly uniform. Rejections are rare (probability < bucket size
 / 2^32 per draw); each bucket's words include a reserve for them, and if one ever runs out,
 every bucket's words are drawn again with a larger reserve.
+
+The loops (:func:`_fisher_yates`, :func:`_deal`, :func:`_shuffle_buckets`) are plain Python
+that runs as-is, on Python ints and lists (``u64``, ``i64`` and ``prange`` below are ``int``,
+``int`` and ``range``). The compiled engine compiles the same functions with numba, rebinding
+those names to ``np.uint64``, ``np.int64`` and ``numba.prange`` (``twin("shuffle")`` in
+:mod:`gdlab.engines.compiled`); :func:`permutation` takes the compiled twin from
+:func:`gdlab.core.engine.accelerated` above ``COMPILED_MIN_ROWS`` rows, or when this process
+has loaded it already, and the plain loops otherwise: the same permutation either way.
+Plain Python shuffles ~1 us per index (16,384 in ~15 ms), the compiled twin ~10 ns.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from gdlab.core._validation import check_scalar
-from gdlab.engines.kernels._numba import HAVE_NUMBA, njit
+from gdlab.core.engine import accelerated
 
-if HAVE_NUMBA:
-    from gdlab.engines.kernels._numba import prange
-else:  # pragma: no cover - exercised only where numba is absent
-    prange = range  # type: ignore[misc]
-
-__all__ = ["BUCKET_ROWS", "permutation"]
+__all__ = ["BUCKET_ROWS", "COMPILED_MIN_ROWS", "PLAIN", "Loops", "permutation"]
 
 #: Target bucket size (indices): 16384 int64 indices = 128 KiB, cache-resident while shuffled.
 BUCKET_ROWS = 16384
+#: From this many indices :func:`permutation` loads the compiled loops (when an engine has
+#: them): below it the plain loops cost less than loading numba (~0.3 s) would.
+COMPILED_MIN_ROWS = BUCKET_ROWS + 1
 # at most 2^10 buckets: bucket ids are packed 6 per 64-bit word at 10 bits
 _MAX_BITS = 10
+
+# The plain loops' number types and parallel range; the compiled twin rebinds these names to
+# np.uint64, np.int64 and numba.prange (Python ints are exact, numba needs the 64-bit types).
+u64: Callable[[Any], Any] = int
+i64: Callable[[Any], Any] = int
+prange = range
 
 
 def _bucket_bits(n: int) -> int:
@@ -60,42 +74,40 @@ def _bucket_bits(n: int) -> int:
     return bits
 
 
-def _fisher_yates(out: NDArray[np.int64], lo: int, hi: int, words: NDArray[np.uint64],
-                  w0: int, w1: int) -> int:
+def _fisher_yates(out: Any, lo: int, hi: int, words: Any, w0: int, w1: int) -> int:
     """Shuffle out[lo:hi] in place (Durstenfeld), drawing from words[w0:w1].
 
     Each bounded draw takes the next 32-bit half of a word (low half first) and Lemire's
     multiply-shift with rejection: exactly uniform. Returns 0, or -1 when the words ran out
     (out[lo:hi] is then only partly shuffled).
     """
-    low = np.uint64(0xFFFFFFFF)
+    low = u64(0xFFFFFFFF)
     half = 0  # 32-bit halves used so far
     for i in range(hi - 1, lo, -1):
-        bound = np.uint64(i - lo + 1)
-        threshold = np.uint64(0)  # 2^32 mod bound, computed only when it can matter
+        bound = u64(i - lo + 1)
+        threshold = u64(0)  # 2^32 mod bound, computed only when it can matter
         while True:
             k = w0 + (half >> 1)
             if k >= w1:
                 return -1
-            r = (words[k] >> np.uint64(32 * (half & 1))) & low
+            r = (words[k] >> u64(32 * (half & 1))) & low
             half += 1
             prod = r * bound  # < 2^64: both factors < 2^32
             frac = prod & low
             if frac >= bound:  # >= bound > threshold: accepted without a division
                 break
             if threshold == 0:
-                threshold = (np.uint64(1 << 32) - bound) % bound
+                threshold = (u64(1 << 32) - bound) % bound
             if frac >= threshold:
                 break
-        j = lo + np.int64(prod >> np.uint64(32))
+        j = lo + i64(prod >> u64(32))
         t = out[i]
         out[i] = out[j]
         out[j] = t
     return 0
 
 
-def _deal(n: int, bits: int, words: NDArray[np.uint64], out: NDArray[np.int64],
-          parts: int) -> NDArray[np.int64]:
+def _deal(n: int, bits: int, words: Any, out: Any, parts: int) -> Any:
     """Deal 0..n-1 into 2^bits buckets by the random ``words``; return each bucket's end.
 
     Index i goes to bucket ``(words[i // per] >> (bits * (i % per))) & (2^bits - 1)`` with
@@ -104,7 +116,7 @@ def _deal(n: int, bits: int, words: NDArray[np.uint64], out: NDArray[np.int64],
     words, counted and scattered in parallel; the layout does not depend on ``parts``.
     """
     n_buckets = 1 << bits
-    mask = np.uint64(n_buckets - 1)
+    mask = u64(n_buckets - 1)
     per = 64 // bits
     n_words = (n + per - 1) // per
     counts = np.zeros((parts, n_buckets), dtype=np.int64)
@@ -113,7 +125,7 @@ def _deal(n: int, bits: int, words: NDArray[np.uint64], out: NDArray[np.int64],
             word = words[k]
             for _ in range(min(per, n - k * per)):  # (word, slot) loops: no division
                 counts[p, word & mask] += 1
-                word >>= np.uint64(bits)
+                word >>= u64(bits)
     pos = np.empty((parts, n_buckets), dtype=np.int64)  # where part p writes in bucket b
     ends = np.empty(n_buckets, dtype=np.int64)
     total = 0
@@ -130,12 +142,11 @@ def _deal(n: int, bits: int, words: NDArray[np.uint64], out: NDArray[np.int64],
                 b = word & mask
                 out[at[b]] = i
                 at[b] += 1
-                word >>= np.uint64(bits)
+                word >>= u64(bits)
     return ends
 
 
-def _shuffle_buckets(out: NDArray[np.int64], ends: NDArray[np.int64],
-                     words: NDArray[np.uint64], w_ends: NDArray[np.int64]) -> int:
+def _shuffle_buckets(out: Any, ends: Any, words: Any, w_ends: Any) -> int:
     """Fisher-Yates inside every bucket, in parallel; bucket b draws from its own words
     ``words[w_ends[b - 1]:w_ends[b]]``, so the result does not depend on the thread count.
     Returns 0, or -1 when some bucket ran out of words."""
@@ -144,18 +155,24 @@ def _shuffle_buckets(out: NDArray[np.int64], ends: NDArray[np.int64],
     for b in prange(n_buckets):
         lo = ends[b - 1] if b > 0 else 0
         w0 = w_ends[b - 1] if b > 0 else 0
-        status[b] = _fisher_yates_nb(out, lo, ends[b], words, w0, w_ends[b])
+        status[b] = _fisher_yates(out, lo, ends[b], words, w0, w_ends[b])
     return int(status.min())
 
 
-if HAVE_NUMBA:
-    _fisher_yates_nb: Any = njit(nogil=True, cache=True)(_fisher_yates)
-    _deal_nb: Any = njit(parallel=True, cache=True)(_deal)
-    _shuffle_buckets_nb: Any = njit(parallel=True, cache=True)(_shuffle_buckets)
-else:  # pragma: no cover - exercised only where numba is absent (same algorithm, slowly)
-    _fisher_yates_nb = _fisher_yates
-    _deal_nb = _deal
-    _shuffle_buckets_nb = _shuffle_buckets
+class Loops(NamedTuple):
+    """The shuffle's loops: the plain functions above, or their compiled twins.
+
+    ``compiled``: the loops take NumPy arrays (uint64 words, int64 indices); the plain ones
+    take Python lists of ints, ~5x faster in the interpreter than NumPy scalars.
+    """
+
+    fisher_yates: Callable[..., int]
+    deal: Callable[..., Any]
+    shuffle_buckets: Callable[..., int]
+    compiled: bool
+
+
+PLAIN = Loops(_fisher_yates, _deal, _shuffle_buckets, compiled=False)
 
 #: 64-bit words of spare draws per bucket for rejected draws (probability < bucket / 2^32
 #: per draw); when a bucket runs out, every bucket's words are drawn again with more spare.
@@ -176,7 +193,15 @@ def _words(rng: np.random.Generator, size: int) -> NDArray[np.uint64]:
     return rng.integers(0, np.iinfo(np.uint64).max, size=size, dtype=np.uint64, endpoint=True)
 
 
-def permutation(rng: np.random.Generator, n: int) -> NDArray[np.int64]:
+def loops_for(n: int) -> Loops:
+    """The loops that shuffle n indices: compiled from ``COMPILED_MIN_ROWS`` on (or when
+    loaded already) where an engine has them, plain otherwise."""
+    found = accelerated("shuffle", load=n >= COMPILED_MIN_ROWS, size=n)
+    return PLAIN if found is None else found  # type: ignore[no-any-return]
+
+
+def permutation(rng: np.random.Generator, n: int, loops: Loops | None = None
+                ) -> NDArray[np.int64]:
     """A uniformly random permutation of ``range(n)``, drawn from ``rng``.
 
     Parameters
@@ -185,13 +210,15 @@ def permutation(rng: np.random.Generator, n: int) -> NDArray[np.int64]:
         The source of randomness; advanced by the words drawn.
     n : int
         Number of indices, >= 0.
+    loops : Loops, optional
+        The loops to run (default: :func:`loops_for`); every choice gives the same result.
 
     Returns
     -------
     ndarray of shape (n,), int64
         Each of the n! orders with probability 1 / n!. The same ``rng`` state gives the same
         array (but not the same array as ``rng.permutation(n)``: another algorithm), on any
-        number of threads.
+        number of threads, with or without the compiled loops.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
@@ -199,22 +226,33 @@ def permutation(rng: np.random.Generator, n: int) -> NDArray[np.int64]:
             f"np.random.default_rng(0)). Got {rng!r} of type {type(rng).__name__} instead."
         )
     n = check_scalar(n, "n", kind=int, low=0, owner="permutation")
+    lp = loops_for(n) if loops is None else loops
+
+    def arrays(a: Any) -> Any:  # what the loops take: arrays compiled, lists plain
+        return a if lp.compiled else a.tolist()
+
     bits = _bucket_bits(n)
     if bits == 0:  # one bucket: Fisher-Yates over the whole range
-        out = np.arange(n, dtype=np.int64)
+        out = arrays(np.arange(n, dtype=np.int64))
         n_words = (n + 1) // 2 + 64 + n // 1024
-        while _fisher_yates_nb(out, 0, n, _words(rng, n_words), 0, n_words) != 0:
-            out = np.arange(n, dtype=np.int64)  # pragma: no cover - reserve ran out (~0)
+        while lp.fisher_yates(out, 0, n, arrays(_words(rng, n_words)), 0, n_words) != 0:
+            out = arrays(np.arange(n, dtype=np.int64))  # pragma: no cover - reserve ran out
             n_words *= 2  # pragma: no cover
-        return out
+        return np.asarray(out, dtype=np.int64)
     per = 64 // bits
-    ids = _words(rng, (n + per - 1) // per)
-    out = np.empty(n, dtype=np.int64)
+    ids = arrays(_words(rng, (n + per - 1) // per))
     spare = SPARE_WORDS
     while True:
-        ends = _deal_nb(n, bits, ids, out, _DEAL_PARTS)
+        out = np.empty(n, dtype=np.int64) if lp.compiled else [0] * n
+        ends = lp.deal(n, bits, ids, out, _DEAL_PARTS)
         sizes = np.diff(ends, prepend=0)
         w_ends = np.cumsum((sizes + 1) // 2 + spare)
-        if _shuffle_buckets_nb(out, ends, _words(rng, int(w_ends[-1])), w_ends) == 0:
-            return out
+        words = arrays(_words(rng, int(w_ends[-1])))
+        if lp.compiled:
+            status = lp.shuffle_buckets(out, ends, words, w_ends)
+        else:
+            status = lp.shuffle_buckets(out, np.asarray(ends.tolist(), dtype=object), words,
+                                        np.asarray(w_ends.tolist(), dtype=object))
+        if status == 0:
+            return np.asarray(out, dtype=np.int64)
         spare *= 4  # pragma: no cover - a bucket's spare draws ran out (probability ~ 0)

@@ -68,7 +68,7 @@ from gdlab.core.models import GLM
 from gdlab.core.optim import GD, SGD, Adam, AdamW, Momentum, Nesterov
 from gdlab.core.sources import ArraySource
 
-try:  # numba is a declared dependency; without it every epoch takes the Python loop
+try:  # numba is the `fast` extra; without it every epoch takes the Python loop
     from llvmlite import ir
     from numba import njit, types
     from numba.core import cgutils

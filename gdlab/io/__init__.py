@@ -2,34 +2,43 @@
 checkpoints of the training state.
 
 Imports :mod:`gdlab.core` only; the estimators' model files (:mod:`gdlab.estimators.persist`)
-stand on these.
+stand on these. Names are imported on first use: ``gdlab.io.safe_npz`` (model files) does
+not pay for pandas, which only ``gdlab.io.tables`` imports.
 """
 
-from gdlab.io.atomic import atomic_write_bytes, atomic_writer, clean_stale_temp_files
-from gdlab.io.safe_npz import FORMAT_VERSION, ModelFileError, load_arrays, save_arrays
-from gdlab.io.tables import (
-    SUPPORTED_EXTENSIONS,
-    DataFileError,
-    FeatureEncoder,
-    infer_task,
-    read_table,
-    split_features_target,
-    task_summary,
-)
+from __future__ import annotations
 
-__all__ = [
-    "FORMAT_VERSION",
-    "SUPPORTED_EXTENSIONS",
-    "DataFileError",
-    "FeatureEncoder",
-    "ModelFileError",
-    "atomic_write_bytes",
-    "atomic_writer",
-    "clean_stale_temp_files",
-    "infer_task",
-    "load_arrays",
-    "read_table",
-    "save_arrays",
-    "split_features_target",
-    "task_summary",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "atomic_write_bytes": "gdlab.io.atomic",
+    "atomic_writer": "gdlab.io.atomic",
+    "clean_stale_temp_files": "gdlab.io.atomic",
+    "FORMAT_VERSION": "gdlab.io.safe_npz",
+    "ModelFileError": "gdlab.io.safe_npz",
+    "load_arrays": "gdlab.io.safe_npz",
+    "save_arrays": "gdlab.io.safe_npz",
+    "SUPPORTED_EXTENSIONS": "gdlab.io.tables",
+    "DataFileError": "gdlab.io.tables",
+    "FeatureEncoder": "gdlab.io.tables",
+    "infer_task": "gdlab.io.tables",
+    "read_table": "gdlab.io.tables",
+    "split_features_target": "gdlab.io.tables",
+    "task_summary": "gdlab.io.tables",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gdlab.io' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

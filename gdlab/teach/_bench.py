@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gdlab.engines.kernels._numba import HAVE_NUMBA, njit
+from gdlab.engines._compiler import compile_plain, numba_available
 
 PAUSE_S = 0.2
 
@@ -54,19 +54,28 @@ def repeat(fn: Callable[[], Any], times: int) -> Callable[[], None]:
     return run
 
 
-if HAVE_NUMBA:
+def _sum_streams(flat):  # type: ignore[no-untyped-def]
+    """Sum of a 1-D array read as eight interleaved streams (one per eighth of it); compiled
+    by :func:`_compiled_sum_streams` (as plain Python it is far too slow to time)."""
+    P = flat.shape[0] // 8
+    acc = 0.0
+    for q in range(P):
+        acc += ((flat[q] + flat[q + P]) + (flat[q + 2 * P] + flat[q + 3 * P])) + (
+            (flat[q + 4 * P] + flat[q + 5 * P]) + (flat[q + 6 * P] + flat[q + 7 * P]))
+    for q in range(8 * P, flat.shape[0]):
+        acc += flat[q]
+    return acc
 
-    @njit(nogil=True, cache=True, fastmath=True)
-    def _sum_streams(flat):  # type: ignore[no-untyped-def]
-        """Sum of a 1-D array read as eight interleaved streams (one per eighth of it)."""
-        P = flat.shape[0] // 8
-        acc = 0.0
-        for q in range(P):
-            acc += ((flat[q] + flat[q + P]) + (flat[q + 2 * P] + flat[q + 3 * P])) + (
-                (flat[q + 4 * P] + flat[q + 5 * P]) + (flat[q + 6 * P] + flat[q + 7 * P]))
-        for q in range(8 * P, flat.shape[0]):
-            acc += flat[q]
-        return acc
+
+_COMPILED: dict[str, Any] = {}
+
+
+def _compiled_sum_streams() -> Any:
+    """:func:`_sum_streams` compiled with numba (on first use)."""
+    if "sum_streams" not in _COMPILED:
+        _COMPILED["sum_streams"] = compile_plain(_sum_streams, nogil=True, cache=True,
+                                                 fastmath=True)
+    return _COMPILED["sum_streams"]
 
 
 def read_probe(a: NDArray[Any], threads: int = 2, streams: bool = True) -> Callable[[], float]:
@@ -87,8 +96,8 @@ def read_probe(a: NDArray[Any], threads: int = 2, streams: bool = True) -> Calla
     flat = a.ravel(order="K")  # no copy for C- or F-contiguous a
     parts = np.array_split(flat, threads)
     read: Callable[[Any], Any] = np.sum
-    if streams and HAVE_NUMBA:
-        read = _sum_streams
+    if streams and numba_available():
+        read = _compiled_sum_streams()
         read(parts[0][:64])  # compile (or load) before the first timed call
 
     def probe() -> float:
@@ -172,6 +181,8 @@ def machine_info() -> str:
             f"threads={pool.get('num_threads')} ({os.path.basename(pool.get('filepath', ''))})"
         )
     try:
+        if not numba_available():
+            raise ImportError("numba")
         import numba
 
         lines.append(

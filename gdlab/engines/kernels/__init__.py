@@ -61,12 +61,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gdlab.core._validation import check_choice
-from gdlab.engines.kernels._numba import (
-    HAVE_NUMBA,
-    get_num_threads,
-    set_num_threads,
-    set_parallel_chunksize,
-)
+from gdlab.engines._compiler import numba_available
 from gdlab.engines.kernels._numpy import (
     BLOCK_BYTES,
     HEADS,
@@ -84,12 +79,12 @@ from gdlab.engines.kernels._numpy import (
     plain_softmax_loss_grad,
 )
 
-if HAVE_NUMBA:
-    from gdlab.engines.kernels._linear_f_nb import linear_f_nb
-    from gdlab.engines.kernels._linear_nb import linear_c_nb
-    from gdlab.engines.kernels._linear_small_nb import SMALL_N as _NARROW_N
-    from gdlab.engines.kernels._softmax_nb import softmax_c_nb
-    from gdlab.engines.kernels._softmax_nb import suits as softmax_suits
+#: numba is installed (found, not imported): the compiled modules (``_*_nb.py``, which import
+#: numba) are imported by the functions below when a compiled kernel runs, never here.
+HAVE_NUMBA = numba_available()
+# widest X (features) of the narrow kernels: _linear_small_nb.SMALL_N (that module imports
+# numba; tests/test_kernels.py checks the two agree)
+_NARROW_N = 32
 
 __all__ = [
     "BLOCK_BYTES",
@@ -100,6 +95,7 @@ __all__ = [
     "HAVE_NUMBA",
     "blocked_linear_loss_grad",
     "blocked_softmax_loss_grad",
+    "compiled_kernel",
     "fused_min_size",
     "linear_fused_min_size",
     "linear_loss_grad",
@@ -146,15 +142,21 @@ class _Schedule:
         self.nchunks = nchunks
 
     def __enter__(self) -> None:
+        from numba import get_num_threads, set_parallel_chunksize
+
         self.old_threads = get_num_threads()
         # hand chunks out in ~4 portions per thread: a chunk at a time costs ~20% on an idle
         # machine (measured: 1.42x vs 1.19x the read bound), while a fixed half per thread
         # stalls behind one descheduled thread
         self.old_chunk = set_parallel_chunksize(max(1, self.nchunks // (4 * self.old_threads)))
         if self.nchunks == 1:
+            from numba import set_num_threads
+
             set_num_threads(1)
 
     def __exit__(self, *exc: object) -> None:
+        from numba import set_num_threads, set_parallel_chunksize
+
         set_parallel_chunksize(self.old_chunk)
         set_num_threads(self.old_threads)
 
@@ -188,6 +190,25 @@ def fused_min_size(head: str, X: ArrayLike) -> int:
     return FUSED_MIN_SIZE_SOFTMAX if head == "cce" else linear_fused_min_size(X)
 
 
+def compiled_kernel(head: str, X: NDArray[Any], K: int = 1) -> Any:
+    """The numba dispatcher that :func:`loss_grad` runs for ``head`` on X (K classes for
+    'cce') above its size threshold, or None when a NumPy path runs there (imports the
+    compiled module)."""
+    fortran, rows = _use_compiled_fortran(X), _use_compiled(X)
+    if not (fortran or rows):
+        return None
+    if head == "cce":
+        if not _softmax_suits(X.shape[0], X.shape[1], K):
+            return None
+        from gdlab.engines.kernels import _softmax_nb
+
+        return _softmax_nb._softmax_f_nb if fortran else _softmax_nb._softmax_c_nb
+    from gdlab.engines.kernels import _linear_f_nb, _linear_nb
+
+    module: Any = _linear_f_nb if fortran else _linear_nb
+    return module._narrow_nb if X.shape[1] <= _NARROW_N else module._wide_nb
+
+
 def _use_compiled_fortran(X: NDArray[Any]) -> bool:
     """True when the compiled column-block kernel suits X: Fortran-ordered (not also C)."""
     return (
@@ -211,6 +232,9 @@ def _linear_fused(
     fortran = _use_compiled_fortran(X)
     if not (fortran or _use_compiled(X)):
         return _linear_numpy(X, y, w, b, loss, s, S, _block_rows(X))
+    from gdlab.engines.kernels._linear_f_nb import linear_f_nb
+    from gdlab.engines.kernels._linear_nb import linear_c_nb
+
     n = X.shape[1]
     head = LINEAR_LOSSES.index(loss)
     w64 = np.ascontiguousarray(w, dtype=np.float64)
@@ -225,6 +249,12 @@ def _linear_fused(
     return float(total[n + 1]) / S, (total[:n] / S).astype(X.dtype), float(total[n]) / S
 
 
+def _softmax_suits(m: int, n: int, K: int) -> bool:
+    from gdlab.engines.kernels._softmax_nb import suits
+
+    return suits(m, n, K)
+
+
 def _softmax_fused(
     X: NDArray[Any],
     y: NDArray[np.intp],
@@ -234,10 +264,12 @@ def _softmax_fused(
     S: float,
 ) -> tuple[float, NDArray[Any], NDArray[Any]]:
     compiled = _use_compiled(X) or _use_compiled_fortran(X)
-    if not (compiled and softmax_suits(X.shape[0], X.shape[1], W.shape[1])):
+    if not (compiled and _softmax_suits(X.shape[0], X.shape[1], W.shape[1])):
         # strided views, and shapes with much arithmetic per byte of X (softmax_suits): the
         # whole-array formula (threaded BLAS) measured faster than blocks here
         return _softmax_numpy(X, y, W, b, s, S, max(1, X.shape[0]))
+    from gdlab.engines.kernels._softmax_nb import softmax_c_nb
+
     n = X.shape[1]
     b64 = np.ascontiguousarray(b, dtype=np.float64)
     s64 = np.empty(0) if s is None else s

@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-try:  # numba is a declared dependency, but the kernels degrade to blocked NumPy without it
+try:  # numba is the `fast` extra; without it the kernels take the blocked NumPy path
     from numba import (
         get_num_threads,
         njit,
@@ -36,6 +36,7 @@ COMPILED_SOURCES = (
     "teach/_bench.py", "engines/fastepoch.py", "core/shuffle.py",
     "core/pointwise.py", "core/optim/rules.py", "core/models/glm.py",
     "engines/kernels/_formulas_nb.py",
+    "engines/_compiler.py", "engines/compiled.py",  # compile core/shuffle.py's plain loops
     "engines/kernels/_linear_f_nb.py", "engines/kernels/_linear_nb.py",
     "engines/kernels/_linear_small_nb.py", "engines/kernels/_numba.py",
     "engines/kernels/_pointwise_nb.py", "engines/kernels/_softmax_nb.py",
