@@ -140,8 +140,10 @@ def test_divergence_error_keeps_last_finite_parameters() -> None:
 
 def test_convergence_warning_at_epoch_limit() -> None:
     X, y = load_breast_cancer(return_X_y=True)
-    with pytest.warns(ConvergenceWarning, match="maximum of 2 epochs"):
+    with pytest.warns(ConvergenceWarning, match="LogisticRegression stopped at the epoch limit "
+                                                "epochs=2 without converging") as rec:
         LogisticRegression(epochs=2, random_state=0).fit(StandardScaler().fit_transform(X), y)
+    assert rec[0].filename == __file__  # the user's line, not gdlab's
 
 
 def test_early_stopping_restores_best_weights() -> None:
@@ -184,7 +186,8 @@ class TestBadInput:
     def test_parameter_messages(self) -> None:
         X, y = load_iris(return_X_y=True)
         with pytest.raises(ValueError, match=r"The 'lr' parameter of SoftmaxRegression must be "
-                                             r"a float in the range \(0.0, inf\). Got -1"):
+                                             r"a str among {'auto'} or a float in the range "
+                                             r"\(0.0, inf\). Got -1"):
             SoftmaxRegression(lr=-1).fit(X, y)
         with pytest.raises(ValueError, match="Unknown optimizer 'adamm'"):
             SoftmaxRegression(optimizer="adamm").fit(X, y)
