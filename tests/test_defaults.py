@@ -43,9 +43,9 @@ CASES = {
 #: the held-out scores these defaults reach (test_size=0.25, random_state=1), for the docs:
 #: case -> (scikit-learn, gdlab)
 MEASURED = {
-    "penguins_mass": (0.8956, 0.8954), "penguins_species": (1.0, 1.0),
-    "longley": (0.9867, 0.9870), "cars_mpg": (0.7371, 0.7361), "fair": (0.0490, 0.0483),
-    "spector": (0.75, 0.75), "diabetes": (0.4440, 0.4375),
+    "penguins_mass": (0.8956, 0.8956), "penguins_species": (1.0, 1.0),
+    "longley": (0.9867, 0.9871), "cars_mpg": (0.7371, 0.7369), "fair": (0.0490, 0.0487),
+    "spector": (0.75, 0.75), "diabetes": (0.4440, 0.4422),
     "breast_cancer": (0.9650, 0.9650), "wine": (0.9778, 0.9778), "iris": (0.9737, 0.9737),
 }
 
@@ -81,7 +81,7 @@ def test_defaults_match_sklearn_on_digits() -> None:
         model = make_pipeline(StandardScaler(), gdlab.SoftmaxRegression(random_state=0))
         model.fit(Xtr, ytr)
     assert model.score(Xte, yte) == pytest.approx(ref, abs=0.01)
-    assert model.score(Xte, yte) == pytest.approx(0.9711, abs=2e-3) and model[-1].converged_
+    assert model.score(Xte, yte) == pytest.approx(0.9689, abs=2e-3) and model[-1].converged_
 
 
 def test_diabetes_default_pipeline_within_001_of_sklearn() -> None:
@@ -210,10 +210,19 @@ class TestStoppingTellsTheTruth:
         est = gdlab.LinearRegression(random_state=0).fit(StandardScaler().fit_transform(X), y)
         assert est.converged_
         tail = np.array(est.loss_curve_[-(est.n_iter_no_change + 1):])
-        assert np.all(np.abs(np.diff(tail)) <= est.tol * tail[:-1])
+        scale = np.maximum(tail[:-1], 0.01 * est.loss_curve_[0])
+        assert np.all(np.abs(np.diff(tail)) <= est.tol * scale)
         before = np.array(est.loss_curve_[:-est.n_iter_no_change])
         assert not np.all(np.abs(np.diff(before[-est.n_iter_no_change - 1:]))
                           <= est.tol * before[-est.n_iter_no_change - 1:-1])
+
+    def test_an_exact_fit_converges(self) -> None:
+        # the loss heads for zero: measured against 1% of the first epoch's loss, it settles
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((40, 3))
+        est = gdlab.LinearRegression(alpha=0.0, random_state=0).fit(X, X @ [1.0, 2.0, 3.0])
+        assert est.converged_ and est.loss_curve_[-1] < 1e-3
+        np.testing.assert_allclose(est.coef_, [1.0, 2.0, 3.0], atol=0.005)
 
     def test_an_oscillating_loss_is_not_converged(self) -> None:
         X, y = load_diabetes(return_X_y=True)

@@ -13,14 +13,15 @@ along the steepest direction: the lessons' "too large a learning rate diverges",
   single-row constant; b = n gives L, b = 1 gives L_max.
 * gd, sgd, momentum, nesterov: lr = 1 / L(b).
 * adagrad, rmsprop, adam, adamw move every coordinate by about lr whatever the gradient's
-  scale, so their rate is a length: 'auto' gives the length of gradient descent's first step,
-  lr = ||g0|| / (L(b) sqrt(d)) (the root-mean-square coordinate of g0 / L(b)) for the starting
-  gradient g0 over d parameters (times sqrt(1 - alpha) for RMSprop, whose first steps, without
-  Adam's bias correction, are 1 / sqrt(1 - alpha) times longer); on mini-batches of b of n
-  rows, times sqrt(b / n) (with a constant rate they end in a noise ball of about lr around
-  the optimum).
+  scale, so their rate is a length: 'auto' is the largest coordinate move of gradient
+  descent's first step, lr = max_j |g0_j| / L(b) for the starting gradient g0. (The mean
+  coordinate would be dragged down by columns that carry no signal, such as digits' blank
+  pixels.) RMSprop, without Adam's bias correction, takes first steps 1 / sqrt(1 - alpha)
+  times longer, so its rate is multiplied by sqrt(1 - alpha). On mini-batches of b of n rows
+  the rate is multiplied by sqrt(b / n): with a constant rate an adaptive method ends in a
+  noise ball of about lr around the optimum.
 
-Rows beyond ``max_rows`` are subsampled (seeded) for the estimate.
+The estimators estimate L on at most 20,000 rows (a seeded subsample beyond).
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def auto_lr(optimizer: Any, L_b: float, g0: Array, *, n: int = 1,
         return 0.01
     if type(optimizer).__name__ in ADAPTIVE:
         g0 = np.asarray(g0, dtype=np.float64)
-        rms = float(np.sqrt(np.mean(g0 * g0))) if g0.size else 0.0
-        lr = rms / L_b if rms > 0 else 1.0 / L_b
+        top = float(np.max(np.abs(g0))) if g0.size else 0.0
+        lr = top / L_b if top > 0 and math.isfinite(top) else 1.0 / L_b
         if type(optimizer).__name__ == "RMSprop":
             # no bias correction: the first steps are lr / sqrt(1 - alpha) long (10 lr at 0.99)
             lr *= math.sqrt(1.0 - float(getattr(optimizer, "alpha", 0.99)))

@@ -168,8 +168,9 @@ class TrainConfig:
     batch_size : None (full batch), k (mini-batch) or 1 (stochastic).
     schedule_unit : 'epoch' (the schedule's step is the epoch index) or 'step' (optimizer steps).
     tol, n_iter_no_change : the stopping test, relative. A full-batch epoch passes when its
-        training loss differs from the previous epoch's by at most ``tol * |previous|`` (in
-        either direction: a loss still falling or oscillating fails). A mini-batch epoch (its
+        training loss differs from the previous epoch's by at most
+        ``tol * max(|previous|, 0.01 |first epoch's|)`` (in either direction: a loss still
+        falling or oscillating fails). A mini-batch epoch (its
         loss is noisy), or with a validation function the validation score, passes when it
         did not beat the best so far by more than ``tol * |best|``. The run has converged
         (``converged``, stopped_by 'converged') when n_iter_no_change epochs in a row passed.
@@ -450,21 +451,30 @@ def _not_converged_message(state: TrainState, config: TrainConfig, lr: float) ->
             f"{evidence}: {fix[cause]}.")
 
 
-def _settled(state: TrainState, monitored: float, tol: float, on_validation: bool) -> bool:
+#: the full-batch stopping test measures changes relative to at least this share of the
+#: first epoch's loss: on a loss heading for zero (an exact fit) a change of tol * 1% of
+#: where it started is negligible, and a relative test alone would never pass
+SETTLED_FLOOR = 1e-2
+
+
+def _settled(state: TrainState, monitored: float, config: TrainConfig,
+             on_validation: bool) -> bool:
     """Whether this epoch passes the stopping test (the last row of state.history is it).
 
     Full batch (one step per epoch, no sampling noise): the training loss changed by at most
-    tol relative to the previous epoch's, in either direction (a loss still falling, or
-    oscillating, has not converged). Mini-batches, whose epoch losses carry sampling noise, and
-    a validation score: the value did not beat the best so far by more than tol relative (it
-    stopped improving).
+    tol relative to the previous epoch's (or to SETTLED_FLOOR of the first epoch's, when
+    larger), in either direction: a loss still falling, or oscillating, has not converged.
+    Mini-batches, whose epoch losses carry sampling noise, and a validation score: the value
+    did not beat the best so far by more than tol relative (it stopped improving).
     """
+    tol = float(config.tol or 0.0)
     if on_validation or state.history[-1].steps != 1:
         return monitored > state.best_value - tol * abs(state.best_value)
-    if len(state.history) < 2:
+    if len(state.history) < config.divergence_start + 2:
         return False
     prev = state.history[-2].loss
-    return abs(monitored - prev) <= tol * abs(prev)
+    first = state.history[config.divergence_start].loss
+    return abs(monitored - prev) <= tol * max(abs(prev), SETTLED_FLOOR * abs(first))
 
 
 def _end_epoch(state: TrainState, config: TrainConfig, sched: Any, lr_t: float,
@@ -497,7 +507,7 @@ def _end_epoch(state: TrainState, config: TrainConfig, sched: Any, lr_t: float,
         state.schedule_state = copy.deepcopy(sched.state_dict())
     if config.tol is not None:
         # no_improve counts the epochs in a row that passed the test (see TrainConfig)
-        if _settled(state, monitored, config.tol, validation is not None):
+        if _settled(state, monitored, config, validation is not None):
             state.no_improve += 1
         else:
             state.no_improve = 0

@@ -109,7 +109,7 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
         object from :mod:`gdlab.core.optim`.
     lr : float or 'auto', default='auto'
         Base learning rate (the schedule scales it). 'auto': 1/L from the Lipschitz constant L
-        of the gradient (RMS(g0) / L for the adaptive optimizers; :mod:`gdlab.core.auto_lr`).
+        of the gradient (max|g0| / L for the adaptive optimizers; :mod:`gdlab.core.auto_lr`).
         A float is used exactly.
     schedule : None, str or schedule, default=None
         A name from :mod:`gdlab.core.schedules` or a callable ``schedule(step, lr) -> lr``.
@@ -159,7 +159,7 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
     def __init__(self, *, optimizer: Any = "adam", lr: float | str = "auto", schedule: Any = None,
                  batch_size: int | str | None = "auto", epochs: int | str = "auto",
                  alpha: float | str = 1e-4,
-                 tol: float | None = 1e-4, n_iter_no_change: int = 5,
+                 tol: float | None = 1e-5, n_iter_no_change: int = 5,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  shuffle: bool = True, fit_intercept: bool = True, schedule_unit: str = "epoch",
                  warm_start: bool = False, random_state: Any = None, verbose: int = 0,
@@ -318,7 +318,7 @@ class SoftmaxRegression(_Classifier, _GLMEstimator):
     def __init__(self, *, loss: str = "cce", optimizer: Any = "adam", lr: float | str = "auto",
                  schedule: Any = None, batch_size: int | str | None = "auto",
                  epochs: int | str = "auto",
-                 alpha: float | str = "auto", tol: float | None = 1e-4, n_iter_no_change: int = 5,
+                 alpha: float | str = "auto", tol: float | None = 1e-5, n_iter_no_change: int = 5,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  shuffle: bool = True, fit_intercept: bool = True, schedule_unit: str = "epoch",
                  warm_start: bool = False, random_state: Any = None, verbose: int = 0,

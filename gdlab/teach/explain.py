@@ -280,8 +280,8 @@ def explain_auto_lr() -> Explanation:
         [
             f"The lesson's lr = {WORKED_LR} is {WORKED_LR * L:.3g} times 1/L: below it, so "
             "every step lowers the loss.",
-            "gd, momentum, nesterov: lr = 1/L. Adam, AdamW, Adagrad, RMSprop: lr = RMS(g0) / L, "
-            "the length of gradient descent's first step.",
+            "gd, momentum, nesterov: lr = 1/L. Adam, AdamW, Adagrad, RMSprop: lr = max|g0| / L, "
+            "the largest coordinate move of gradient descent's first step.",
             "An explicit lr is used exactly; lr='auto' is the estimators' default (lr_ holds "
             "the rate used).",
             "coef_ and intercept_ are reported on y's own scale: coef = W * y_scale, "
