@@ -274,6 +274,7 @@ class TestDivergenceWhileFinite:
             est.fit(X * 1000, y)
         err = info.value
         assert (err.epoch, err.step, err.lr) == (1, 2, 10.0)
+        assert "standardize the features (sklearn.preprocessing.StandardScaler)" in str(err)
         assert np.all(np.isfinite(err.losses)) and err.losses[0] == pytest.approx(1.0)
         assert err.suggested_lr == pytest.approx(est.auto_lr_) and est.auto_lr_ < 1e-4
         # the last good parameters are kept: the starting ones (W = 0, b = mean(y))
@@ -283,9 +284,11 @@ class TestDivergenceWhileFinite:
 
     def test_standardized_diabetes_with_gd_lr_1_5(self) -> None:
         X, y = load_diabetes(return_X_y=True)
-        with pytest.raises(gdlab.DivergenceError, match="lr=0.124"):
+        with pytest.raises(gdlab.DivergenceError, match="lr=0.124") as info:
             gdlab.LinearRegression(optimizer="gd", lr=1.5).fit(
                 StandardScaler().fit_transform(X), y)
+        # the features are standardized already: the message does not ask for it
+        assert str(info.value).endswith("(e.g. lr=0.124, or lr='auto').")
 
     @pytest.mark.parametrize("optimizer", OPTIMIZERS)
     @pytest.mark.parametrize(("scale", "lr"), [(1000.0, 10.0), (1.0, 1.5), (1.0, 100.0)])

@@ -131,8 +131,10 @@ def test_class_weight_balanced_moves_the_boundary() -> None:
 def test_divergence_error_keeps_last_finite_parameters() -> None:
     X, y = load_diabetes(return_X_y=True)
     reg = LinearRegression(optimizer="gd", lr=1e6, batch_size=None, epochs=100, tol=None)
+    # diabetes' columns * 100 share one moderate scale (root mean square 4.8): the fix named
+    # is the rate, not standardizing
     with pytest.raises(DivergenceError, match=r"diverged at epoch \d+, step \d+.*smaller "
-                                              r"learning rate.*StandardScaler") as info:
+                                              r"learning rate \(e.g. lr=0.00549") as info:
         reg.fit(X * 100, y)
     assert np.isfinite(reg.coef_).all() and np.isfinite(reg.intercept_)
     assert info.value.lr == 1e6 and info.value.last_finite_loss is not None

@@ -59,7 +59,7 @@ class DivergenceError(ValueError):
 
     def __init__(self, *, epoch: int, step: int, last_finite_loss: float | None, lr: float,
                  params: Array, what: str, losses: Sequence[float] = (),
-                 suggested_lr: float | None = None) -> None:
+                 suggested_lr: float | None = None, suggest_scaling: bool = True) -> None:
         self.epoch, self.step, self.lr = epoch, step, lr
         self.last_finite_loss = last_finite_loss
         self.params = params
@@ -70,11 +70,13 @@ class DivergenceError(ValueError):
         tail = ", ".join(f"{v:.4g}" for v in self.losses[-6:]) or "none yet"
         what_text = (f"the {what} became non-finite" if what in ("loss or gradient", "parameters")
                      else what)
+        scaling = (" or standardize the features (sklearn.preprocessing.StandardScaler)"
+                   if suggest_scaling else "")
         super().__init__(
             f"Training diverged at epoch {epoch}, step {step}: {what_text} (last finite loss "
             f"{last}; epoch losses ..., {tail}; learning rate {lr:.6g}). Expected a loss that "
             f"falls. Use a smaller learning rate (e.g. lr={self.suggested_lr:.3g}, or "
-            "lr='auto') or standardize the features (sklearn.preprocessing.StandardScaler)."
+            f"lr='auto'){scaling}."
         )
 
 
@@ -182,6 +184,8 @@ class TrainConfig:
         None turns either rule off. divergence_start: the index in the history of that first
         epoch (a warm-started fit compares with its own first epoch).
     auto_lr : the data-derived rate (lr='auto'), suggested in divergence and warning messages.
+    suggest_scaling : whether a DivergenceError also suggests standardizing the features (the
+        estimators say so only when the columns' scales are large or far apart).
     owner : the name messages give the run (an estimator's class name).
     """
 
@@ -201,6 +205,7 @@ class TrainConfig:
     divergence_start: int = 0
     auto_lr: float | None = None
     owner: str = "train"
+    suggest_scaling: bool = True
 
     def validate(self, owner: str | None = None) -> None:
         owner = self.owner if owner is None else owner
@@ -385,7 +390,7 @@ def _diverged(state: TrainState, config: TrainConfig, lr: float, what: str) -> D
     return DivergenceError(epoch=state.epoch, step=state.step, lr=lr,
                            last_finite_loss=state.last_finite_loss, params=state.theta.copy(),
                            what=what, losses=[r.loss for r in state.history[-6:]],
-                           suggested_lr=suggested)
+                           suggested_lr=suggested, suggest_scaling=config.suggest_scaling)
 
 
 def _growth(losses: Sequence[float], config: TrainConfig) -> str | None:
@@ -426,12 +431,12 @@ def diagnose(losses: Sequence[float], window: int = 10, *, lr: float | None = No
     overall = (losses[0] - losses[-1]) / (n - 1)
     rel = recent / max(abs(tail[-1]), np.finfo(float).tiny)
     if overall > 0 and recent >= 0.5 * overall:
-        evidence = (f"the loss still fell by {rel:.2%} per epoch over the last {w - 1} epochs, "
-                    "as fast as on average since the first")
+        evidence = (f"the loss still fell by {100 * rel:.2g}% per epoch over the last "
+                    f"{w - 1} epochs, as fast as on average since the first")
         if lr is not None and auto_lr is not None and lr >= 0.5 * auto_lr:
             return "too few epochs", evidence + f", at a rate near the auto rate {auto_lr:.3g}"
         return "lr too small", evidence
-    return "too few epochs", (f"the loss still fell by {rel:.2%} per epoch over the last "
+    return "too few epochs", (f"the loss still fell by {100 * rel:.2g}% per epoch over the last "
                               f"{w - 1} epochs, slowing down")
 
 
@@ -446,7 +451,7 @@ def _not_converged_message(state: TrainState, config: TrainConfig, lr: float) ->
                            f"(e.g. lr={lr * 3:.3g}){auto} or more epochs",
            "too few epochs": f"too few epochs; raise epochs (e.g. epochs={2 * config.epochs})"}
     return (f"{config.owner} stopped at the epoch limit epochs={config.epochs} without "
-            f"converging: expected the loss to improve by less than tol={config.tol:g} "
+            f"converging: expected the loss to change by at most tol={config.tol:g} "
             f"(relative) for n_iter_no_change={config.n_iter_no_change} epochs in a row, but "
             f"{evidence}: {fix[cause]}.")
 

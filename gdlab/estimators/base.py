@@ -158,7 +158,7 @@ class _GDEstimator(BaseEstimator):
             epochs=epochs, shuffle=self.shuffle, schedule_unit=self.schedule_unit,
             tol=self.tol, n_iter_no_change=self.n_iter_no_change,
             restore_best=self.early_stopping, auto_lr=self.auto_lr_,
-            owner=type(self).__name__,
+            owner=type(self).__name__, suggest_scaling=self._unscaled,
         )
 
     def _resolve_lr(self, problem: ModelProblem, theta0: Array) -> None:
@@ -173,6 +173,11 @@ class _GDEstimator(BaseEstimator):
             rows = np.random.default_rng(0).choice(n, self._AUTO_LR_ROWS, replace=False)
             X, y, w = X[rows], y[rows], (None if w is None else w[rows])
         model = problem.model
+        with np.errstate(all="ignore"):
+            rms = np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0))
+        rms = rms[rms > 0]
+        # columns far from unit scale, or 100x apart: standardizing them is worth suggesting
+        self._unscaled = bool(rms.size and (rms.max() > 10 or rms.min() < 0.01 * rms.max()))
 
         def loss_and_grad(theta: Array) -> tuple[float, Array]:
             loss, grad = model.loss_and_grad_checked(theta, X, y, sample_weight=w)
