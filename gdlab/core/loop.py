@@ -183,9 +183,11 @@ class TrainConfig:
         loss is above the first epoch's and rose in each of the last divergence_epochs epochs.
         None turns either rule off. divergence_start: the index in the history of that first
         epoch (a warm-started fit compares with its own first epoch).
-    auto_lr : the data-derived rate (lr='auto'), suggested in divergence and warning messages.
+    auto_lr : the data-derived rate (lr='auto'), suggested in divergence and warning messages;
+        a callable is asked only when a message needs it.
     suggest_scaling : whether a DivergenceError also suggests standardizing the features (the
-        estimators say so only when the columns' scales are large or far apart).
+        estimators say so only when the columns' scales are large or far apart); a callable
+        is asked only when a message needs it.
     owner : the name messages give the run (an estimator's class name).
     """
 
@@ -203,9 +205,9 @@ class TrainConfig:
     divergence_ratio: float | None = 10.0
     divergence_epochs: int | None = 5
     divergence_start: int = 0
-    auto_lr: float | None = None
+    auto_lr: float | Callable[[], float | None] | None = None
     owner: str = "train"
-    suggest_scaling: bool = True
+    suggest_scaling: bool | Callable[[], bool] = True
 
     def validate(self, owner: str | None = None) -> None:
         owner = self.owner if owner is None else owner
@@ -385,12 +387,19 @@ def _diverged(state: TrainState, config: TrainConfig, lr: float, what: str) -> D
     if state.good_theta is not None:
         state.theta = state.good_theta.copy()
     suggested = lr / 10
-    if config.auto_lr is not None and config.auto_lr < lr:
-        suggested = config.auto_lr
+    auto = _asked(config.auto_lr)
+    if auto is not None and auto < lr:
+        suggested = auto
     return DivergenceError(epoch=state.epoch, step=state.step, lr=lr,
                            last_finite_loss=state.last_finite_loss, params=state.theta.copy(),
                            what=what, losses=[r.loss for r in state.history[-6:]],
-                           suggested_lr=suggested, suggest_scaling=config.suggest_scaling)
+                           suggested_lr=suggested,
+                           suggest_scaling=bool(_asked(config.suggest_scaling)))
+
+
+def _asked(value: Any) -> Any:
+    """A config value that may be given as a zero-argument callable (asked when needed)."""
+    return value() if callable(value) else value
 
 
 def _growth(losses: Sequence[float], config: TrainConfig) -> str | None:
@@ -441,9 +450,10 @@ def diagnose(losses: Sequence[float], window: int = 10, *, lr: float | None = No
 
 
 def _not_converged_message(state: TrainState, config: TrainConfig, lr: float) -> str:
-    cause, evidence = diagnose([r.loss for r in state.history], lr=lr, auto_lr=config.auto_lr)
-    auto = ("" if config.auto_lr is None or math.isclose(config.auto_lr, lr)
-            else f" (lr='auto' picks {config.auto_lr:.3g})")
+    auto_lr = _asked(config.auto_lr)
+    cause, evidence = diagnose([r.loss for r in state.history], lr=lr, auto_lr=auto_lr)
+    auto = ("" if auto_lr is None or math.isclose(auto_lr, lr)
+            else f" (lr='auto' picks {auto_lr:.3g})")
     fix = {"lr too large": f"the learning rate lr={lr:.3g} looks too large; use a smaller one "
                            f"(e.g. lr={lr / 3:.3g}){auto} or a decaying schedule "
                            "(schedule='cosine')",

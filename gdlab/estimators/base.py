@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -92,6 +93,11 @@ class _GDEstimator(BaseEstimator):
     _loss: str = "mse"
     #: rows used to estimate the curvature for lr='auto' (a seeded subsample beyond this)
     _AUTO_LR_ROWS: int = 20_000
+    # fitted by _resolve_lr / _curvature
+    lr_: float
+    auto_lr_: float | None
+    lipschitz_: float | None
+    _unscaled: bool | None
 
     def __init__(
         self,
@@ -157,13 +163,47 @@ class _GDEstimator(BaseEstimator):
             batch_size=resolve_batch_size(self.batch_size, n_samples),
             epochs=epochs, shuffle=self.shuffle, schedule_unit=self.schedule_unit,
             tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            restore_best=self.early_stopping, auto_lr=self.auto_lr_,
-            owner=type(self).__name__, suggest_scaling=self._unscaled,
+            restore_best=self.early_stopping, owner=type(self).__name__,
         )
 
-    def _resolve_lr(self, problem: ModelProblem, theta0: Array) -> None:
-        """Set ``auto_lr_`` (the data-derived rate, :mod:`gdlab.core.auto_lr`) and ``lr_``
-        (the rate of the run: ``lr`` itself, or ``auto_lr_`` when lr='auto')."""
+    def _resolve_lr(self, problem: ModelProblem, theta0: Array, *, fresh: bool
+                    ) -> tuple[Callable[[], float | None], Callable[[], bool]]:
+        """Set ``lr_``, the rate of the run: ``lr`` itself, or with lr='auto' ``auto_lr_``.
+
+        The curvature (``lipschitz_``, ``auto_lr_``: :mod:`gdlab.core.auto_lr`) is measured
+        when lr='auto' (``fresh``: on this data), otherwise only when a message needs it.
+        Returns the two hooks the loop's messages call: the auto rate, and whether to
+        suggest standardizing the features.
+        """
+        if fresh:
+            self.auto_lr_, self.lipschitz_, self._unscaled = None, None, None
+            if self.lr == "auto":
+                self._curvature(problem, theta0)
+        if self.lr == "auto":
+            if self.auto_lr_ is None:
+                self._curvature(problem, theta0)
+            self.lr_ = float(self.auto_lr_)  # type: ignore[arg-type]
+        else:
+            self.lr_ = float(self.lr)
+
+        def auto_hook() -> float | None:
+            if self.auto_lr_ is None:
+                try:
+                    self._curvature(problem, theta0)
+                except ValueError:  # X with NaN / inf: the fit reports it
+                    return None
+            return self.auto_lr_
+
+        def scaling_hook() -> bool:
+            if self._unscaled is None:
+                auto_hook()
+            return self._unscaled is not False
+
+        return auto_hook, scaling_hook
+
+    def _curvature(self, problem: ModelProblem, theta0: Array) -> None:
+        """Set ``lipschitz_`` (L of the run's batches), ``auto_lr_`` and whether the columns'
+        scales are worth standardizing, from at most _AUTO_LR_ROWS rows of the problem."""
         from gdlab.core.auto_lr import auto_lr, batch_lipschitz, hessian_lipschitz
 
         source = problem.source
@@ -204,7 +244,6 @@ class _GDEstimator(BaseEstimator):
         self.lipschitz_ = float(L_b)
         self.auto_lr_ = float(auto_lr(self._optimizer(), L_b, loss_and_grad(theta0)[1],
                                       n=n, batch_size=b))
-        self.lr_ = self.auto_lr_ if self.lr == "auto" else float(self.lr)
 
     def _optimizer(self) -> Any:
         from gdlab.core.optim import get_optimizer
@@ -270,10 +309,9 @@ class _GDEstimator(BaseEstimator):
         else:
             state = self.state_
             state.stopped_by, state.converged = None, False
-        if first or resume_from is not None or not hasattr(self, "auto_lr_"):
-            self._resolve_lr(problem, self._initial_theta(model, y_enc, w, X.dtype))
-        else:
-            self.lr_ = self.auto_lr_ if self.lr == "auto" else float(self.lr)
+        fresh = first or resume_from is not None or not hasattr(self, "lr_")
+        hooks = self._resolve_lr(problem, self._initial_theta(model, y_enc, w, X.dtype),
+                                 fresh=fresh)
         n = problem.n_samples
         if partial:
             config = self._config(state.epoch + 1, n)
@@ -289,6 +327,7 @@ class _GDEstimator(BaseEstimator):
                 # a warm-started fit (new data, perhaps) is judged against its own first epoch
                 config.divergence_start = len(state.history)
                 state.good_loss, state.good_theta = np.inf, None
+        config.auto_lr, config.suggest_scaling = hooks
         from gdlab.core.schedules import schedule_for_run
 
         if getattr(self, "_schedule_obj", None) is None or resume_from is not None:

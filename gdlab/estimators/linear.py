@@ -144,7 +144,8 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
     n_iter_ : int, epochs run;  t_ : int, optimizer steps taken
     loss_curve_ : list of float, the mean training loss per epoch
     history_ : list of dict, per epoch: loss, lr, grad_norm, seconds, steps, val_loss, val_score
-    lr_, auto_lr_, lipschitz_ : the rate used, the 'auto' rate, and L of the batches
+    lr_, auto_lr_, lipschitz_ : the rate used, the 'auto' rate, and L of the batches (with an
+        explicit lr the last two are measured only when a message needs them, else None)
     alpha_ : the L2 strength used
     target_mean_, target_scale_ : arrays of shape (n_targets,), or None without
         standardize_target
