@@ -18,11 +18,14 @@ _EXPORTS = {
     "LinearRegression": "gdlab.estimators.linear",
     "LogisticRegression": "gdlab.estimators.linear",
     "SoftmaxRegression": "gdlab.estimators.linear",
+    "MLPClassifier": "gdlab.estimators.mlp",
+    "MLPRegressor": "gdlab.estimators.mlp",
     "GradCheckResult": "gdlab.core.gradcheck",
     "check_gradient": "gdlab.core.gradcheck",
     "check_model_gradient": "gdlab.core.gradcheck",
     "GLM": "gdlab.core.models",
     "LinearModel": "gdlab.core.models",
+    "MLP": "gdlab.core.models",
     "LogisticModel": "gdlab.core.models",
     "SoftmaxModel": "gdlab.core.models",
     "GD": "gdlab.core.optim",
@@ -38,6 +41,7 @@ _EXPORTS = {
     "DivergenceError": "gdlab.core.loop",
     "load": "gdlab.estimators.persist",
     "minimize": "gdlab.functions.descent",
+    "datasets": "gdlab.core.datasets",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -46,7 +50,9 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'gdlab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    # a name that is the module's own last part is the module (gdlab.datasets)
+    value = imported if module.rpartition(".")[2] == name else getattr(imported, name)
     globals()[name] = value
     return value
 

@@ -90,7 +90,8 @@ def test_fit_regression_infers_linear_one_hot_and_matches_least_squares(
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].startswith("inferred target 'y': continuous values in [")
-    assert lines[0].endswith("-> regression (linear regression)")
+    assert lines[0].endswith("-> regression (linear regression); non-integer numbers are "
+                             "continuous")
     assert lines[1] == "one-hot encoded: color (3 values)"
     assert "LinearRegression: 240 training rows, 60 held-out" in out
     for label in ("R^2", "MAE", "RMSE", "epochs", "seconds"):
@@ -263,7 +264,7 @@ def test_bad_options_are_one_line(reg_csv: Path, capsys: pytest.CaptureFixture[s
     code, _, err = run(capsys, "fit", reg_csv, "-t", "y", "--batch-size", "zero")
     assert code == 2 and "--batch-size" in err and "'full'" in err
     code, _, err = run(capsys, "fit", reg_csv, "-t", "y", "--schedule", "nosuch")
-    assert code == 1 and "Unknown learning-rate schedule 'nosuch'" in err
+    assert code == 2 and "'nosuch' is not one of 'constant'," in err
     code, _, err = run(capsys, "fit", reg_csv, "-t", "y", "--resume")
     assert code == 2 and "--resume needs --checkpoint DIR" in err
 

@@ -49,15 +49,32 @@ def test_cli_compare_table_json_and_plot(tmp_path, capsys) -> None:  # type: ign
     assert data["task"] == "regression" and data["rows"][0]["metric"] == "R^2"
     assert len(data["rows"][0]["loss_curve"]) == 5
     assert np.isfinite(data["rows"][0]["final_loss"])
+    # scikit-learn's closed form on the same split (test_size 0.25, seed 0, scaled on train)
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=0)
+    sc = StandardScaler().fit(Xtr)
+    want = LinearRegression().fit(sc.transform(Xtr), ytr).score(sc.transform(Xte), yte)
+    assert data["baseline"]["model"] == "scikit-learn LinearRegression (closed form)"
+    assert data["baseline"]["score"] == pytest.approx(want, rel=1e-12)
+    assert main(["compare", "--dataset", "diabetes", "--optimizers", "gd", "--batches", "full",
+                 "--epochs", "5"]) == 0
+    assert (f"reference: scikit-learn LinearRegression (closed form) on the same split: R^2 "
+            f"{want:.4f}") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--optimizers", "adamm"], "'optimizers' parameter must be one of"),
-    (["--batches", "huge"], "'batches' parameter must be one of"),
+    (["--optimizers", "adamm"], "'adamm' is not one of 'gd', "),
+    (["--optimizers", "adamm"], "(did you mean 'adam'?)"),
+    (["--batches", "huge"], "'huge' is not one of 'full', 'mini', 'stochastic'"),
     (["--lr", "-1"], "must be a positive number"),
 ])
 def test_cli_compare_bad_input(args, message, capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["compare", "--dataset", "iris", "--epochs", "2", *args]) != 0
+    assert main(["compare", "--dataset", "iris", "--epochs", "2", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
 

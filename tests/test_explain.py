@@ -29,6 +29,9 @@ def test_way2_two_samples_sum_convention() -> None:
     np.testing.assert_allclose(e["grad"], [-220.0266, -37.488], atol=ATOL)
     np.testing.assert_allclose(e["theta_new"], [1.860266, 0.42388], atol=ATOL)
     assert "sum" in e.convention
+    # the lesson prints the mean loss; the sum convention shows it beside the sum
+    assert e["loss"] == pytest.approx(183.328466, abs=1e-9)
+    assert e["loss_mean"] == pytest.approx(91.664233, abs=1e-9)
 
 
 def test_way3_four_samples_mean() -> None:
@@ -85,6 +88,7 @@ def test_cli_text_prints_exact_figures(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["explain", "--way", "2", "--reduction", "sum"]) == 0
     out = capsys.readouterr().out
     assert "[1.860266, 0.42388]" in out and "[-220.0266, -37.488]" in out
+    assert "loss_mean  scalar   = 91.664233" in out and "= 183.328466" in out
 
 
 def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,9 @@ from gdlab.io.tables import (
     FeatureEncoder,
     infer_task,
     read_table,
+    sniff_sep,
     split_features_target,
+    task_rule,
     task_summary,
 )
 
@@ -224,7 +226,8 @@ def test_target_nan_and_inf_name_the_line(tmp_path: Path) -> None:
         split_features_target(df, "y", path=p)
     assert _err(exc) == (
         f"{p}: the target column 'y' has a missing value at line 5 (2 missing in all); remove "
-        "those rows or fill them in."
+        "those rows or fill them in, or pass --missing drop (or mean, median, most-frequent: "
+        "rows without a target are dropped)."
     )
     p = _write(tmp_path, "i.csv", "a,y\n1,0.5\n2,inf\n")
     with pytest.raises(
@@ -246,15 +249,26 @@ def test_infer_task_rules() -> None:
     assert infer_task(pd.Series([-1.0, 1.0])) == "binary"
     assert infer_task(pd.Series(["yes", "no", "no"])) == "binary"
     assert infer_task(pd.Series([True, False, True])) == "binary"
-    assert infer_task(np.array([0, 1, 2, 2, 1])) == "multiclass"
-    assert infer_task(pd.Series([1.0, 2.0, 3.0])) == "multiclass"  # integer-valued floats
+    assert infer_task(np.array([0, 1, 2, 2, 1, 0, 2, 1, 0])) == "multiclass"  # 3 <= sqrt(9)
+    assert infer_task(np.array([0, 1, 2, 2, 1])) == "regression"  # 3 > floor(sqrt(5)) = 2
+    assert infer_task(pd.Series([1.0, 2.0, 3.0] * 3)) == "multiclass"  # integer-valued floats
     assert infer_task(pd.Series(["a", "b", "c"])) == "multiclass"
     assert infer_task(pd.Series(pd.Categorical(["lo", "mid", "hi"]))) == "multiclass"
-    # integer-like: classes up to max(20, n // 200); more distinct values -> regression
-    assert infer_task(pd.Series(np.arange(20).repeat(2))) == "multiclass"
-    assert infer_task(pd.Series(np.arange(21).repeat(2))) == "regression"
-    assert infer_task(pd.Series(np.arange(25).repeat(400))) == "multiclass"  # n=10000: 50
+    # integer-like: classes up to min(20, floor(sqrt(n))); more distinct values -> regression
+    assert infer_task(pd.Series(np.arange(20).repeat(20))) == "multiclass"  # n=400: 20
+    assert infer_task(pd.Series(np.arange(20).repeat(19))) == "regression"  # n=380: 19
+    assert infer_task(pd.Series(np.arange(21).repeat(400))) == "regression"  # 21 > 20
     assert infer_task(pd.Series(np.arange(30)), max_classes=30) == "multiclass"
+    # longley's TOTEMP: 16 employment counts in 16 rows are numbers
+    totemp = pd.Series([60323.0, 61122, 60171, 61187, 63221, 63639, 64989, 63761, 66019, 67857,
+                        68169, 66513, 68655, 69564, 69331, 70551], name="TOTEMP")
+    assert infer_task(totemp) == "regression"
+    assert task_rule(totemp, "regression") == (
+        "16 distinct integers in 16 rows, more than min(20, sqrt(rows)) = 4, are numbers, not "
+        "class labels; --model softmax treats them as classes")
+    assert task_rule(pd.Series([0, 1, 2] * 3), "multiclass") == (
+        "3 distinct integers, at most min(20, sqrt(9 rows)) = 3, are class labels; --model "
+        "linear treats them as numbers")
     # numeric strings (an object column) are numbers
     assert infer_task(pd.Series(["1.5", "2.25", "3"], dtype=object)) == "regression"
 
@@ -400,7 +414,8 @@ def test_nan_and_inf_cells(tmp_path: Path) -> None:
         FeatureEncoder().fit(X, path=p)
     assert _err(exc) == (
         f"{p}: column 'b' has a missing value (empty or NaN) at line 3 (1 non-finite cell(s) "
-        "in the column); fill or drop those rows."
+        "in the column); fill or drop those rows, or pass --missing "
+        "drop|mean|median|most-frequent."
     )
     p = _write(tmp_path, "i.csv", "a,b,y\n1,2,0\n2,3,1\n3,-inf,1\n")
     X, _ = split_features_target(read_table(p), "y", path=p)
@@ -433,7 +448,8 @@ def test_transform_checks(tmp_path: Path) -> None:
         enc.transform(unseen, path="new.csv")
     assert _err(exc) == (
         "new.csv: column 'city' has the value 'Lyon' at line 4, not seen in training (known: "
-        "'Oslo', 'Paris', 'Rome'); drop those rows or retrain with data that includes it."
+        "'Oslo', 'Paris', 'Rome'); drop those rows, pass --unknown-category ignore (all-zero "
+        "one-hot columns) or retrain with data that includes it."
     )
     texty = _frame().assign(x1=["a", "b", "c", "d"])
     with pytest.raises(DataFileError, match="column 'x1' was numeric in training but holds text"):
@@ -500,7 +516,9 @@ def test_from_state_refuses_bad_state() -> None:
 
     refused(arrays, {**meta, "feature_names_in": ["x1", "x1", "n", "flag"]}, "duplicates")
     refused(arrays, {**meta, "extra": 1}, "unknown keys ['extra']")
-    refused(arrays, {**meta, "state_version": 2}, "state_version 2, this gdlab reads 1")
+    refused(arrays, {**meta, "state_version": 3}, "state_version 3, this gdlab reads 1 and 2")
+    refused(arrays, {**meta, "infrequent": {"city": ["Lyon"]}}, "infrequent of 'city'")
+    refused(arrays, {**meta, "missing": "mean"}, "category_fill must give a value")
     refused(
         arrays,
         {**meta, "categories": {"city": ["Rome", "Oslo"], "flag": ["False", "True"]}},
@@ -562,18 +580,115 @@ def test_fast_scan_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert read_table(p)["b"].iloc[-1] == 82
 
 
-def test_wrong_separator(tmp_path: Path) -> None:
-    p = _write(tmp_path, "semi.csv", "a;b\n1;2\n")
-    with pytest.raises(DataFileError) as exc:
-        read_table(p)
-    assert _err(exc) == (
-        f"{p}: the header 'a;b' is one column containing semicolons; this file type is read as "
-        "comma-separated (.csv); convert the file or use the matching extension (.csv for "
-        "commas, .tsv for tabs)."
-    )
+def test_separator_is_sniffed_or_given(tmp_path: Path) -> None:
+    p = _write(tmp_path, "semi.csv", "a;b\n1,5;2\n3;4\n")
+    assert sniff_sep(p) == ";"
+    assert read_table(p)["b"].tolist() == [2, 4]
+    assert read_table(p)["a"].tolist() == ["1,5", "3"]
     p = _write(tmp_path, "c.tsv", "a,b\n1,2\n")
-    with pytest.raises(DataFileError, match="one column containing commas; .* tab-separated"):
-        read_table(p)
-    p = _write(tmp_path, "q.csv", '"a;b"\n"1;2"\n')  # the exact (quoted) path checks it too
-    with pytest.raises(DataFileError, match="one column containing semicolons"):
-        read_table(p)
+    assert sniff_sep(p) == "," and read_table(p)["b"].tolist() == [2]
+    p = _write(tmp_path, "one.csv", "a\n1\n2\n")
+    assert sniff_sep(p) == "," and read_table(p)["a"].tolist() == [1, 2]
+    p = _write(tmp_path, "pipe.csv", "a|b\n1|2\n")
+    assert read_table(p, sep="|")["b"].tolist() == [2]
+    p = _write(tmp_path, "semi2.csv", "a;b\n1;2\n")
+    with pytest.raises(DataFileError) as exc:
+        read_table(p, sep=",")
+    assert _err(exc) == (
+        f"{p}: the header 'a;b' is one column containing semicolons but the separator is ','; "
+        "pass --sep ';' (or convert the file)."
+    )
+    with pytest.raises(DataFileError, match="the separator must be one character"):
+        read_table(p, sep=";;")
+
+
+# ------------------------------------------------- missing cells, grouped and unknown categories
+
+
+def _gappy() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x": [1.0, np.nan, 3.0, 10.0, np.nan, 4.0],
+            "c": pd.array(["u", "v", None, "v", "w", "v"], dtype="string"),
+        },
+        index=pd.Index(range(2, 8), name="line"),
+    )
+
+
+@pytest.mark.parametrize("rule", ["mean", "median", "most-frequent"])
+def test_imputation_matches_simple_imputer(rule: str) -> None:
+    from sklearn.impute import SimpleImputer
+
+    df = _gappy()
+    enc = FeatureEncoder(missing=rule).fit(df)
+    strategy = rule.replace("-", "_")
+    want_x = SimpleImputer(strategy=strategy).fit_transform(df[["x"]])[:, 0]
+    X = enc.transform(df)
+    assert enc.feature_names_out_ == ["x", "c=u", "c=v", "c=w"]
+    np.testing.assert_array_equal(X[:, 0], want_x)
+    assert enc.fill_["c"] == "v"  # categories take the most frequent value under every rule
+    np.testing.assert_array_equal(X[1:3, 1:], [[0, 1, 0], [0, 1, 0]])  # line 4 filled with 'v'
+    # the fill values come from the fitting rows only
+    enc_tr = FeatureEncoder(missing="mean").fit(df, fit_rows=np.array([0, 1, 2]))
+    assert enc_tr.fill_["x"] == 2.0
+
+
+def test_fill_values_and_groups_survive_the_model_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({
+        "x": np.where(rng.random(200) < 0.1, np.nan, rng.normal(size=200)),
+        "city": rng.choice(["a", "b", "c", "d", "e", "f"], 200, p=[.4, .3, .1, .1, .05, .05]),
+    })
+    df.loc[5, "city"] = None
+    enc = FeatureEncoder(missing="median", max_categories=3, standardize=True).fit(df)
+    from sklearn.preprocessing import OneHotEncoder
+
+    ref = OneHotEncoder(max_categories=3, sparse_output=False).fit(
+        df[["city"]].fillna(enc.fill_["city"]))
+    assert enc.infrequent_ == {"city": sorted(ref.infrequent_categories_[0])}
+    assert enc.feature_names_out_ == ["x", "city=a", "city=b", "city=infrequent"]
+    X = enc.transform(df)
+    p = tmp_path / "m.npz"
+    save_arrays(p, enc.to_arrays(), {"encoder": enc.to_meta()}, kind="model")
+    arrays, meta = load_arrays(p, kind="model", schema=FeatureEncoder.schema())
+    enc2 = FeatureEncoder.from_state(arrays, meta["encoder"], path=p)
+    assert enc2.transform(df).tobytes() == X.tobytes()
+    assert enc2.infrequent_ == enc.infrequent_ and enc2.fill_ == enc.fill_
+
+
+def test_unknown_category_ignore_gives_zero_columns() -> None:
+    enc = FeatureEncoder().fit(_frame())
+    new = _frame().iloc[[0]].copy()
+    new["city"] = "Lyon"
+    with pytest.raises(DataFileError, match="'Lyon' at line 2, not seen in training"):
+        enc.transform(new, path="new.csv")
+    X = enc.transform(new, unknown="ignore")
+    np.testing.assert_array_equal(X[0, 1:4], [0, 0, 0])
+    assert FeatureEncoder(unknown="ignore").fit(_frame()).transform(new)[0, 1:4].sum() == 0
+
+
+def test_version_1_state_is_read() -> None:
+    enc = FeatureEncoder(standardize=True).fit(_frame())
+    meta = {k: v for k, v in enc.to_meta().items()
+            if k not in ("missing", "unknown", "infrequent", "category_fill")}
+    meta.update(state_version=1, max_categories=100)
+    arrays = {k: v for k, v in enc.to_arrays().items() if not k.endswith("fill")}
+    old = FeatureEncoder.from_state(arrays, meta)
+    assert old.missing == "error" and old.max_categories is None
+    assert old.transform(_frame()).tobytes() == enc.transform(_frame()).tobytes()
+
+
+def test_messages_never_carry_a_whole_cell() -> None:
+    enc = FeatureEncoder().fit(_frame())
+    new = _frame().iloc[[0]].copy()
+    new["city"] = "z" * 5000
+    with pytest.raises(DataFileError) as exc:
+        enc.transform(new)
+    assert len(_err(exc)) < 400 and "z" * 100 not in _err(exc)
+
+
+def test_a_long_column_name_is_cut_in_messages() -> None:
+    long = "n" * 3000
+    with pytest.raises(DataFileError) as exc:
+        split_features_target(pd.DataFrame({long: [1.0, np.nan], "x": [1, 2]}), long)
+    assert "n" * 100 not in _err(exc) and "nnn...'" in _err(exc)

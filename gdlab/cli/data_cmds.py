@@ -14,7 +14,13 @@ from typing import Any
 import click
 
 from gdlab.cli._app import cli
-from gdlab.cli._common import print_table
+from gdlab.cli._common import (
+    SuggestChoice,
+    check_output,
+    optimizer_choice,
+    print_table,
+    schedule_choice,
+)
 
 _METRIC_LABELS = {"r2": "R^2", "mae": "MAE", "rmse": "RMSE", "accuracy": "accuracy",
                   "log_loss": "log-loss", "f1_macro": "F1 (macro)"}
@@ -65,39 +71,129 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list
     return [[_METRIC_LABELS[m]] + [_fmt(metrics[k].get(m)) for k in sets] for m in names]
 
 
+def _hidden(value: str | None) -> list[int] | None:
+    """--hidden 64,32 -> [64, 32]."""
+    if value is None:
+        return None
+    try:
+        sizes = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter(f"must be positive integers separated by commas, e.g. 64,32; "
+                                 f"got {value!r}.", param_hint="--hidden")
+    return sizes
+
+
+def _activation(value: str | None) -> str | list[str] | None:
+    """--activation relu -> 'relu'; --activation tanh,relu -> ['tanh', 'relu']."""
+    if value is None:
+        return None
+    names = [v.strip().lower() for v in value.split(",") if v.strip()]
+    return names[0] if len(names) == 1 else names
+
+
+def _columns(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [c.strip() for c in value.split(",") if c.strip()]
+    if not names:
+        raise click.BadParameter(f"expected comma-separated column names, got {value!r}.")
+    return names
+
+
+def _sep(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+        value.lower(), value)
+
+
+def _inferred_lines(res: Any) -> list[str]:
+    """What fit inferred and prepared, printed before training starts."""
+    lines = [("inferred " if res.inferred else "") + f"{res.summary}; {res.rule}"]
+    enc = res.model.encoder
+    if res.dropped_rows:
+        why = ("a missing cell" if enc.missing == "drop" else "a missing target")
+        lines.append(f"--missing {enc.missing}: dropped {res.dropped_rows} row(s) with {why}")
+    if res.filled:
+        parts = []
+        for c, n in res.filled.items():
+            v = enc.fill_[c]
+            parts.append(f"{c} ({n}, with {v:.6g})" if isinstance(v, float)
+                         else f"{c} ({n}, with {v!r})")
+        lines.append(f"--missing {enc.missing}: filled {', '.join(parts)}")
+    if res.onehot_columns:
+        parts = []
+        for c in res.onehot_columns:
+            rare = enc.infrequent_.get(c, [])
+            extra = f", {len(rare)} grouped as infrequent" if rare else ""
+            parts.append(f"{c} ({len(enc.categories_[c])} values{extra})")
+        lines.append(f"one-hot encoded: {', '.join(parts)}")
+    return lines
+
+
 @cli.command()
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("--target", "-t", required=True, help="Name of the column to predict.")
 @click.option("--model", default="auto", show_default=True,
-              type=click.Choice(["auto", "linear", "logistic", "softmax"]),
-              help="auto: linear for a continuous target, logistic for two classes, softmax "
-                   "for more.")
-@click.option("--optimizer", default="adam", show_default=True,
-              type=click.Choice(["gd", "sgd", "momentum", "nesterov", "adagrad", "rmsprop",
-                                 "adam", "adamw"]))
+              type=SuggestChoice(["auto", "linear", "logistic", "softmax", "mlp"]),
+              help="auto: linear for numbers, logistic for two classes, softmax for more; an "
+                   "integer target is classes only with at most min(20, sqrt(rows)) distinct "
+                   "values, each held-out value seen in training. mlp: a neural network "
+                   "(classifier or regressor by the same rule; see --hidden).")
+@click.option("--hidden", "hidden_text", default=None, metavar="N,...",
+              help="--model mlp: units per hidden layer, e.g. 64,32 (default: 100).")
+@click.option("--activation", "activation_text", default=None, metavar="NAME[,NAME...]",
+              help="--model mlp: relu, leaky_relu, elu, tanh, sigmoid, gelu or identity, one "
+                   "for every hidden layer or one per layer (default: relu).")
+@click.option("--dropout", default=None, type=click.FloatRange(0, 1, max_open=True),
+              help="--model mlp: dropout rate of the hidden layers while training.")
+@click.option("--optimizer", default=None, type=optimizer_choice(),
+              help="Optimizer (default: the estimator's).")
 @click.option("--lr", type=float, default=None,
-              help="Learning rate (default: a good one for the optimizer, 0.01 for adam).")
-@click.option("--schedule", default=None, help="Learning-rate schedule name, e.g. 'exponential'.")
-@click.option("--batch-size", "batch_size", default="auto", show_default=True,
-              help="Rows per step: an integer, 'full' (full batch) or 'auto' (min(256, n)).")
-@click.option("--epochs", default=200, show_default=True, type=click.IntRange(1, None))
-@click.option("--alpha", default=1e-4, show_default=True, type=click.FloatRange(0, None),
-              help="L2 penalty alpha/2 ||W||^2.")
-@click.option("--tol", "tol_text", default="1e-4", show_default=True,
-              help="Stop when the loss improves by less than this for 5 epochs; 'none' runs "
-                   "every epoch.")
+              help="Learning rate (default: the estimator's).")
+@click.option("--schedule", default=None, type=schedule_choice(),
+              help="Learning-rate schedule name, e.g. 'exponential'.")
+@click.option("--batch-size", "batch_size", default=None,
+              help="Rows per step: an integer, 'full' (full batch) or 'auto' (min(256, n)) "
+                   "(default: the estimator's).")
+@click.option("--epochs", default=None, type=click.IntRange(1, None),
+              help="Most epochs (default: the estimator's).")
+@click.option("--alpha", default=None, type=click.FloatRange(0, None),
+              help="L2 penalty alpha/2 ||W||^2 (default: the estimator's).")
+@click.option("--tol", "tol_text", default=None,
+              help="Stopping tolerance, or 'none' to run every epoch (default: the "
+                   "estimator's).")
 @click.option("--standardize/--no-standardize", default=True, show_default=True,
               help="Standardize numeric features (the means and scales are saved in the "
                    "model).")
 @click.option("--categorical", default="onehot", show_default=True,
-              type=click.Choice(["onehot", "error"]),
+              type=SuggestChoice(["onehot", "error"]),
               help="Non-numeric feature columns: one-hot encode them, or stop with an error.")
+@click.option("--missing", default="error", show_default=True,
+              type=SuggestChoice(["error", "drop", "mean", "median", "most-frequent"]),
+              help="Missing cells: stop naming the row, drop those rows, or fill them "
+                   "(numeric columns: mean, median or most frequent of the training rows; "
+                   "categorical columns: most frequent). Saved in the model for predict.")
+@click.option("--max-categories", default=None, type=click.IntRange(2, None),
+              help="At most N one-hot columns per categorical column: the N-1 most frequent "
+                   "values and one for the rest (default: refuse more than 100 values).")
+@click.option("--features", "features_text", default=None, metavar="COL,...",
+              help="Use only these feature columns.")
+@click.option("--drop", "drop_text", default=None, metavar="COL,...",
+              help="Leave these columns out.")
+@click.option("--sep", default=None,
+              help="CSV separator, e.g. ';' or tab (default: sniffed from the file).")
 @click.option("--test-size", default=0.2, show_default=True, type=click.FloatRange(0, 1,
               max_open=True), help="Share of rows held out for the metrics (0: none).")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seeds the held-out split and the shuffles.")
-@click.option("--early-stopping", is_flag=True,
+@click.option("--early-stopping", is_flag=True, default=None,
               help="Hold out 10% of the training rows and stop when their score stalls.")
+@click.option("--baseline", is_flag=True,
+              help="Also fit scikit-learn's closed-form LinearRegression / lbfgs "
+                   "LogisticRegression on the same split and print its metrics beside.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the model (.npz, with the column encoder).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -110,27 +206,55 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list
 @click.option("--resume", is_flag=True,
               help="Continue from the checkpoint in --checkpoint DIR (starts at epoch 0 when "
                    "there is none yet).")
-def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
-        schedule: str | None, batch_size: str, epochs: int, alpha: float, tol_text: str,
-        standardize: bool, categorical: str, test_size: float, seed: int, early_stopping: bool,
-        out: Path | None, plot_path: Path | None, as_json: bool, checkpoint_dir: Path | None,
-        checkpoint_every: int, resume: bool) -> None:
-    """Fit a linear, logistic or softmax model on the table DATA (.csv, .tsv, .parquet)."""
-    from gdlab.workflows.tabular import FitSettings, fit_table
+def fit(data: Path, target: str, model: str, hidden_text: str | None,
+        activation_text: str | None, dropout: float | None, optimizer: str | None,
+        lr: float | None,
+        schedule: str | None, batch_size: str | None, epochs: int | None, alpha: float | None,
+        tol_text: str | None, standardize: bool, categorical: str, missing: str,
+        max_categories: int | None, features_text: str | None, drop_text: str | None,
+        sep: str | None, test_size: float, seed: int, early_stopping: bool | None,
+        baseline: bool, out: Path | None, plot_path: Path | None, as_json: bool,
+        checkpoint_dir: Path | None, checkpoint_every: int, resume: bool) -> None:
+    """Fit a linear, logistic or softmax model, or a network (--model mlp), on the table DATA
+    (.csv, .tsv, .parquet)."""
+    from gdlab.workflows.tabular import UNLIMITED, FitSettings, fit_table
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise click.BadParameter(f"must be a positive number, got {lr}.", param_hint="--lr")
     if resume and checkpoint_dir is None:
         raise click.UsageError("--resume needs --checkpoint DIR (where the checkpoint is).")
+    if out is not None:
+        check_output(out, (".npz",), "--out")
+    if plot_path is not None:
+        check_output(plot_path, (".png", ".svg", ".pdf"), "--plot")
+    tol: float | str | None = None
+    if tol_text is not None:
+        t = _tol(tol_text)
+        tol = UNLIMITED if t is None else t
     settings = FitSettings(
-        model=model, optimizer=optimizer,
-        lr=lr,
-        schedule=schedule, batch_size=_batch_size(batch_size), epochs=epochs, alpha=alpha,
-        tol=_tol(tol_text), early_stopping=early_stopping, standardize=standardize,
-        categorical=categorical, test_size=test_size, seed=seed,
+        model=model, optimizer=optimizer, lr=lr, schedule=schedule,
+        batch_size=None if batch_size is None else (_batch_size(batch_size) or "full"),
+        epochs=epochs, alpha=alpha, tol=tol, early_stopping=early_stopping,
+        standardize=standardize, categorical=categorical, missing=missing,
+        max_categories=max_categories, features=_columns(features_text),
+        drop=_columns(drop_text), sep=_sep(sep), test_size=test_size, seed=seed,
+        baseline=baseline, hidden=_hidden(hidden_text),
+        activation=_activation(activation_text), dropout=dropout,
     )
+
+    def ready(res: Any) -> None:
+        if as_json:
+            return
+        for note in res.notes:
+            click.echo(note)
+        for line in _inferred_lines(res):
+            click.echo(line)
+        if res.resumed_from_epoch is not None:
+            click.echo(f"resumed from the checkpoint at epoch {res.resumed_from_epoch}")
+
     res = fit_table(data, target, settings, checkpoint_dir=checkpoint_dir,
-                    checkpoint_every=checkpoint_every, resume=resume, verbose=1)
+                    checkpoint_every=checkpoint_every, resume=resume, verbose=1,
+                    on_ready=ready)
     if out is not None:
         res.model.save(out)
     if plot_path is not None:
@@ -143,14 +267,19 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
     if as_json:
         for note in res.notes:
             _warn(note)
+        settings_doc = {k: v for k, v in res.settings.fingerprint_settings().items()
+                        if k not in ("optimizer", "lr", "schedule", "batch_size", "epochs",
+                                     "alpha", "tol", "n_iter_no_change", "early_stopping")}
         click.echo(json.dumps({
             "data": str(data), "target": target, "task": res.task,
             "model": type(est).__name__, "inferred": res.inferred, "summary": res.summary,
-            "onehot_columns": res.onehot_columns, "standardized": standardize,
+            "rule": res.rule, "onehot_columns": res.onehot_columns, "standardized": standardize,
             "features": list(res.model.encoder.feature_names_out_),
+            "missing": missing, "filled": res.filled, "dropped_rows": res.dropped_rows,
             "n_train": res.n_train, "n_test": res.n_test,
-            "settings": dict(res.settings.__dict__),
-            "metrics": res.metrics, "epochs": res.epochs, "seconds": res.seconds,
+            "settings": {**settings_doc, **res.params},
+            "metrics": res.metrics, "baseline": res.baseline, "epochs": res.epochs,
+            "seconds": res.seconds,
             "converged": res.converged, "warnings": res.warnings,
             "checkpoint": str(res.checkpoint) if res.checkpoint else None,
             "resumed_from_epoch": res.resumed_from_epoch,
@@ -159,21 +288,20 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
             "lr_curve": [h["lr"] for h in res.history],
         }, allow_nan=False))
         return
-    for note in res.notes:
-        click.echo(note)
-    click.echo(("inferred " if res.inferred else "") + res.summary)
-    if res.onehot_columns:
-        enc = res.model.encoder
-        parts = [f"{c} ({len(enc.categories_[c])} values)" for c in res.onehot_columns]
-        click.echo(f"one-hot encoded: {', '.join(parts)}")
-    if res.resumed_from_epoch is not None:
-        click.echo(f"resumed from the checkpoint at epoch {res.resumed_from_epoch}")
     sets = ["train"] + (["held-out"] if res.n_test else [])
     rows = _metric_rows(res.metrics, res.task)
-    rows.append(["epochs", str(res.epochs)] + ([""] if res.n_test else []))
-    rows.append(["seconds", f"{res.seconds:.2f}"] + ([""] if res.n_test else []))
+    columns = ["metric", *sets]
+    if res.baseline is not None:
+        ref = _metric_rows({k: res.baseline[k] for k in ("train", "test")}, res.task)
+        rows = [r + ref_r[1:] for r, ref_r in zip(rows, ref, strict=True)]
+        columns += [f"sklearn {k}" for k in sets]
+    pad = [""] * (len(columns) - 2)
+    rows.append(["epochs", str(res.epochs)] + pad)
+    rows.append(["seconds", f"{res.seconds:.2f}"] + pad)
     click.echo(f"{type(est).__name__}: {res.n_train} training rows, {res.n_test} held-out")
-    print_table("metrics", ["metric", *sets], rows)
+    print_table("metrics", columns, rows)
+    if res.baseline is not None:
+        click.echo(f"sklearn: {res.baseline['model']} on the same split and columns")
     for text in res.warnings:
         _warn(f"warning: {text}")
     if res.checkpoint is not None:
@@ -209,15 +337,32 @@ def _write_table(df: Any, path: Path) -> None:
 @click.option("--proba", is_flag=True, help="Add one probability column per class.")
 @click.option("--allow-extra", is_flag=True,
               help="Ignore columns the model was not trained on instead of refusing them.")
+@click.option("--unknown-category", "unknown", default=None,
+              type=SuggestChoice(["error", "ignore"]),
+              help="A category not seen in training: stop naming it, or encode it as all-zero "
+                   "one-hot columns (default: the model's rule, 'error').")
+@click.option("--sep", default=None,
+              help="CSV separator, e.g. ';' or tab (default: sniffed from the file).")
 def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
-            allow_extra: bool) -> None:
-    """Predict with MODEL (from gdlab fit) for every row of DATA; columns matched by name."""
+            allow_extra: bool, unknown: str | None, sep: str | None) -> None:
+    """Predict with MODEL (from gdlab fit) for every row of DATA; columns matched by name.
+
+    Missing cells follow the rule saved with the model (--missing of gdlab fit): filled the
+    same way, an error, or no prediction for those rows (drop)."""
+    import numpy as np
     import pandas as pd
 
     from gdlab.workflows.tabular import load_tabular_model, predict_table
 
+    if out is not None:
+        check_output(out, (".csv", ".parquet", ".pq"), "--out")
     model = load_tabular_model(model_path)
-    df, y_hat, dropped = predict_table(model, data, allow_extra=allow_extra)
+    df, y_hat, dropped = predict_table(model, data, allow_extra=allow_extra, unknown=unknown,
+                                       sep=_sep(sep))
+    skipped = int(sum(v is None or (isinstance(v, float) and np.isnan(v)) for v in y_hat))
+    if skipped:
+        _warn(f"{skipped} row(s) with a missing cell have no prediction (the model was fitted "
+              "with --missing drop)")
     if dropped:
         _warn(f"ignoring the target column {model.target!r} in {data}")
     col = f"predicted_{model.target}"
@@ -229,8 +374,11 @@ def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
         if model.task == "regression":
             raise click.UsageError("--proba needs a classifier; this model is a regression.")
         X_df = df.drop(columns=[model.target]) if dropped else df
-        P = model.estimator.predict_proba(model.transform(X_df, path=data,
-                                                          allow_extra=allow_extra))
+        ok = np.array([not (v is None or (isinstance(v, float) and np.isnan(v)))
+                       for v in y_hat])
+        P = np.full((len(df), len(model.estimator.classes_)), np.nan)
+        P[ok] = model.estimator.predict_proba(model.encoder.transform(
+            X_df.loc[ok], path=data, allow_extra=allow_extra, unknown=unknown))
         for k, c in enumerate(model.estimator.classes_):
             result[f"proba_{c}"] = P[:, k]
     if out is None:
@@ -253,14 +401,21 @@ def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
               help="The target column (default: the one the model was trained on).")
 @click.option("--allow-extra", is_flag=True,
               help="Ignore columns the model was not trained on instead of refusing them.")
+@click.option("--unknown-category", "unknown", default=None,
+              type=SuggestChoice(["error", "ignore"]),
+              help="A category not seen in training: stop naming it, or encode it as all-zero "
+                   "one-hot columns (default: the model's rule, 'error').")
+@click.option("--sep", default=None,
+              help="CSV separator, e.g. ';' or tab (default: sniffed from the file).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def evaluate(model_path: Path, data: Path, target: str | None, allow_extra: bool,
-             as_json: bool) -> None:
+             unknown: str | None, sep: str | None, as_json: bool) -> None:
     """Metrics of MODEL on the rows of DATA (R^2/MAE/RMSE or accuracy/log-loss/F1)."""
     from gdlab.workflows.tabular import evaluate_table, load_tabular_model
 
     model = load_tabular_model(model_path)
-    m = evaluate_table(model, data, target, allow_extra=allow_extra)
+    m = evaluate_table(model, data, target, allow_extra=allow_extra, unknown=unknown,
+                       sep=_sep(sep))
     if as_json:
         click.echo(json.dumps({"model": str(model_path), "data": str(data),
                                "target": target or model.target, "task": model.task,

@@ -11,7 +11,13 @@ from typing import Any
 import click
 
 from gdlab.cli._app import cli
-from gdlab.cli._common import print_table
+from gdlab.cli._common import (
+    SuggestChoice,
+    check_names,
+    optimizer_choice,
+    print_table,
+    schedule_choice,
+)
 
 
 def _numbers(text: str, option: str, count: int | None = None) -> list[float]:
@@ -31,11 +37,13 @@ def _numbers(text: str, option: str, count: int | None = None) -> list[float]:
     return values
 
 
-def _objective(expr: str, variables: str | None) -> Any:
+def _objective(expr: str, variables: str | None, hessian: bool = False) -> Any:
+    """The function to work on; ``hessian=True`` when the command needs second derivatives
+    (critical points), so they are derived within the same time budget as the parse."""
     from gdlab.functions.descent import as_objective
 
     names = [v.strip() for v in variables.split(",") if v.strip()] if variables else None
-    return as_objective(expr, names)
+    return as_objective(expr, names, hessian=hessian)
 
 
 def _domain(text: str | None, d: int) -> list[tuple[float, float]] | None:
@@ -64,18 +72,17 @@ def _save_plot(fig: Any, path: Path) -> None:
 @click.argument("expr")
 @click.option("--start", "start", required=True,
               help="Start point, comma-separated, one number per variable, e.g. 0.5,-1.")
-@click.option("--optimizer", default="gd", show_default=True,
-              help="gd, sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw.")
+@click.option("--optimizer", default="gd", show_default=True, type=optimizer_choice())
 @click.option("--compare", default=None,
               help="Comma-separated optimizers to run side by side (overrides --optimizer).")
 @click.option("--lr", default=0.01, show_default=True, type=float, help="Learning rate.")
 @click.option("--steps", default=1000, show_default=True, type=click.IntRange(0, 10_000_000))
 @click.option("--tol", default=1e-8, show_default=True, type=float,
               help="Stop when the gradient norm is at most this.")
-@click.option("--schedule", default=None,
+@click.option("--schedule", default=None, type=schedule_choice(),
               help="Learning-rate schedule by name (dynamic, cosine, exponential, step, ...).")
 @click.option("--lr-mode", default="fixed", show_default=True,
-              type=click.Choice(["fixed", "grad_scaled"]),
+              type=SuggestChoice(["fixed", "grad_scaled"]),
               help="grad_scaled: each step's rate times |grad f| (the lessons' dynamic rate).")
 @click.option("--vars", "variables", default=None,
               help="Variable order for an expression, e.g. x,y (default: sorted names).")
@@ -102,6 +109,9 @@ def minimize(expr: str, start: str, optimizer: str, compare: str | None, lr: flo
     names = [o.strip().lower() for o in (compare or optimizer).split(",") if o.strip()]
     if not names:
         raise click.BadParameter("give at least one optimizer name.", param_hint="--compare")
+    from gdlab.core.optim import OPTIMIZERS
+
+    names = check_names(names, list(OPTIMIZERS), "--compare")
     results = [run(obj, x0, optimizer=name, lr=lr, schedule=schedule, steps=steps, tol=tol,
                    domain=box, lr_mode=lr_mode) for name in names]
     if plot_path is not None:
@@ -137,11 +147,11 @@ def minimize(expr: str, start: str, optimizer: str, compare: str | None, lr: flo
 @click.argument("expr")
 @click.option("--grid", default=61, show_default=True, type=click.IntRange(2, 2001),
               help="Starts per axis of a grid over the domain.")
-@click.option("--optimizer", default="gd", show_default=True)
+@click.option("--optimizer", default="gd", show_default=True, type=optimizer_choice())
 @click.option("--lr", default=0.05, show_default=True, type=float)
 @click.option("--steps", default=2000, show_default=True, type=click.IntRange(1, 10_000_000))
 @click.option("--tol", default=1e-6, show_default=True, type=float)
-@click.option("--schedule", default=None)
+@click.option("--schedule", default=None, type=schedule_choice())
 @click.option("--vars", "variables", default=None, help="Variable order, e.g. x,y.")
 @click.option("--domain", default=None,
               help="Box lo,hi per variable (x0,x1,y0,y1). Required for a formula.")
@@ -155,7 +165,7 @@ def basins(expr: str, grid: int, optimizer: str, lr: float, steps: int, tol: flo
     from gdlab.functions.descent import basins as run
 
     _positive(lr, "--lr")
-    obj = _objective(expr, variables)
+    obj = _objective(expr, variables, hessian=True)
     box = _domain(domain, obj.n_vars)
     b = run(obj, grid=grid, domain=box, optimizer=optimizer, lr=lr, steps=steps, tol=tol,
             schedule=schedule)
@@ -193,7 +203,7 @@ def critical(expr: str, variables: str | None, domain: str | None, grid: int,
     """Critical points of EXPR: minima, maxima, saddles (Newton on the gradient from a grid)."""
     from gdlab.functions.descent import critical_points
 
-    obj = _objective(expr, variables)
+    obj = _objective(expr, variables, hessian=True)
     box = _domain(domain, obj.n_vars)
     points = critical_points(obj, domain=box, grid=grid)
     if as_json:

@@ -7,6 +7,7 @@ import json
 import click
 
 from gdlab.cli._app import cli
+from gdlab.cli._common import SuggestChoice
 from gdlab.teach.explain import Explanation, explain_all, explain_linear_step, format_value
 
 
@@ -24,14 +25,25 @@ def _print(exp: Explanation) -> None:
 
 
 @cli.command()
-@click.option("--way", type=click.Choice(["1", "2", "3", "all"]), default="all", show_default=True,
+@click.option("--way", type=SuggestChoice(["1", "2", "3", "all"]), default="all", show_default=True,
               help="Which of the lesson's linear layouts to show.")
-@click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean",
+@click.option("--reduction", type=SuggestChoice(["mean", "sum"]), default="mean",
               show_default=True, help="Mean (1/m) or the lesson's sum convention.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same content as JSON.")
-def explain(way: str, reduction: str, as_json: bool) -> None:
+@click.option("--model", type=click.Choice(["linear", "mlp"]), default="linear",
+              show_default=True, help="The lessons' linear models, or a tiny network (mlp).")
+@click.option("--activation", default="sigmoid", show_default=True,
+              help="With --model mlp: the hidden layer's activation.")
+@click.option("--head", type=click.Choice(["cce", "mse"]), default="cce", show_default=True,
+              help="With --model mlp: 2-3-2 softmax + CCE, or 2-3-1 identity + MSE.")
+def explain(way: str, reduction: str, as_json: bool, model: str, activation: str,
+            head: str) -> None:
     """Show one gradient-descent step of the lessons' worked examples, every number and shape."""
-    if way == "all":
+    if model == "mlp":
+        from gdlab.teach.explain_mlp import explain_mlp_step
+
+        exps = [explain_mlp_step(head=head, activation=activation)]
+    elif way == "all":
         exps = explain_all(reduction=reduction)
     else:
         exps = [explain_linear_step(int(way), reduction=reduction)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gdlab.cli._app import cli
-from gdlab.cli._common import print_table
+from gdlab.cli._common import SuggestChoice, check_names, optimizer_choice, print_table
 
 
 def _csv_list(value: str) -> list[str]:
@@ -18,7 +18,7 @@ def _csv_list(value: str) -> list[str]:
 
 @cli.command()
 @click.option("--dataset", default="wine", show_default=True,
-              type=click.Choice(["iris", "wine", "breast_cancer", "digits", "diabetes"]),
+              type=SuggestChoice(["iris", "wine", "breast_cancer", "digits", "diabetes"]),
               help="A dataset bundled with scikit-learn (no network).")
 @click.option("--optimizers", default="gd,momentum,nesterov,adagrad,rmsprop,adam,adamw",
               show_default=True, help="Comma-separated optimizer names.")
@@ -36,13 +36,18 @@ def _csv_list(value: str) -> list[str]:
 def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, epochs: int,
             lr: float | None, seed: int, plot_path: Path | None, as_json: bool) -> None:
     """Fit one model with full-batch, mini-batch and stochastic descent and each optimizer."""
-    from gdlab.teach.compare import best_row, load_dataset, rows_to_histories
+    from gdlab.teach.compare import baseline_score, best_row, load_dataset, rows_to_histories
     from gdlab.teach.compare import compare as run_compare
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise click.BadParameter(f"must be a positive number, got {lr}.", param_hint="--lr")
+    from gdlab.core.optim import OPTIMIZERS
+    from gdlab.teach.compare import BATCH_MODES
+
+    opt_names = check_names(_csv_list(optimizers), list(OPTIMIZERS), "--optimizers")
+    batch_names = check_names(_csv_list(batches), list(BATCH_MODES), "--batches")
     X, y, task = load_dataset(dataset)
-    rows = run_compare(X, y, task, optimizers=_csv_list(optimizers), batches=_csv_list(batches),
+    rows = run_compare(X, y, task, optimizers=opt_names, batches=batch_names,
                        epochs=epochs, lr=lr, mini_batch_size=mini_batch_size, random_state=seed)
     if plot_path is not None:
         from gdlab.plots._save import save_figure
@@ -51,10 +56,12 @@ def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, e
         save_figure(plot_loss_curves(rows_to_histories(rows),
                                      title=f"{dataset}: loss per epoch"), plot_path)
     best = best_row(rows)
+    ref_name, ref_score = baseline_score(X, y, task, random_state=seed)
     if as_json:
         click.echo(json.dumps({"dataset": dataset, "task": task,
                                "rows": [r.as_dict(with_curve=True) for r in rows],
                                "best": best.as_dict(),
+                               "baseline": {"model": ref_name, "score": ref_score},
                                "plot": str(plot_path) if plot_path else None}, indent=1))
         return
     metric = rows[0].metric
@@ -66,14 +73,15 @@ def compare(dataset: str, optimizers: str, batches: str, mini_batch_size: int, e
           f"{r.seconds:.2f}", r.status] for r in rows],
     )
     click.echo(f"best: {best.optimizer} / {best.batch} ({metric} {best.score:.4f})")
+    click.echo(f"reference: {ref_name} on the same split: {metric} {ref_score:.4f}")
     if plot_path is not None:
         click.echo(f"loss curves written to {plot_path}")
 
 
 @cli.command("lr-find")
 @click.option("--dataset", default="digits", show_default=True,
-              type=click.Choice(["iris", "wine", "breast_cancer", "digits", "diabetes"]))
-@click.option("--optimizer", default="adam", show_default=True)
+              type=SuggestChoice(["iris", "wine", "breast_cancer", "digits", "diabetes"]))
+@click.option("--optimizer", default="adam", show_default=True, type=optimizer_choice())
 @click.option("--batch-size", default="64", show_default=True,
               help="Rows per step, or 'full'.")
 @click.option("--lr-min", default=1e-6, show_default=True, type=float)

@@ -57,7 +57,7 @@ def check_scalar(
         none = " or None" if allow_none else ""
         raise TypeError(
             f"The {name!r} parameter{_owner(owner)} must be {type_word}{none} in the range "
-            f"{rng}. Got {value!r} of type {type(value).__name__} instead."
+            f"{rng}. Got {shorten(repr(value))} of type {type(value).__name__} instead."
         )
     v = kind(value)
     lo_ok = low is None or (v >= low if closed in ("both", "left") else v > low)
@@ -65,7 +65,7 @@ def check_scalar(
     if not (lo_ok and hi_ok) or (isinstance(v, float) and math.isnan(v)):
         raise ValueError(
             f"The {name!r} parameter{_owner(owner)} must be {type_word} in the range {rng}. "
-            f"Got {value!r} instead."
+            f"Got {shorten(repr(value))} instead."
         )
     return v
 
@@ -77,7 +77,7 @@ def check_choice(value: Any, name: str, choices: Iterable[Any], *, owner: str | 
         listed = ", ".join(repr(c) for c in options)
         raise ValueError(
             f"The {name!r} parameter{_owner(owner)} must be one of {{{listed}}}. "
-            f"Got {value!r} instead."
+            f"Got {shorten(repr(value))} instead."
         )
     return value
 
@@ -195,3 +195,38 @@ def check_shape(a: NDArray[Any], name: str, expected: tuple[int | None, ...]) ->
         raise ValueError(
             f"Input {name} must have shape {want}, got shape {a.shape} instead."
         )
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` (text as given for a str) on one line, cut to at most `limit` characters.
+
+    Messages quote user data (labels, column names, typed text); a value from a file can be a
+    megabyte long or hold line breaks, and the message must stay one readable line.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split()) if ("\n" in text or "\r" in text) else text
+    if len(text) <= limit:
+        return text
+    return f"{text[: max(0, limit - 20)]}... ({len(text)} chars)"
+
+
+def check_class_weight(class_weight: Any, classes: NDArray[Any], owner: str) -> None:
+    """Refuse keys of a `class_weight` dict that are not class labels (scikit-learn ignores
+    them silently, so a typo would weight nothing)."""
+    if not isinstance(class_weight, dict):
+        return
+    known = set(np.asarray(classes).tolist())
+    unknown = [k for k in class_weight if not _hashable_in(k, known)]
+    if unknown:
+        raise ValueError(
+            f"The 'class_weight' parameter of {owner} has keys {shorten(unknown)} that are "
+            f"not classes of y; the classes are {shorten(np.asarray(classes).tolist())}. Use "
+            "the class labels as keys."
+        )
+
+
+def _hashable_in(key: Any, known: set[Any]) -> bool:
+    try:
+        return key in known
+    except TypeError:
+        return False

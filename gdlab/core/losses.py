@@ -4,7 +4,7 @@ Every loss has the same rhythm: per-sample losses l_i from logits, then a reduct
 derivative of the *reduced* loss with respect to the logits (the 1/m of the mean is inside).
 
 For the three canonical pairs the derivative is the same identity, which the lessons derive
-three times:
+three times (the per-sample steps are written once, in :mod:`gdlab.core.pointwise`):
 
     identity + MSE : dL/dz = 2 (y_hat - y) / m
     sigmoid  + BCE : dL/dz =   (sigmoid(z) - y) / m
@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import expit, log_softmax, logsumexp, softmax
+from scipy.special import log_softmax, logsumexp, softmax
 
 from gdlab.core._validation import check_choice, check_consistent_length
+from gdlab.core.pointwise import bce_point, cce_point, mse_point
 
 Array = NDArray[np.floating[Any]]
 LossFn = Callable[..., tuple[float, Array]]
@@ -99,6 +100,17 @@ def _targets_2d(logits: Array, y: Array) -> Array:
     return y.astype(logits.dtype, copy=False)
 
 
+def _elementwise(point: Callable[[Array, Array], tuple[Array, Array]], logits: Array,
+                 y: Array, reduction: str, sample_weight: Array | None) -> tuple[float, Array]:
+    """A loss whose step ``point(z, y) -> (l, dl/dz)`` acts on each logit alone; per sample
+    the K outputs' losses add up."""
+    _check_pair(logits, y)
+    c = sample_factors(logits.shape[0], sample_weight, reduction, logits.dtype)
+    losses, dz = point(logits, y)
+    per_sample = losses if losses.ndim == 1 else losses.sum(axis=1)
+    return _reduce(per_sample, c), _scale_rows(dz, c)
+
+
 def mse(
     logits: Array, y: Array, *, reduction: str = "mean", sample_weight: Array | None = None
 ) -> tuple[float, Array]:
@@ -107,11 +119,7 @@ def mse(
     logits, y : arrays of shape (m,) or (m, K); the per-sample loss sums over the K outputs.
     Returns the loss and dL/dlogits, shape of logits.
     """
-    _check_pair(logits, y)
-    c = sample_factors(logits.shape[0], sample_weight, reduction, logits.dtype)
-    r = logits - y
-    per_sample = r * r if r.ndim == 1 else np.einsum("ij,ij->i", r, r)
-    return _reduce(per_sample, c), _scale_rows(2.0 * r, c)
+    return _elementwise(mse_point, logits, y, reduction, sample_weight)
 
 
 def bce(
@@ -122,12 +130,7 @@ def bce(
     logits, y : arrays of shape (m,) (or (m, K) for K independent outputs); y in [0, 1].
     Returns the loss and dL/dlogits = c (sigmoid(z) - y).
     """
-    _check_pair(logits, y)
-    c = sample_factors(logits.shape[0], sample_weight, reduction, logits.dtype)
-    # logaddexp(0, z) is log(1 + e^z) without overflow for z ~ +1000
-    elementwise = np.logaddexp(0.0, logits) - y * logits
-    per_sample = elementwise if elementwise.ndim == 1 else elementwise.sum(axis=1)
-    return _reduce(per_sample, c), _scale_rows(expit(logits) - y, c)
+    return _elementwise(bce_point, logits, y, reduction, sample_weight)
 
 
 def cce(
@@ -141,9 +144,8 @@ def cce(
     Y = _targets_2d(logits, y)
     _check_pair(logits, Y)
     c = sample_factors(logits.shape[0], sample_weight, reduction, logits.dtype)
-    # logsumexp subtracts the row max: exp overflows above ~709
-    per_sample = logsumexp(logits, axis=1) * Y.sum(axis=1) - np.einsum("ij,ij->i", Y, logits)
-    return _reduce(per_sample, c), _scale_rows(softmax(logits, axis=1) - Y, c)
+    per_sample, dz = cce_point(logits, Y)
+    return _reduce(per_sample, c), _scale_rows(dz, c)
 
 
 def _softmax_backward(p: Array, dL_dp: Array) -> Array:

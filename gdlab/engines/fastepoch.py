@@ -15,8 +15,14 @@ learning rate per epoch, this module runs the whole epoch in compiled code:
 - each batch computes the same loss and gradient as ``GLM.loss_and_grad_checked`` (mean over
   the batch, weighted mean ``sum(s_i l_i) / sum(s_i)`` with sample weights, a zero step for a
   batch whose weights are all zero, ``alpha / 2 ||W||^2`` with the bias unpenalized, a zero
-  bias gradient without an intercept) and the same update as :mod:`gdlab.core.optim`, operation
-  by operation, so float64 results agree with the Python loop to rounding (~1e-15 per step);
+  bias gradient without an intercept) and the same update as :mod:`gdlab.core.optim`, so float64
+  results agree with the Python loop to rounding (~1e-15 per step). The formulas are the core's
+  own functions, compiled: the point-wise MSE step (:mod:`gdlab.core.pointwise`), the
+  optimizers' element-wise rules (:mod:`gdlab.core.optim.rules`, called per parameter with the
+  hyperparameters read from the optimizer's public attributes) and the intercept rule and L2
+  term (:func:`gdlab.core.models.glm.finish_flat`). The BCE and softmax steps are fused forms
+  tested equal to :mod:`gdlab.core.pointwise` (see :mod:`gdlab.engines.kernels._pointwise_nb`
+  and the softmax head in :func:`_step`);
 - the epoch statistics the loop records (sum of loss * rows, rows, sum of gradient norms,
   steps, last finite loss) are accumulated in the same order.
 
@@ -118,6 +124,16 @@ _SUPPORTED_OPTIMIZERS = (GD, Momentum, Nesterov, SGD, Adam, AdamW)
 
 
 if HAVE_NUMBA:
+    # the formulas of gdlab.core, compiled into _step (registered by _formulas_nb)
+    from gdlab.engines.kernels._formulas_nb import (
+        adam_rule,
+        adam_scales,
+        finish_flat,
+        gd_rule,
+        momentum_lesson_rule,
+        momentum_torch_rule,
+    )
+
     # Feature loops carry 'reassoc' + 'contract' only (vectorized dot products and FMAs, as in
     # gdlab.engines.kernels); no finite-math flags, so NaN/inf keep IEEE semantics for the
     # divergence
@@ -307,6 +323,9 @@ if HAVE_NUMBA:
             inv_m = 1.0 / m
             loss = 0.0
             if head == 2:
+                # gdlab.core.pointwise.cce_point fused with the batch's products and the
+                # polynomial exp (exp_nonpositive); tests/test_fastepoch.py holds the epochs
+                # equal to the Python loop, which calls cce_point, to rtol 1e-12
                 W = theta[:nK].reshape((n, K))
                 _logits_k(src, idx, lo, m, W, Z, xb, w64)
                 # shifted logits z - max(z) per row; Z[i, 0] then keeps z[y] - max(z) (the
@@ -355,76 +374,39 @@ if HAVE_NUMBA:
                 g[n] = g_b
             if not weighted:
                 loss = loss * inv_m
-            if not fit_intercept:
-                for k in range(K):
-                    g[nK + k] = 0.0
-            if alpha != 0.0:
-                ww = 0.0
-                for p in range(nK):
-                    ww += np.float64(theta[p]) * np.float64(theta[p])
-                loss += 0.5 * alpha * ww
-                for p in range(nK):
-                    g[p] = g64[p] + alpha * theta[p]
-            else:
-                for p in range(nK):
-                    g[p] = g64[p]
+            for p in range(nK):
+                g[p] = g64[p]
+            # the intercept rule and the L2 term (the loop's GLM.penalty): one definition
+            loss = finish_flat(loss, g, theta, nK, alpha, fit_intercept)
         cast[0] = loss
         gsq, nan = _sumsq_nan(g)
         if not (math.isfinite(cast[0]) and nan == 0.0):
             return False
-        # ---- optimizer update (gdlab.core.optim, same operation order) ------------------------
+        # ---- optimizer update: gdlab.core.optim.rules, element by element ------------------
+        tf = np.float64(t)  # beta ** t as pow(double, double), as NumPy computes it
         if opt == _ADAM:
-            beta1, beta2, eps, wd = hp[0], hp[1], hp[2], hp[3]
-            decoupled, amsgrad = hp[4] != 0.0, hp[5] != 0.0
-            w1 = 1.0 - beta1
-            step_size = lr / (1.0 - beta1 ** np.float64(t))
-            bc2_sqrt = (1.0 - beta2 ** np.float64(t)) ** 0.5
+            amsgrad = hp[5] != 0.0
+            step_size, bc2_sqrt = adam_scales(lr, tf, hp[0], hp[1])
             for p in range(P):
-                gp = g[p]
-                if wd != 0.0 and not decoupled:
-                    gp = gp + wd * theta[p]
-                mu = buf1[p]
-                if w1 < 0.5:
-                    mu_new = mu + w1 * (gp - mu)
-                else:
-                    mu_new = gp - (gp - mu) * (1.0 - w1)
-                nu_new = beta2 * buf2[p] + (1.0 - beta2) * gp * gp
-                new1[p] = mu_new
-                new2[p] = nu_new
+                upd, new1[p], new2[p], nu_max = adam_rule(
+                    g[p], theta[p], buf1[p], buf2[p], buf3[p] if amsgrad else 0.0, lr,
+                    step_size, bc2_sqrt, hp[0], hp[1], hp[2], hp[3], hp[4] != 0.0, amsgrad)
                 if amsgrad:
-                    nm = buf3[p]
-                    if not nu_new <= nm:  # np.maximum: the larger, NaN propagates
-                        nm = nu_new
-                    new3[p] = nm
-                    denom = math.sqrt(new3[p]) / bc2_sqrt + eps
-                else:
-                    denom = math.sqrt(new2[p]) / bc2_sqrt + eps
-                upd = -step_size * new1[p] / denom
-                if wd != 0.0 and decoupled:
-                    upd = -lr * wd * theta[p] + upd
+                    new3[p] = nu_max
+                new_theta[p] = theta[p] + upd
+        elif opt == _LESSON:
+            for p in range(P):
+                upd, new1[p] = momentum_lesson_rule(g[p], theta[p], buf1[p], lr, hp[0],
+                                                    hp[3] != 0.0, hp[2])
+                new_theta[p] = theta[p] + upd
+        elif opt == _TORCH:
+            for p in range(P):
+                upd, new1[p] = momentum_torch_rule(g[p], theta[p], buf1[p], lr, tf, hp[0], hp[1],
+                                                   hp[3] != 0.0, hp[2])
                 new_theta[p] = theta[p] + upd
         else:
-            beta, damp, wd, nesterov = hp[0], hp[1], hp[2], hp[3] != 0.0
             for p in range(P):
-                gp = g[p]
-                if wd != 0.0:
-                    gp = gp + wd * theta[p]
-                if opt == _GD:
-                    upd = -lr * gp
-                elif opt == _LESSON:
-                    v = beta * buf1[p] - lr * gp
-                    new1[p] = v
-                    upd = beta * new1[p] - lr * gp if nesterov else new1[p]
-                else:
-                    if t == 1:
-                        new1[p] = gp
-                    else:
-                        new1[p] = beta * buf1[p] + (1.0 - damp) * gp
-                    if nesterov:
-                        upd = -lr * (gp + beta * new1[p])
-                    else:
-                        upd = -lr * new1[p]
-                new_theta[p] = theta[p] + upd
+                new_theta[p] = theta[p] + gd_rule(g[p], theta[p], lr, hp[2])
         if _sumsq_nan(new_theta)[1] != 0.0:
             return False
         # ---- commit ------------------------------------------------------------------------

@@ -4,5 +4,7 @@ Imports :mod:`gdlab.core`, :mod:`gdlab.engines` and :mod:`gdlab.io`; nothing abo
 """
 
 from gdlab.estimators.linear import LinearRegression, LogisticRegression, SoftmaxRegression
+from gdlab.estimators.mlp import MLPClassifier, MLPRegressor
 
-__all__ = ["LinearRegression", "LogisticRegression", "SoftmaxRegression"]
+__all__ = ["LinearRegression", "LogisticRegression", "MLPClassifier", "MLPRegressor",
+           "SoftmaxRegression"]

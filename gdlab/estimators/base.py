@@ -42,6 +42,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from gdlab.core._validation import check_class_weight
 from gdlab.core.loop import DivergenceError, ModelProblem, TrainConfig, TrainState, run
 from gdlab.core.models import Model
 from gdlab.core.sources import resolve_batch_size
@@ -418,6 +419,7 @@ class _GDEstimator(BaseEstimator):
             w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
         y_enc = self._standardize_y(y_enc, w, first=first)
         if getattr(self, "class_weight", None) is not None:
+            check_class_weight(self.class_weight, self.classes_, type(self).__name__)
             cw = compute_sample_weight(self.class_weight, y)  # keys are the original labels
             w = cw.astype(X.dtype) if w is None else w * cw
         return X, y_enc, w, self._make_model(X.shape[1])

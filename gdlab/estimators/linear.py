@@ -85,7 +85,8 @@ class _GLMEstimator(_GDEstimator):
                 raise ValueError(f"{n_classes} classes do not fit 'coef' of shape "
                                  f"{coef.shape}.")
         self._restore_outputs(K, meta)
-        self.coef_, self.intercept_ = coef.copy(), intercept.copy()
+        # the loaded arrays belong to this estimator alone: no copies
+        self.coef_, self.intercept_ = coef, intercept
 
     def _restore_outputs(self, K: int, meta: dict[str, Any]) -> None:
         """Output bookkeeping a subclass keeps besides coef_ (LinearRegression's targets)."""

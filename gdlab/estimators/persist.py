@@ -13,6 +13,7 @@ Layout of a model file (``kind="model"``, see :mod:`gdlab.io.safe_npz`):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from sklearn.base import is_classifier
 
+from gdlab.core._validation import shorten
 from gdlab.estimators.base import ESTIMATORS
 from gdlab.io.safe_npz import ModelFileError, load_arrays, save_arrays
 from gdlab.io.tables import FeatureEncoder
@@ -35,11 +37,15 @@ def _estimator_classes() -> dict[str, type[Any]]:
 
 
 def _json_params(est: Any) -> dict[str, Any]:
-    """Hyperparameters that are plain JSON (names, numbers); objects become their repr."""
+    """Hyperparameters that are plain JSON (names, numbers, lists of them); objects become
+    their repr."""
     out: dict[str, Any] = {}
     for k, v in est.get_params(deep=False).items():
         if v is None or isinstance(v, (bool, int, float, str)):
             out[k] = v
+        elif isinstance(v, (list, tuple)) and all(
+                isinstance(e, (bool, int, float, str)) for e in v):
+            out[k] = list(v)  # e.g. an MLP's hidden_layer_sizes or per-layer activations
         elif k in ("callbacks",):
             out[k] = None
         else:
@@ -124,21 +130,35 @@ def _schema(meta: dict[str, Any]) -> dict[str, Any]:
 def load_model(path: str | os.PathLike[str]) -> Any:
     """Load a model file: a gdlab estimator, or a :class:`TabularModel` when the file holds an
     encoder (models saved by ``gdlab fit``). Raises :class:`ModelFileError` on any problem."""
-    _, meta = load_arrays(path, kind="model")  # validates format, checksum, finiteness
     src = str(path)
     names = _estimator_classes()
-    if not isinstance(meta, dict) or meta.get("model_type") not in names:
-        shown = repr(meta.get("model_type") if isinstance(meta, dict) else meta)[:80]
-        raise ModelFileError(f"{src}: unknown model_type {shown}; expected "
-                             f"one of {', '.join(sorted(names))}.")
-    if not isinstance(meta.get("n_features"), int) or meta["n_features"] < 1:
-        raise ModelFileError(f"{src}: n_features must be a positive integer, got "
-                             f"{meta.get('n_features')!r}.")
-    arrays, meta = load_arrays(path, kind="model", schema=_schema(meta))
-    est = _rebuild(arrays, meta, src)
-    if meta.get("encoder") is None:
-        return est
-    encoder = FeatureEncoder.from_state(arrays, meta["encoder"], path=path)
+
+    def schema(meta: Mapping[str, Any]) -> dict[str, Any]:
+        # called with the metadata before any array is read: the arrays' declared dtypes and
+        # shapes are checked against it first
+        if meta.get("model_type") not in names:
+            raise ModelFileError(f"{src}: unknown model_type "
+                                 f"{shorten(repr(meta.get('model_type')))}; expected one of "
+                                 f"{', '.join(sorted(names))}.")
+        n = meta.get("n_features")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ModelFileError(f"{src}: n_features must be a positive integer, got "
+                                 f"{shorten(repr(n))}.")
+        return _schema(dict(meta))
+
+    # validates format, limits, checksum, finiteness and the schema
+    arrays, meta = load_arrays(path, kind="model", schema=schema)
+    try:
+        est = _rebuild(arrays, meta, src)
+        if meta.get("encoder") is None:
+            return est
+        encoder = FeatureEncoder.from_state(arrays, meta["encoder"], path=path)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        if isinstance(exc, ModelFileError):
+            raise
+        raise ModelFileError(f"{src}: the model's metadata is invalid ({type(exc).__name__}: "
+                             f"{shorten(str(exc))}); the file was altered; re-save it with "
+                             "gdlab.") from None
     if encoder.n_features_out_ != meta["n_features"]:
         raise ModelFileError(f"{src}: the encoder gives {encoder.n_features_out_} features but "
                              f"the model expects {meta['n_features']}; the file is inconsistent.")
@@ -150,12 +170,14 @@ load = load_model
 
 def _rebuild(arrays: dict[str, NDArray[Any]], meta: dict[str, Any], src: str) -> Any:
     cls = _estimator_classes()[meta["model_type"]]
+    known = cls().get_params()
     params = {k: v for k, v in (meta.get("params") or {}).items()
-              if k in cls().get_params() and not (isinstance(v, str) and v.startswith("<"))}
+              if k in known and not (isinstance(v, str) and v.startswith("<"))}
     try:
         est = cls(**params)
     except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{src}: invalid hyperparameters in the file ({exc}).") from exc
+        raise ModelFileError(f"{src}: invalid hyperparameters in the file "
+                             f"({shorten(str(exc))}); re-save it with gdlab.") from None
     est.n_features_in_ = int(meta["n_features"])
     if meta.get("feature_names"):
         names = meta["feature_names"]
@@ -172,5 +194,5 @@ def _rebuild(arrays: dict[str, NDArray[Any]], meta: dict[str, Any], src: str) ->
     try:
         est._restore_fitted(arrays, meta)
     except ValueError as exc:
-        raise ModelFileError(f"{src}: {exc}") from exc
+        raise ModelFileError(f"{src}: {shorten(str(exc), 200)}") from None
     return est

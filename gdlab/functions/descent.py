@@ -101,14 +101,16 @@ class Objective:
         return np.asarray(self.value_and_grad(np.asarray(P, dtype=float))[0])
 
 
-def as_objective(f: FunctionLike, variables: Sequence[str] | None = None) -> Objective:
+def as_objective(f: FunctionLike, variables: Sequence[str] | None = None, *,
+                 hessian: bool = False) -> Objective:
     """Turn a surface name, an expression, a SymbolicFunction, a Surface or a callable into an
     :class:`Objective`.
 
     A string is a surface name from :data:`gdlab.functions.surfaces.SURFACES` when it is one, else
     an
-    expression compiled by the safe parser (``variables`` fixes their order). A callable must
-    return ``(value, grad)`` for points of shape ``(..., d)``.
+    expression compiled by the safe parser (``variables`` fixes their order; ``hessian=True``
+    derives its Hessian within the same time budget). A callable must return
+    ``(value, grad)`` for points of shape ``(..., d)``.
     """
     if isinstance(f, Objective):
         return f
@@ -125,7 +127,7 @@ def as_objective(f: FunctionLike, variables: Sequence[str] | None = None) -> Obj
                 "type a formula such as 'x^2 + 3*y^2'."
             )
         else:
-            f = compile_function(f, variables)
+            f = compile_function(f, variables, hessian=hessian)
     if isinstance(f, Surface):
         fn = f.function
         return Objective(fn.value_and_grad, f.n_vars, f.name, np.asarray(f.domain, float), fn,
@@ -648,7 +650,7 @@ def critical_points(
     :func:`minimize` accepts. Each point carries its kind (from the Hessian's eigenvalues)
     and, for minima, ``max_stable_lr = 2 / lambda_max``.
     """
-    obj = as_objective(f, variables)
+    obj = as_objective(f, variables, hessian=True)
     fn = _symbolic(obj, "critical_points")
     box = _domain_for(obj, domain, fn.n_vars, "critical_points")
     return find_critical_points(fn, box.tolist(), grid=grid)
@@ -773,7 +775,7 @@ def basins(
     BasinResult
     """
     owner = "basins"
-    obj = as_objective(f, variables)
+    obj = as_objective(f, variables, hessian=True)
     fn = _symbolic(obj, owner)
     d = fn.n_vars
     box = _domain_for(obj, domain, d, owner)

@@ -6,19 +6,26 @@ input, and SymPy evaluates integer powers eagerly, so `9**9**9` would exhaust me
 is parsed by Python's `ast` module, every node is checked against a whitelist, constant
 subtrees are folded in float arithmetic to catch overflow, and the SymPy object is built
 directly from the checked tree. `SymbolicFunction` differentiates the expression (no
-simplification, so the derivation time stays bounded) and lambdifies value, gradient and
-Hessian into NumPy functions that evaluate any number of points at once.
+simplification) and lambdifies value and gradient into NumPy functions that evaluate any
+number of points at once; the Hessian only when it is asked for.
+
+For typed text, parsing, differentiation and lambdify's code generation run in a forked
+worker against one deadline (`DEFAULT_TIMEOUT`, memory capped at `MAX_WORKER_MEMORY`); the
+caller only compiles the generated source. At most `MAX_VARIABLES` variables.
 
 Syntax: numbers, the variables, `pi`, `e`, `+ - * / ** ^` (`^` means power), unary `+ -`,
-parentheses and the one-argument functions in `FUNCTIONS`.
+parentheses and the one-argument functions in `FUNCTIONS`; comments (`#`), line breaks, `;`
+and `\\` are refused.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import math
 import multiprocessing
 import re
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,6 +51,12 @@ MAX_EXPONENT = 1000.0
 # huge numerator and denominator (e.g. (1 + 2**-1000)**1000) is exact in SymPy and would
 # otherwise take unbounded memory even though its float value is harmless.
 MAX_CONSTANT_BITS = 4096
+MAX_VARIABLES = 32
+# One budget covers parsing, differentiation and code generation of typed text: the whole
+# build, fork included, ends within DEFAULT_TIMEOUT seconds.
+DEFAULT_TIMEOUT = 1.5
+MAX_WORKER_MEMORY = 256 * 2**20
+MAX_SOURCE_CHARS = 500_000
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
@@ -78,6 +91,11 @@ FUNCTIONS: dict[str, tuple[Callable[[Any], Any], Callable[[float], float]]] = {
 }
 
 CONSTANTS: dict[str, tuple[sympy.Expr, float]] = {"pi": (sympy.pi, math.pi), "e": (sympy.E, math.e)}
+
+GRAMMAR = (
+    "An expression uses numbers, the variables, pi, e, + - * / ^ (or **), unary + and -, "
+    f"parentheses and the one-argument functions {', '.join(FUNCTIONS)}."
+)
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 
@@ -425,6 +443,11 @@ def _check_variables(variables: Sequence[str]) -> tuple[str, ...]:
             f"{variables!r}. Pass a list, e.g. variables=['x', 'y']."
         )
     names = tuple(variables)
+    if len(names) > MAX_VARIABLES:
+        raise ExpressionError(
+            f"{len(names)} variables are declared; the limit is {MAX_VARIABLES}. Declare only "
+            "the variables the expression uses."
+        )
     for v in names:
         if not isinstance(v, str) or not _NAME_RE.match(v):
             raise ExpressionError(
@@ -488,6 +511,15 @@ def parse_expression(
         )
     if not text.strip():
         raise ExpressionError("The expression is empty. Type a formula, e.g. 'x^2 + y^2'.")
+    # Python's parser would drop a comment and join lines silently: refuse them first
+    stray = next((i for i, ch in enumerate(text) if ch in "#;\\" or (ch < " " and ch != "\t")),
+                 None)
+    if stray is not None:
+        raise ExpressionError(
+            f"The character {text[stray]!r} at column {stray + 1} is not part of an expression "
+            f"(comments, line breaks and statements are not allowed) in expression "
+            f"{_shorten(text)!r}. {GRAMMAR}"
+        )
     _check_brackets(text)
     lead = len(text) - len(text.lstrip())
     stripped = text.strip()
@@ -528,6 +560,11 @@ def parse_expression(
             "division by zero or the root/log of a negative number."
         )
     if declared is None:
+        if len(parser.symbols) > MAX_VARIABLES:
+            raise ExpressionError(
+                f"The expression {_shorten(text)!r} uses {len(parser.symbols)} variables; the "
+                f"limit is {MAX_VARIABLES}. Use fewer variables."
+            )
         names = tuple(sorted(parser.symbols, key=_natural_key))
     else:
         names = declared
@@ -563,19 +600,17 @@ def _check_brackets(text: str) -> None:
         )
 
 
-def _derive(
-    expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]
-) -> tuple[list[sympy.Expr], sympy.Matrix]:
-    """Gradient and Hessian, without simplification (its cost is unbounded)."""
-    grad = [_drop_delta(sympy.diff(expr, s)) for s in symbols]
+def _gradient(expr: sympy.Expr, symbols: tuple[sympy.Symbol, ...]) -> list[sympy.Expr]:
+    """First derivatives, without simplification (its cost is unbounded)."""
+    return [_drop_delta(sympy.diff(expr, s)) for s in symbols]
+
+
+def _hessian_entries(
+    grad: Sequence[sympy.Expr], symbols: tuple[sympy.Symbol, ...]
+) -> list[sympy.Expr]:
+    """The upper triangle H[i, j], i <= j, row by row: d (d + 1) / 2 entries."""
     d = len(symbols)
-    H = sympy.zeros(d, d)
-    for i in range(d):
-        for j in range(i, d):
-            hij = _drop_delta(sympy.diff(grad[i], symbols[j]))
-            H[i, j] = hij
-            H[j, i] = hij
-    return grad, H
+    return [_drop_delta(sympy.diff(grad[i], symbols[j])) for i in range(d) for j in range(i, d)]
 
 
 def _drop_delta(expr: sympy.Expr) -> sympy.Expr:
@@ -585,41 +620,108 @@ def _drop_delta(expr: sympy.Expr) -> sympy.Expr:
     return expr
 
 
-def _worker(conn: Any, text: str, variables: Sequence[str] | None) -> None:
+def _source(symbols: Sequence[sympy.Symbol], exprs: Any, cse: bool) -> str:
+    """The Python source of ``sympy.lambdify(symbols, exprs, "numpy")``: code generation, the
+    costly part of lambdify, done where the time budget holds."""
+    fn = sympy.lambdify(list(symbols), exprs, modules="numpy", cse=cse)
+    text = inspect.getsource(fn)
+    if len(text) > MAX_SOURCE_CHARS:
+        raise ExpressionError(
+            f"The derivatives make {len(text):,} characters of code, over the limit of "
+            f"{MAX_SOURCE_CHARS:,}. Simplify the expression."
+        )
+    return text
+
+
+_NAMESPACE: dict[str, Any] = {}
+
+
+def _function(source: str) -> Callable[..., Any]:
+    """Compile source made by :func:`_source` in lambdify's NumPy namespace."""
+    if not _NAMESPACE:
+        _NAMESPACE.update(sympy.lambdify([], 0, modules="numpy").__globals__)
+    namespace = dict(_NAMESPACE)
+    # lambdify compiled this very source in the worker, within the budget; compiling it again
+    # takes about as long
     try:
-        expr, symbols = parse_expression(text, variables)
-        grad, H = _derive(expr, symbols)
-        conn.send(("ok", (expr, symbols, grad, H)))
+        exec(compile(source, "<gdlab-expression>", "exec"), namespace)  # noqa: S102
+    except (RecursionError, MemoryError, SyntaxError) as exc:
+        raise ExpressionError(
+            f"The code generated for the derivatives could not be compiled "
+            f"({type(exc).__name__}). Simplify the expression."
+        ) from None
+    return namespace["_lambdifygenerated"]  # type: ignore[no-any-return]
+
+
+def _build(text: str, variables: Sequence[str] | None, hessian: bool) -> dict[str, Any]:
+    """Parse, differentiate and generate code: all the work the time budget covers."""
+    expr, symbols = parse_expression(text, variables)
+    grad = _gradient(expr, symbols)
+    out = {"expr": expr, "symbols": symbols, "grad": grad,
+           "f": _source(symbols, expr, cse=False),
+           "fg": _source(symbols, [expr, *grad], cse=True)}
+    if hessian:
+        out.update(_build_hessian(grad, symbols))
+    return out
+
+
+def _build_hessian(grad: Sequence[sympy.Expr], symbols: tuple[sympy.Symbol, ...]
+                   ) -> dict[str, Any]:
+    entries = _hessian_entries(grad, symbols)
+    return {"hessian": entries, "h": _source(symbols, entries, cse=True)}
+
+
+def _worker(conn: Any, job: Callable[..., Any], args: tuple[Any, ...], memory: int) -> None:
+    try:
+        _limit_memory(memory)
+        conn.send(("ok", job(*args)))
     except ExpressionError as exc:
         conn.send(("error", str(exc)))
+    except MemoryError:
+        conn.send(("failed", f"it needed more than {memory // 2**20} MB of memory"))
     except Exception as exc:  # report, never hang the parent
-        conn.send(("error", f"Could not differentiate {text!r}: {type(exc).__name__}: {exc}"))
+        conn.send(("failed", f"{type(exc).__name__}: {_shorten(str(exc))}"))
     finally:
         conn.close()
 
 
-def _parse_and_derive(
-    text: str, variables: Sequence[str] | None, timeout: float
-) -> tuple[sympy.Expr, tuple[sympy.Symbol, ...], list[sympy.Expr], sympy.Matrix]:
-    """Parse and differentiate in a worker process killed after `timeout` seconds."""
+def _limit_memory(extra: int) -> None:
+    """Cap this (worker) process's data segment at its current size plus `extra` bytes."""
+    try:
+        import resource
+
+        with open("/proc/self/status") as fh:
+            data = next(int(line.split()[1]) * 1024 for line in fh
+                        if line.startswith("VmData"))
+        resource.setrlimit(resource.RLIMIT_DATA, (data + extra, data + extra))
+    except (ImportError, OSError, ValueError, StopIteration):
+        pass  # not Linux: the time budget still holds
+
+
+def _check_timeout(timeout: Any) -> float:
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ValueError(
             f"The 'timeout' parameter of compile_function must be a float in the range "
-            f"(0.0, inf). Got {timeout!r} instead."
+            f"(0.0, inf). Got {_shorten(repr(timeout))} instead."
         )
-    # Reject cheap mistakes in-process: parsing alone is bounded by the size limits.
-    parse_expression(text, variables)
+    return float(timeout)
+
+
+def _in_worker(job: Callable[..., Any], args: tuple[Any, ...], text: str,
+               deadline: float, timeout: float) -> Any:
+    """Run ``job(*args)`` in a forked worker killed at `deadline` (time.monotonic())."""
     methods = multiprocessing.get_all_start_methods()
     ctx: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(send, text, variables), daemon=True)
+    proc = ctx.Process(target=_worker, args=(send, job, args, MAX_WORKER_MEMORY), daemon=True)
     proc.start()
     send.close()
     try:
-        if not recv.poll(timeout):
+        if not recv.poll(max(0.0, deadline - time.monotonic())):
             raise ExpressionError(
-                f"Differentiating {_shorten(text)!r} took longer than {timeout:g} s and was "
-                "stopped. Simplify the expression or pass a larger timeout."
+                f"Parsing, differentiating and compiling {_shorten(text)!r} took longer than "
+                f"{timeout:g} s and was stopped. Simplify the expression or pass a larger "
+                "timeout."
             )
         status, payload = recv.recv()
     except EOFError:
@@ -637,14 +739,19 @@ def _parse_and_derive(
             proc.join()
     if status == "error":
         raise ExpressionError(payload)
-    return payload  # type: ignore[no-any-return]
+    if status == "failed":
+        raise ExpressionError(
+            f"Could not differentiate {_shorten(text)!r}: {payload}. Simplify the expression."
+        )
+    return payload
 
 
 class SymbolicFunction:
     """A scalar function of d variables with exact derivatives and vectorized evaluation.
 
-    Build it from text (parsed safely, differentiated in a worker with a timeout) or from a
-    trusted SymPy expression and its symbols.
+    Build it from text (parsed safely; parsing, differentiation and code generation run in a
+    worker process within one time budget) or from a trusted SymPy expression and its
+    symbols. The Hessian is derived only when it is asked for (or with ``hessian=True``).
 
     Parameters
     ----------
@@ -652,8 +759,12 @@ class SymbolicFunction:
         ``"x^2 + 3*y"`` or a SymPy expression.
     variables : sequence of str or sympy.Symbol, optional
         Order of the variables. Inferred (sorted naturally) when omitted.
-    timeout : float, default=5.0
-        Seconds allowed for parsing and differentiating text.
+    timeout : float, default=1.5
+        Seconds allowed for parsing, differentiating and compiling text (each later
+        derivation of the Hessian gets the same allowance).
+    hessian : bool, default=False
+        Derive and compile the Hessian now, within the same budget (critical points need it;
+        descent does not).
 
     Attributes
     ----------
@@ -662,6 +773,7 @@ class SymbolicFunction:
     n_vars : int
     gradient_exprs : list of sympy.Expr, length n_vars
     hessian_exprs : sympy.Matrix of shape (n_vars, n_vars)
+        Derived on first access.
     text : str
         The typed text, or ``str(expr)`` for a SymPy-built function.
 
@@ -679,44 +791,77 @@ class SymbolicFunction:
         expr: str | sympy.Expr,
         variables: Sequence[str | sympy.Symbol] | None = None,
         *,
-        timeout: float = 5.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        hessian: bool = False,
     ) -> None:
+        self._timeout = _check_timeout(timeout)
+        self._hessian_entries: list[sympy.Expr] | None = None
+        self._h: Callable[..., Any] | None = None
         if isinstance(expr, str):
             names = None if variables is None else [str(v) for v in variables]
-            e, symbols, grad, H = _parse_and_derive(expr, names, timeout)
-            text = expr
+            start = time.monotonic()
+            # cheap mistakes are reported in-process: parsing alone is bounded by the limits
+            parse_expression(expr, names)
+            built = _in_worker(_build, (expr, names, hessian), expr, start + self._timeout,
+                               self._timeout)
+            self._trusted = False
+            self.expr: sympy.Expr = built["expr"]
+            self.variables: tuple[sympy.Symbol, ...] = tuple(built["symbols"])
+            self.gradient_exprs: list[sympy.Expr] = list(built["grad"])
+            self._f = _function(built["f"])
+            self._fg = _function(built["fg"])
+            if hessian:
+                self._hessian_entries, self._h = built["hessian"], _function(built["h"])
+            self.text: str = expr
         else:
             if not isinstance(expr, sympy.Basic):
                 raise TypeError(
                     f"SymbolicFunction needs a str or a sympy expression, got "
                     f"{type(expr).__name__}. Pass text such as 'x^2 + y^2'."
                 )
-            e = expr
-            symbols = _symbols_for(e, variables)
-            grad, H = _derive(e, symbols)
-            text = str(e)
-        self.expr: sympy.Expr = e
-        self.variables: tuple[sympy.Symbol, ...] = tuple(symbols)
+            self._trusted = True
+            self.expr = expr
+            self.variables = _symbols_for(expr, variables)
+            self.gradient_exprs = _gradient(expr, self.variables)
+            args = list(self.variables)
+            self._f = sympy.lambdify(args, self.expr, modules="numpy")
+            self._fg = sympy.lambdify(args, [self.expr, *self.gradient_exprs],
+                                      modules="numpy", cse=True)
+            self.text = str(expr)
         self.n_vars: int = len(self.variables)
         if self.n_vars == 0:
             raise ExpressionError(
-                f"The expression {_shorten(text)!r} has no variables. Use at least one, "
+                f"The expression {_shorten(self.text)!r} has no variables. Use at least one, "
                 "e.g. 'x^2', or pass variables=['x']."
             )
-        self.gradient_exprs: list[sympy.Expr] = list(grad)
-        self.hessian_exprs: sympy.Matrix = H
-        self.text: str = text
-        args = list(self.variables)
         d = self.n_vars
         self._iu = [(i, j) for i in range(d) for j in range(i, d)]
-        self._f = sympy.lambdify(args, self.expr, modules="numpy")
-        self._g = sympy.lambdify(args, self.gradient_exprs, modules="numpy", cse=True)
-        self._fg = sympy.lambdify(
-            args, [self.expr, *self.gradient_exprs], modules="numpy", cse=True
-        )
-        self._h = sympy.lambdify(
-            args, [H[i, j] for i, j in self._iu], modules="numpy", cse=True
-        )
+        if self._trusted and hessian:
+            self._ensure_hessian()
+
+    def _ensure_hessian(self) -> Callable[..., Any]:
+        """Derive and compile the Hessian once (in a worker, within the budget, for text)."""
+        if self._h is None:
+            if self._trusted:
+                self._hessian_entries = _hessian_entries(self.gradient_exprs, self.variables)
+                self._h = sympy.lambdify(list(self.variables), self._hessian_entries,
+                                         modules="numpy", cse=True)
+            else:
+                built = _in_worker(_build_hessian, (self.gradient_exprs, self.variables),
+                                   self.text, time.monotonic() + self._timeout, self._timeout)
+                self._hessian_entries, self._h = built["hessian"], _function(built["h"])
+        return self._h
+
+    @property
+    def hessian_exprs(self) -> sympy.Matrix:
+        """The Hessian as a SymPy matrix of shape (n_vars, n_vars), derived on first use."""
+        self._ensure_hessian()
+        assert self._hessian_entries is not None
+        H = sympy.zeros(self.n_vars, self.n_vars)
+        for (i, j), hij in zip(self._iu, self._hessian_entries, strict=True):
+            H[i, j] = hij
+            H[j, i] = hij
+        return H
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -763,7 +908,7 @@ class SymbolicFunction:
         """Gradient at points P of shape (..., d) -> shape (..., d)."""
         cols, shape, dtype = self._points(P)
         with np.errstate(all="ignore"):
-            comps = self._g(*cols)
+            comps = self._fg(*cols)[1:]
         return self._stack(comps, shape, dtype)
 
     def value_and_grad(self, P: ArrayLike) -> tuple[NDArray[Any], NDArray[Any]]:
@@ -779,10 +924,11 @@ class SymbolicFunction:
 
     def hessian(self, P: ArrayLike) -> NDArray[Any]:
         """Hessian at points P of shape (..., d) -> shape (..., d, d), symmetric."""
+        h = self._ensure_hessian()
         cols, shape, dtype = self._points(P)
         d = self.n_vars
         with np.errstate(all="ignore"):
-            entries = self._h(*cols)
+            entries = h(*cols)
         H = np.empty((*shape, d, d), dtype=dtype)
         for (i, j), hij in zip(self._iu, entries, strict=True):
             H[..., i, j] = hij
@@ -850,11 +996,17 @@ def _symbols_for(
 
 
 def compile_function(
-    text: str, variables: Sequence[str] | None = None, timeout: float = 5.0
+    text: str,
+    variables: Sequence[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    hessian: bool = False,
 ) -> SymbolicFunction:
-    """Parse, differentiate and lambdify typed text, bounded by `timeout` seconds.
+    """Parse, differentiate and compile typed text within `timeout` seconds in all.
 
-    Parsing and differentiation run in a worker process (fork) that is stopped after
-    `timeout` seconds; an `ExpressionError` says so. Returns a `SymbolicFunction`.
+    Parsing, differentiation and code generation run in a worker process (fork) stopped at
+    the deadline, its memory capped at ``MAX_WORKER_MEMORY``; an `ExpressionError` says so.
+    With ``hessian=True`` the Hessian is derived within the same budget (otherwise on first
+    use). Returns a `SymbolicFunction`.
     """
-    return SymbolicFunction(text, variables, timeout=timeout)
+    return SymbolicFunction(text, variables, timeout=timeout, hessian=hessian)

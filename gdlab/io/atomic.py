@@ -10,6 +10,7 @@ behind, which :func:`clean_stale_temp_files` removes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -19,7 +20,34 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write_bytes", "atomic_writer", "clean_stale_temp_files", "temp_name_for"]
+__all__ = [
+    "AtomicWriteError",
+    "atomic_write_bytes",
+    "atomic_writer",
+    "clean_stale_temp_files",
+    "temp_name_for",
+]
+
+
+class AtomicWriteError(OSError):
+    """Writing `path` failed (disk full, permissions, ...); the previous file is unchanged.
+
+    ``errno`` is the system's; ``str()`` is one line naming the file, the cause and the fix.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _write_error(final: Path, exc: OSError) -> AtomicWriteError:
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    fix = ("the disk is full: free some space and run again" if full
+           else "check the directory's permissions and free space")
+    return AtomicWriteError(
+        exc.errno or errno.EIO,
+        f"{final}: could not be written ({exc.strerror or exc}); {fix}. The previous file "
+        "at this path, if any, is unchanged.",
+    )
 
 # `.{name}.tmp-{pid}-{random}`: a leading dot hides it; pid + random make names unique
 # between processes and between writers in the same process.
@@ -63,6 +91,12 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
     file object
         Write to it; do not close it yourself.
 
+    Raises
+    ------
+    AtomicWriteError
+        An ``OSError`` while writing, flushing, syncing or renaming (a full disk, ...), with a
+        one-line message naming `path`.
+
     Notes
     -----
     On an exception inside the ``with`` block the temp file is removed, the exception
@@ -88,13 +122,19 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO
     else:
         fh = open(tmp, "x", encoding="utf-8", newline="")
     try:
-        yield fh
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        os.replace(tmp, final)
+        try:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+            os.replace(tmp, final)
+        except OSError as exc:
+            if isinstance(exc, AtomicWriteError):
+                raise
+            raise _write_error(final, exc) from exc
     except BaseException:
-        fh.close()
+        with contextlib.suppress(OSError):
+            fh.close()  # may fail again to flush what a full disk refused
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from gdlab.core._validation import shorten
 from gdlab.core.loop import EpochRecord, TrainState
 from gdlab.io.atomic import clean_stale_temp_files
 from gdlab.io.safe_npz import ModelFileError, load_arrays, save_arrays
@@ -112,10 +113,46 @@ def load_checkpoint(path: str | os.PathLike[str], *, fingerprint: str | None = N
         )
     if "theta" not in arrays:
         raise ModelFileError(f"{path}: the checkpoint has no 'theta' array; it is damaged.")
-    s = meta["state"]
+    _check_arrays(path, arrays)
     if meta.get("rng_type") != "PCG64":
-        raise ModelFileError(f"{path}: unsupported generator {meta.get('rng_type')!r}; "
-                             "expected PCG64.")
+        raise ModelFileError(f"{path}: unsupported generator {shorten(repr(meta.get('rng_type')))}"
+                             "; expected PCG64.")
+    try:
+        state = _state_from(arrays, meta, restore_rng)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        # the checksum only proves the file is as written; a hand-made file can still be wrong
+        raise ModelFileError(
+            f"{path}: the checkpoint's state is invalid ({type(exc).__name__}: "
+            f"{shorten(str(exc))}); delete the checkpoint to start afresh."
+        ) from None
+    user = meta.get("user", {})
+    return state, user if isinstance(user, dict) else {}
+
+
+def _check_arrays(path: Any, arrays: dict[str, NDArray[Any]]) -> None:
+    """Dtypes and shapes a resumed run can use (the checksum proves only who wrote them)."""
+    theta = arrays["theta"]
+    for name, a in arrays.items():
+        if name in ("theta", "best_theta"):
+            ok = a.dtype.kind == "f" and a.shape == theta.shape
+            want = f"floats of shape {shorten(str(theta.shape), 40)}"
+        elif name == "order":
+            ok, want = a.dtype.kind in "iu" and a.ndim == 1, "a 1-D array of ints"
+        elif name.startswith("opt."):
+            ok, want = a.dtype.kind in "biuf", "numbers"
+        else:
+            ok, want = False, "no array of that name"
+        if not ok:
+            raise ModelFileError(
+                f"{path}: the checkpoint's array {name!r} has dtype {a.dtype} and shape "
+                f"{shorten(str(a.shape), 40)}, expected {want}; delete the checkpoint to start "
+                "afresh."
+            )
+
+
+def _state_from(arrays: dict[str, NDArray[Any]], meta: dict[str, Any],
+                restore_rng: bool) -> TrainState:
+    s = meta["state"]
     rng = np.random.Generator(np.random.PCG64())
     if restore_rng:
         rng.bit_generator.state = meta["rng"]
@@ -136,7 +173,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, fingerprint: str | None = N
             v = _dec_float(v)
         setattr(state, k, v)
     state.best_value = float(s["best_value"])
-    return state, meta.get("user", {})
+    return state
 
 
 class CheckpointCallback:

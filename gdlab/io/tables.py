@@ -20,7 +20,9 @@ import csv
 import difflib
 import gzip
 import io
+import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,21 +31,29 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from gdlab.core._validation import shorten
+from gdlab.io._files import file_type_text
 from gdlab.io.safe_npz import ModelFileError
 
 __all__ = [
+    "MISSING_RULES",
     "SUPPORTED_EXTENSIONS",
+    "UNKNOWN_RULES",
     "DataFileError",
     "FeatureEncoder",
     "infer_task",
     "read_table",
+    "sniff_sep",
     "split_features_target",
+    "integer_class_limit",
+    "task_rule",
     "task_summary",
 ]
 
 SUPPORTED_EXTENSIONS = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".pq")
 _NUMERIC_SHARE = 0.9  # >= 90% numbers among non-empty cells: a numeric column with bad cells
 _N_SHOWN = 6  # classes listed by task_summary
+_CELL_WIDTH = 80  # a value quoted in a message is cut to this many characters
 
 Task = Literal["regression", "binary", "multiclass"]
 
@@ -61,7 +71,7 @@ def _src(path: str | os.PathLike[str] | None) -> str:
 
 def _names(items: Iterable[Any], limit: int = 12) -> str:
     items = list(items)
-    shown = ", ".join(repr(str(c)) for c in items[:limit])
+    shown = ", ".join(_short(str(c), _CELL_WIDTH) for c in items[:limit])
     return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
@@ -76,6 +86,11 @@ def _where(index: pd.Index, pos: int) -> str:
 def _short(value: Any, width: int = 40) -> str:
     text = repr(value.item() if isinstance(value, np.generic) else value)
     return text if len(text) <= width else text[: width - 4] + "...'"
+
+
+def _col(name: Any) -> str:
+    """A column name quoted in a message, cut like any cell (a header line is cells too)."""
+    return _short(str(name), _CELL_WIDTH)
 
 
 def _kind_of(path: Path) -> tuple[str, str]:
@@ -118,17 +133,45 @@ def _first_bad_utf8_line(path: Path, ext: str) -> tuple[int, int]:
     return 0, 0
 
 
+_SEP_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def _default_sep(ext: str) -> str:
+    return "\t" if ext.startswith(".tsv") else ","
+
+
+def sniff_sep(path: str | os.PathLike[str]) -> str:
+    """The separator of a CSV / TSV file: :class:`csv.Sniffer` on its first 64 KiB, choosing
+    among comma, semicolon, tab and pipe; the extension's own separator (tab for .tsv, comma
+    otherwise) when the sniffer cannot tell or picks a character absent from the header."""
+    p = Path(path)
+    _, ext = _kind_of(p)
+    default = _default_sep(ext)
+    try:
+        with _open_text(p, ext) as fh:
+            sample = fh.read(1 << 16)
+    except (OSError, EOFError, UnicodeDecodeError):
+        return default  # reading the file reports the problem with its line
+    lines = [ln for ln in sample.splitlines() if ln.strip()]
+    if not lines:
+        return default
+    try:
+        found = csv.Sniffer().sniff("\n".join(lines[:50]), delimiters=",;\t|").delimiter
+    except csv.Error:
+        return default
+    return found if found in lines[0] else default
+
+
 def _check_header(path: Path, header: list[str], delimiter: str) -> None:
     if len(header) == 1:
         # one column whose name holds another usual separator: the separator is wrong, and
         # every row would be read as one text cell
         for sep, word in ((";", "semicolon"), ("\t", "tab"), (",", "comma"), ("|", "pipe")):
             if sep != delimiter and sep in header[0]:
-                want = "tab-separated (.tsv)" if delimiter == "\t" else "comma-separated (.csv)"
                 raise DataFileError(
-                    f"{path}: the header {header[0]!r} is one column containing {word}s; this "
-                    f"file type is read as {want}; convert the file or use the matching "
-                    "extension (.csv for commas, .tsv for tabs)."
+                    f"{path}: the header {_short(header[0], _CELL_WIDTH)} is one column "
+                    f"containing {word}s but the separator is {_SEP_NAMES[delimiter]}; pass "
+                    f"--sep {_SEP_NAMES[sep]} (or convert the file)."
                 )
     seen: dict[str, int] = {}
     for j, name in enumerate(header, start=1):
@@ -143,7 +186,7 @@ def _check_header(path: Path, header: list[str], delimiter: str) -> None:
             )
         if name in seen:
             raise DataFileError(
-                f"{path}: duplicate column name {name!r} in the header (columns "
+                f"{path}: duplicate column name {_col(name)} in the header (columns "
                 f"{seen[name]} and {j}); rename them so every column name is unique."
             )
         seen[name] = j
@@ -247,13 +290,14 @@ def _scan_csv_fast(
     return header, lines
 
 
-def _scan_csv(path: Path, ext: str, *, fast: bool = True) -> tuple[list[str], NDArray[np.int64]]:
+def _scan_csv(path: Path, ext: str, *, fast: bool = True, delimiter: str | None = None
+              ) -> tuple[list[str], NDArray[np.int64]]:
     """Check the raw CSV: header names and every row's field count; return header, row lines.
 
     pandas renames duplicate headers (``a``, ``a.1``) and pads short rows with NaN, silently;
     the csv module sees the file as written. Streaming: memory stays O(rows) int64 only.
     """
-    delimiter = "\t" if ext.startswith(".tsv") else ","
+    delimiter = delimiter or _default_sep(ext)
     if fast:
         try:
             quick = _scan_csv_fast(path, ext, delimiter)
@@ -315,7 +359,8 @@ def _check_columns_exist(path: Path, wanted: Sequence[str], available: Sequence[
 
 
 def read_table(
-    path: str | os.PathLike[str], *, columns: Sequence[str] | None = None
+    path: str | os.PathLike[str], *, columns: Sequence[str] | None = None,
+    sep: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV / TSV (optionally gzipped) or Parquet file, checking it on the way.
 
@@ -325,6 +370,8 @@ def read_table(
         ``.csv``, ``.csv.gz``, ``.tsv``, ``.tsv.gz``, ``.parquet`` or ``.pq`` (by extension).
     columns : sequence of str, optional
         Keep only these columns, in this order.
+    sep : str, optional
+        CSV / TSV separator; default: sniffed (:func:`sniff_sep`).
 
     Returns
     -------
@@ -348,6 +395,11 @@ def read_table(
         raise DataFileError(
             f"{p}: is a directory; pass a data file ({', '.join(SUPPORTED_EXTENSIONS)})."
         )
+    if not p.is_file():  # stat, never open: opening a FIFO blocks until a writer comes
+        raise DataFileError(
+            f"{p}: is {file_type_text(p.stat().st_mode)}, not a regular file; pass a data file "
+            f"({', '.join(SUPPORTED_EXTENSIONS)})."
+        )
     fmt, ext = _kind_of(p)
     if p.stat().st_size == 0:
         raise DataFileError(
@@ -359,13 +411,20 @@ def read_table(
             dup = sorted({c for c in columns if columns.count(c) > 1})
             raise DataFileError(f"{p}: columns {_names(dup)} requested more than once.")
     if fmt == "csv":
-        header, lines = _scan_csv(p, ext)
+        if sep is None:
+            sep = sniff_sep(p)
+        elif len(sep) != 1 or sep in "\"\r\n":
+            raise DataFileError(
+                f"{p}: the separator must be one character other than a quote or a line break "
+                f"(e.g. ',', ';' or tab); got {sep!r}."
+            )
+        header, lines = _scan_csv(p, ext, delimiter=sep)
         if columns is not None:
             _check_columns_exist(p, columns, header)
         try:
             df = pd.read_csv(
                 p,
-                sep="\t" if ext.startswith(".tsv") else ",",
+                sep=sep,
                 encoding="utf-8-sig",
                 usecols=columns,
                 skip_blank_lines=True,
@@ -458,30 +517,31 @@ def split_features_target(
     if target not in cols:
         folded = [c for c in cols if c.casefold() == target.casefold()]
         close = folded or difflib.get_close_matches(target, cols, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = f" (did you mean {shorten(repr(close[0]), 80)}?)" if close else ""
         raise DataFileError(
-            f"{src}: no target column {target!r}{hint}; available columns: {_names(cols)}."
+            f"{src}: no target column {_col(target)}{hint}; available columns: {_names(cols)}."
         )
     y = df[target]
     missing = np.flatnonzero(y.isna().to_numpy())
     if missing.size:
         raise DataFileError(
-            f"{src}: the target column {target!r} has a missing value at "
+            f"{src}: the target column {_col(target)} has a missing value at "
             f"{_where(df.index, int(missing[0]))} ({missing.size} missing in all); remove "
-            "those rows or fill them in."
+            "those rows or fill them in, or pass --missing drop (or mean, median, "
+            "most-frequent: rows without a target are dropped)."
         )
     if pd.api.types.is_float_dtype(y.dtype):
         bad = np.flatnonzero(~np.isfinite(y.to_numpy(dtype=np.float64)))
         if bad.size:
             raise DataFileError(
-                f"{src}: the target column {target!r} has an infinite value "
+                f"{src}: the target column {_col(target)} has an infinite value "
                 f"{_short(y.iloc[int(bad[0])])} at {_where(df.index, int(bad[0]))}; fix or "
                 "remove that row."
             )
     X_df = df.drop(columns=[target])
     if X_df.shape[1] == 0:
         raise DataFileError(
-            f"{src}: no feature columns: {target!r} is the only column; a model needs at "
+            f"{src}: no feature columns: {_col(target)} is the only column; a model needs at "
             "least one feature."
         )
     return X_df, y
@@ -544,6 +604,13 @@ def _as_text_codes(s: pd.Series) -> tuple[NDArray[np.intp], list[str]]:
     return np.asarray(codes, dtype=np.intp), [str(u) for u in uniques]
 
 
+def _as_text(s: pd.Series) -> NDArray[Any]:
+    """A categorical column as an object array of ``str(value)``, NaN where a cell is missing."""
+    codes, uniques = _as_text_codes(s)
+    table = np.asarray(uniques + [np.nan], dtype=object)
+    return table[codes]  # code -1 picks the trailing NaN
+
+
 def _format_class(v: Any) -> str:
     if isinstance(v, float | np.floating) and float(v).is_integer():
         return repr(int(v))
@@ -558,24 +625,33 @@ def _class_values(
     if s.isna().any():
         i = int(np.flatnonzero(s.isna().to_numpy())[0])
         raise DataFileError(
-            f"{src}: the target column {name!r} has a missing value at {_where(s.index, i)}; "
+            f"{src}: the target column {_col(name)} has a missing value at {_where(s.index, i)}; "
             "remove those rows or fill them in."
         )
-    values, _ = _numeric_view(s, what=f"the target column {name!r}", src=src)
+    values, _ = _numeric_view(s, what=f"the target column {_col(name)}", src=src)
     if values is not None:
         if not np.isfinite(values).all():
             i = int(np.flatnonzero(~np.isfinite(values))[0])
             raise DataFileError(
-                f"{src}: the target column {name!r} has an infinite value at "
+                f"{src}: the target column {_col(name)} has an infinite value at "
                 f"{_where(s.index, i)}; fix or remove that row."
             )
         return values, True
     return s.astype("string").to_numpy(dtype=object), False
 
 
+MAX_INTEGER_CLASSES = 20  # an integer target with more distinct values is a number
+
+
 def default_max_classes(n: int) -> int:
-    """Most distinct integer-like values a target may have and still be read as classes."""
+    """Most distinct values a text target may have and still be read as classes."""
     return max(20, n // 200)
+
+
+def integer_class_limit(n: int) -> int:
+    """Most distinct values an integer target may have and still be read as class labels:
+    ``min(20, floor(sqrt(n)))``, so that classes hold sqrt(n) rows each on average."""
+    return min(MAX_INTEGER_CLASSES, math.isqrt(max(n, 0)))
 
 
 def infer_task(
@@ -592,10 +668,14 @@ def infer_task(
       has nothing to regress);
     * exactly two distinct values (numbers, text or bool) -> ``"binary"``;
     * numbers with a non-integer value -> ``"regression"``;
-    * integer-like numbers with 3 .. `max_classes` distinct values -> ``"multiclass"``, more
-      -> ``"regression"``;
-    * text / category / bool with 3 .. `max_classes` distinct values -> ``"multiclass"``; more
-      -> error (an id-like column).
+    * integer-like numbers with k distinct values: class labels (``"multiclass"``) when k is at
+      most `max_classes`, by default :func:`integer_class_limit` = ``min(20, floor(sqrt(n)))``;
+      more -> ``"regression"`` (16 employment counts in 16 rows are numbers, not 16 classes);
+    * text / category / bool with 3 .. ``max(20, n // 200)`` distinct values ->
+      ``"multiclass"``; more -> error (an id-like column).
+
+    :func:`gdlab.workflows.tabular.fit_table` adds one rule on the split: integer labels whose
+    held-out rows hold a value absent from the training rows are numbers (regression).
 
     Parameters
     ----------
@@ -603,7 +683,7 @@ def infer_task(
     path : path-like, optional
         Named in messages.
     max_classes : int, optional
-        Default ``max(20, n // 200)`` (0.5% of the rows).
+        Overrides the class limit of integer and text targets.
 
     Returns
     -------
@@ -614,13 +694,12 @@ def infer_task(
     values, numeric = _class_values(y, src, name)
     n = len(values)
     if n == 0:
-        raise DataFileError(f"{src}: the target column {name!r} is empty; expected rows.")
-    limit = default_max_classes(n) if max_classes is None else int(max_classes)
+        raise DataFileError(f"{src}: the target column {_col(name)} is empty; expected rows.")
     uniq = np.unique(values) if numeric else pd.unique(values)
     k = len(uniq)
     if k == 1:
         raise DataFileError(
-            f"{src}: the target column {name!r} has a single class {_format_class(uniq[0])}; "
+            f"{src}: the target column {_col(name)} has a single class {_format_class(uniq[0])}; "
             "a classifier needs at least two (and a constant has nothing to regress)."
         )
     if k == 2:
@@ -628,13 +707,36 @@ def infer_task(
     if numeric:
         if not np.all(uniq == np.round(uniq)):
             return "regression"
+        limit = integer_class_limit(n) if max_classes is None else int(max_classes)
         return "multiclass" if k <= limit else "regression"
+    limit = default_max_classes(n) if max_classes is None else int(max_classes)
     if k <= limit:
         return "multiclass"
     raise DataFileError(
-        f"{src}: the target column {name!r} has {k} distinct text values in {n} rows (more "
+        f"{src}: the target column {_col(name)} has {k} distinct text values in {n} rows (more "
         f"than {limit}); that looks like an id, not classes; pick another target column."
     )
+
+
+def task_rule(y: pd.Series | NDArray[Any] | Sequence[Any], task: Task) -> str:
+    """Why :func:`infer_task` chose `task`, in words, with the override that changes it."""
+    s = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
+    n = len(s)
+    k = int(s.nunique())
+    numeric = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
+    if task == "binary":
+        return "two distinct values are two classes"
+    if not numeric:
+        return "text values are class labels"
+    v = s.to_numpy(dtype=np.float64)
+    if not np.all(v == np.round(v)):
+        return "non-integer numbers are continuous"
+    limit = integer_class_limit(n)
+    if task == "multiclass":
+        return (f"{k} distinct integers, at most min(20, sqrt({n} rows)) = {limit}, are class "
+                "labels; --model linear treats them as numbers")
+    return (f"{k} distinct integers in {n} rows, more than min(20, sqrt(rows)) = {limit}, are "
+            "numbers, not class labels; --model softmax treats them as classes")
 
 
 def task_summary(y: pd.Series | NDArray[Any] | Sequence[Any], task: Task) -> str:
@@ -658,10 +760,47 @@ def task_summary(y: pd.Series | NDArray[Any] | Sequence[Any], task: Task) -> str
         shown = ", ".join(_format_class(c) for c in classes[:_N_SHOWN])
         more = ", ..." if len(classes) > _N_SHOWN else ""
         what = f"{len(classes)} classes ({shown}{more})"
-    return f"target {name!r}: {what} -> {task} ({model})"
+    return f"target {_col(name)}: {what} -> {task} ({model})"
 
 
 # ----------------------------------------------------------------------------- the encoder
+
+
+MISSING_RULES = ("error", "drop", "mean", "median", "most-frequent")
+UNKNOWN_RULES = ("error", "ignore")
+_MAX_LEVELS = 100  # without max_categories, more distinct values than this look like an id
+_INFREQUENT = "infrequent"  # the one-hot column shared by the values max_categories groups
+
+
+def _impute_strategy(missing: str, numeric: bool) -> str:
+    """scikit-learn's SimpleImputer strategy for a column; categories take the most frequent."""
+    if not numeric or missing == "most-frequent":
+        return "most_frequent"
+    return missing
+
+
+def _numeric_imputer(missing: str, statistics: NDArray[np.float64]) -> Any:
+    """A SimpleImputer whose statistics_ are `statistics` (fitted on that one row: the mean,
+    median and most frequent value of one number are the number)."""
+    from sklearn.impute import SimpleImputer
+
+    return SimpleImputer(strategy=_impute_strategy(missing, True),
+                         keep_empty_features=True).fit(statistics[None, :])
+
+
+def _category_encoder(levels: list[str], infrequent: list[str]) -> Any:
+    """A OneHotEncoder over `levels` that groups `infrequent` into one column.
+
+    Rebuilt from the saved lists: fitted on the frequent levels twice and the infrequent ones
+    once with ``min_frequency=2``, which selects exactly the saved infrequent levels.
+    """
+    from sklearn.preprocessing import OneHotEncoder
+
+    rare = set(infrequent)
+    data = [v for v in levels for _ in range(1 if v in rare else 2)]
+    enc = OneHotEncoder(categories=[levels], handle_unknown="ignore", sparse_output=False,
+                        dtype=np.float64, min_frequency=2 if rare else None)
+    return enc.fit(np.asarray(data, dtype=object)[:, None])
 
 
 class FeatureEncoder:
@@ -669,11 +808,15 @@ class FeatureEncoder:
 
     Fitted on the training features, it records the column names and which are numeric and
     which categorical (bool / category / text dtypes; a text column with >= 90% numbers is
-    numeric with bad cells, an error). Categorical columns are one-hot encoded with their
-    sorted training categories; numeric columns can be standardized with the training mean
-    and standard deviation (ddof=0; a zero-variance column gets scale 1). The state is plain
-    arrays + JSON (:meth:`to_arrays`, :meth:`to_meta`, :meth:`from_state`), so it is saved
-    inside a model file with :func:`gdlab.io.save_arrays`, no pickle.
+    numeric with bad cells, an error). Missing cells are an error, or are filled by
+    scikit-learn's ``SimpleImputer`` (numeric columns: mean, median or most frequent value;
+    categorical columns: the most frequent value). Categorical columns are one-hot encoded by
+    scikit-learn's ``OneHotEncoder`` with their sorted categories, the least frequent grouped
+    into one column when ``max_categories`` is set; numeric columns can be standardized with
+    the training mean and standard deviation (ddof=0; a zero-variance column gets scale 1).
+    The state is plain arrays + JSON (:meth:`to_arrays`, :meth:`to_meta`, :meth:`from_state`;
+    the scikit-learn objects are rebuilt from it), so it is saved inside a model file with
+    :func:`gdlab.io.save_arrays`, no pickle.
 
     Parameters
     ----------
@@ -681,8 +824,16 @@ class FeatureEncoder:
         What to do with a non-numeric column.
     standardize : bool
         Standardize numeric columns.
-    max_categories : int
-        Refuse a categorical column with more distinct values (an id-like column).
+    max_categories : int or None
+        None: refuse a categorical column with more than 100 distinct values (an id-like
+        column). An int N >= 2: at most N one-hot columns per categorical column, the N - 1
+        most frequent values (in the fitting rows) and one ``name=infrequent`` column for the
+        rest (scikit-learn's ``max_categories``).
+    missing : {'error', 'drop', 'mean', 'median', 'most-frequent'}
+        Missing feature cells: 'error' and 'drop' refuse them here ('drop' means the caller
+        removes those rows first); the others fill them.
+    unknown : {'error', 'ignore'}
+        A category not seen in fitting: an error naming it, or all-zero one-hot columns.
 
     Attributes
     ----------
@@ -690,21 +841,27 @@ class FeatureEncoder:
         Training columns, in training order (the output column order follows it).
     numeric_columns_, categorical_columns_ : list of str
     categories_ : dict of str to list of str
-        Sorted training categories per categorical column (values compared as text).
+        Sorted categories per categorical column (values compared as text).
+    infrequent_ : dict of str to list of str
+        Categories sharing the ``name=infrequent`` column (only with ``max_categories``).
+    fill_ : dict of str to float or str
+        The value filling a missing cell, per column (only when imputing).
     feature_names_out_ : list of str, length n_features_out
         ``name`` for numeric columns, ``name=value`` for one-hot columns.
     means_, scales_ : ndarray of float64, shape (n_features_out,)
         ``X_out = (X_raw - means_) / scales_``; 0 and 1 where nothing is done.
     """
 
-    STATE_VERSION = 1
+    STATE_VERSION = 2
 
     def __init__(
         self,
         *,
         categorical: Literal["onehot", "error"] = "onehot",
         standardize: bool = False,
-        max_categories: int = 100,
+        max_categories: int | None = None,
+        missing: str = "error",
+        unknown: str = "error",
     ) -> None:
         if categorical not in ("onehot", "error"):
             raise ValueError(
@@ -716,18 +873,32 @@ class FeatureEncoder:
                 "The 'standardize' parameter of FeatureEncoder must be a bool. "
                 f"Got {standardize!r} instead."
             )
-        if (
+        if max_categories is not None and (
             isinstance(max_categories, bool)
             or not isinstance(max_categories, int)
             or max_categories < 2
         ):
             raise ValueError(
-                "The 'max_categories' parameter of FeatureEncoder must be an int in the range "
-                f"[2, inf). Got {max_categories!r} instead."
+                "The 'max_categories' parameter of FeatureEncoder must be None or an int in the "
+                f"range [2, inf). Got {max_categories!r} instead."
             )
+        for name, value, allowed in (("missing", missing, MISSING_RULES),
+                                     ("unknown", unknown, UNKNOWN_RULES)):
+            if value not in allowed:
+                raise ValueError(
+                    f"The {name!r} parameter of FeatureEncoder must be one of "
+                    f"{{{', '.join(repr(a) for a in allowed)}}}. Got {value!r} instead."
+                )
         self.categorical = categorical
         self.standardize = bool(standardize)
         self.max_categories = max_categories
+        self.missing = missing
+        self.unknown = unknown
+
+    @property
+    def imputes(self) -> bool:
+        """Whether missing cells are filled (``missing`` is mean, median or most-frequent)."""
+        return self.missing not in ("error", "drop")
 
     # ---------------------------------------------------------------------------- fitting
 
@@ -747,28 +918,52 @@ class FeatureEncoder:
             )
         return names
 
-    @staticmethod
-    def _check_finite(values: NDArray[np.float64], s: pd.Series, name: str, src: str) -> None:
-        bad = ~np.isfinite(values)
+    def _check_finite(self, values: NDArray[np.float64], s: pd.Series, name: str,
+                      src: str) -> None:
+        bad = np.isinf(values) if self.imputes else ~np.isfinite(values)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             v = values[i]
             what = "a missing value (empty or NaN)" if np.isnan(v) else f"an infinite value ({v})"
+            fix = ("fill or drop those rows, or pass --missing drop|mean|median|most-frequent"
+                   if np.isnan(v) else "fix or drop those rows")
             raise DataFileError(
-                f"{src}: column {name!r} has {what} at {_where(s.index, i)} "
-                f"({int(bad.sum())} non-finite cell(s) in the column); fill or drop those rows."
+                f"{src}: column {_col(name)} has {what} at {_where(s.index, i)} "
+                f"({int(bad.sum())} non-finite cell(s) in the column); {fix}."
+            )
+
+    def _check_category_missing(self, s: pd.Series, name: str, src: str) -> None:
+        if self.imputes:
+            return
+        missing = np.flatnonzero(s.isna().to_numpy())
+        if missing.size:
+            raise DataFileError(
+                f"{src}: categorical column {_col(name)} has a missing value at "
+                f"{_where(s.index, int(missing[0]))} ({missing.size} in the column); fill it "
+                "(e.g. with 'unknown'), drop those rows, or pass --missing "
+                "drop|most-frequent."
             )
 
     def fit(
-        self, X_df: pd.DataFrame, *, path: str | os.PathLike[str] | None = None
+        self,
+        X_df: pd.DataFrame,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        fit_rows: NDArray[np.intp] | None = None,
     ) -> FeatureEncoder:
-        """Learn column names, kinds, categories and (optionally) means and scales.
+        """Learn column names, kinds, categories, fill values, means and scales.
 
         Parameters
         ----------
         X_df : DataFrame, shape (n_rows, n_features_in)
         path : path-like, optional
             Named in messages.
+        fit_rows : array of int, optional
+            Row positions the statistics come from (fill values, category frequencies for
+            ``max_categories``, means and scales), e.g. the training rows of a split; column
+            kinds, checks and the category vocabulary look at every row, so a message points
+            at the line wherever it is and a category seen only in held-out rows is known.
+            Default: every row.
         """
         src = _src(path)
         names = self._column_names(X_df, src)
@@ -776,12 +971,14 @@ class FeatureEncoder:
             raise DataFileError(f"{src}: no rows to fit the feature encoder on.")
         if not names:
             raise DataFileError(f"{src}: no feature columns; a model needs at least one.")
+        rows = np.arange(len(X_df)) if fit_rows is None else np.asarray(fit_rows, dtype=np.intp)
         numeric: list[str] = []
         cats: dict[str, list[str]] = {}
+        texts: dict[str, NDArray[Any]] = {}
         raw_cols: list[NDArray[np.float64]] = []
         for name, col in zip(names, X_df.columns, strict=True):
             s = X_df[col]
-            values, example = _numeric_view(s, what=f"column {name!r}", src=src)
+            values, example = _numeric_view(s, what=f"column {_col(name)}", src=src)
             if values is not None:
                 self._check_finite(values, s, name, src)
                 numeric.append(name)
@@ -789,35 +986,70 @@ class FeatureEncoder:
                 continue
             if self.categorical == "error":
                 raise DataFileError(
-                    f"{src}: column {name!r} is not numeric (values like {example}); pass "
+                    f"{src}: column {_col(name)} is not numeric (values like {example}); pass "
                     "--categorical onehot to one-hot encode it."
                 )
-            missing = np.flatnonzero(s.isna().to_numpy())
-            if missing.size:
+            self._check_category_missing(s, name, src)
+            text = _as_text(s)
+            levels = sorted({v for v in text if isinstance(v, str)})
+            if self.max_categories is None and len(levels) > _MAX_LEVELS:
                 raise DataFileError(
-                    f"{src}: categorical column {name!r} has a missing value at "
-                    f"{_where(s.index, int(missing[0]))}; fill it (e.g. with 'unknown') or drop "
-                    "those rows."
-                )
-            levels = sorted(set(_as_text_codes(s)[1]))
-            if len(levels) > self.max_categories:
-                raise DataFileError(
-                    f"{src}: column {name!r} has {len(levels)} distinct values (like "
+                    f"{src}: column {_col(name)} has {len(levels)} distinct values (like "
                     f"{example}); one-hot encoding would add {len(levels)} columns (limit "
-                    f"{self.max_categories}); drop the column or raise max_categories."
+                    f"{_MAX_LEVELS}); drop the column (--drop {name}) or pass --max-categories "
+                    "N to keep the N-1 most frequent values and group the rest."
                 )
             cats[name] = levels
+            texts[name] = text
         self.feature_names_in_ = names
         self.numeric_columns_ = numeric
         self.categorical_columns_ = [n for n in names if n in cats]
         self.categories_ = cats
-        self.feature_names_out_ = self._out_names()
+        self.fill_: dict[str, float | str] = {}
+        self.infrequent_: dict[str, list[str]] = {}
+        numeric_fill = np.zeros(len(numeric))
+        if self.imputes:
+            if numeric:
+                M = np.column_stack(raw_cols)[rows]
+                from sklearn.impute import SimpleImputer
+
+                imp = SimpleImputer(strategy=_impute_strategy(self.missing, True),
+                                    keep_empty_features=True).fit(M)
+                numeric_fill = np.asarray(imp.statistics_, dtype=np.float64)
+                # a column with no value in the fitting rows is filled with 0
+                numeric_fill[~np.isfinite(numeric_fill)] = 0.0
+                self.fill_.update(zip(numeric, map(float, numeric_fill), strict=True))
+            for name in self.categorical_columns_:
+                from sklearn.impute import SimpleImputer
+
+                col = texts[name][rows][:, None]
+                present = [v for v in col[:, 0] if isinstance(v, str)]
+                if not present:  # nothing to count in the fitting rows: the first category
+                    self.fill_[name] = cats[name][0]
+                    continue
+                imp = SimpleImputer(strategy="most_frequent", missing_values=np.nan)
+                self.fill_[name] = str(imp.fit(col).statistics_[0])
+        self._numeric_fill = numeric_fill
+        if self.max_categories is not None:
+            from sklearn.preprocessing import OneHotEncoder
+
+            for name in self.categorical_columns_:
+                col = self._filled_text(texts[name], name)[rows]
+                enc = OneHotEncoder(categories=[cats[name]], handle_unknown="ignore",
+                                    max_categories=self.max_categories, sparse_output=False)
+                enc.fit(col[:, None])
+                rare = enc.infrequent_categories_[0]
+                if rare is not None and len(rare):
+                    self.infrequent_[name] = sorted(str(v) for v in rare)
+        self._build()
         n_out = len(self.feature_names_out_)
         means = np.zeros(n_out)
         scales = np.ones(n_out)
         if self.standardize and numeric:
             pos = self._numeric_positions()
-            M = np.column_stack(raw_cols)
+            M = np.column_stack(raw_cols)[rows]
+            if self._numeric_imputer is not None:
+                M = self._numeric_imputer.transform(M)
             means[pos] = M.mean(axis=0)
             sd = M.std(axis=0)
             # constant columns: dividing by ~0 would blow up; scale 1 leaves them at 0 after
@@ -829,21 +1061,39 @@ class FeatureEncoder:
         self.scales_ = scales
         return self
 
-    def _out_names(self) -> list[str]:
+    def _filled_text(self, text: NDArray[Any], name: str) -> NDArray[Any]:
+        if name not in self.fill_:
+            return text
+        out = text.copy()
+        out[[not isinstance(v, str) for v in out]] = self.fill_[name]
+        return out
+
+    def _build(self) -> None:
+        """The scikit-learn objects and output names from the state (after fit or loading)."""
+        self._numeric_imputer = (_numeric_imputer(self.missing, self._numeric_fill)
+                                 if self.imputes and self.numeric_columns_ else None)
+        self._onehot = {name: _category_encoder(self.categories_[name],
+                                                self.infrequent_.get(name, []))
+                        for name in self.categorical_columns_}
         out: list[str] = []
         for name in self.feature_names_in_:
-            if name in self.categories_:
-                out.extend(f"{name}={v}" for v in self.categories_[name])
+            if name in self._onehot:
+                out.extend(self._onehot_names(name))
             else:
                 out.append(name)
-        return out
+        self.feature_names_out_ = out
+
+    def _onehot_names(self, name: str) -> list[str]:
+        rare = set(self.infrequent_.get(name, []))
+        kept = [f"{name}={v}" for v in self.categories_[name] if v not in rare]
+        return kept + ([f"{name}={_INFREQUENT}"] if rare else [])
 
     def _numeric_positions(self) -> NDArray[np.intp]:
         pos: list[int] = []
         j = 0
         for name in self.feature_names_in_:
             if name in self.categories_:
-                j += len(self.categories_[name])
+                j += len(self._onehot_names(name))
             else:
                 pos.append(j)
                 j += 1
@@ -874,6 +1124,7 @@ class FeatureEncoder:
         allow_extra: bool = False,
         path: str | os.PathLike[str] | None = None,
         dtype: type[np.floating[Any]] | np.dtype[Any] = np.float64,
+        unknown: str | None = None,
     ) -> NDArray[np.floating[Any]]:
         """Encode `X_df` into a C-contiguous float matrix, matching columns by name.
 
@@ -886,6 +1137,8 @@ class FeatureEncoder:
         path : path-like, optional
             Named in messages.
         dtype : float64 or float32
+        unknown : {'error', 'ignore'}, optional
+            Overrides the encoder's ``unknown`` rule for this call.
 
         Returns
         -------
@@ -898,6 +1151,12 @@ class FeatureEncoder:
             raise ValueError(
                 f"The 'dtype' parameter of FeatureEncoder.transform must be float64 or float32. "
                 f"Got {out_dtype} instead."
+            )
+        unknown = self.unknown if unknown is None else unknown
+        if unknown not in UNKNOWN_RULES:
+            raise ValueError(
+                "The 'unknown' parameter of FeatureEncoder.transform must be one of "
+                f"{{'error', 'ignore'}}. Got {unknown!r} instead."
             )
         names = self._column_names(X_df, src)
         by_name = dict(zip(names, X_df.columns, strict=True))
@@ -915,48 +1174,56 @@ class FeatureEncoder:
                 "(or allow extra columns to ignore them)."
             )
         n = len(X_df)
-        X = np.empty((n, self.n_features_out_), dtype=np.float64)
-        j = 0
+        blocks: list[NDArray[np.float64]] = []
+        numeric_cols: list[NDArray[np.float64]] = []
+        numeric_at: list[int] = []
         for name in self.feature_names_in_:
             s = X_df[by_name[name]]
             if name in self.categories_:
-                levels = self.categories_[name]
-                if s.isna().any():
-                    i = int(np.flatnonzero(s.isna().to_numpy())[0])
-                    raise DataFileError(
-                        f"{src}: categorical column {name!r} has a missing value at "
-                        f"{_where(s.index, i)}; fill it or drop that row."
-                    )
-                raw_codes, uniques = _as_text_codes(s)
-                # map each distinct text to its training category; -1: not seen in training
-                lookup = pd.Index(levels).get_indexer(uniques)
-                codes = lookup[raw_codes]
-                unseen = np.flatnonzero(codes < 0)
-                if unseen.size:
-                    i = int(unseen[0])
-                    raise DataFileError(
-                        f"{src}: column {name!r} has the value {_short(uniques[raw_codes[i]])} at "
-                        f"{_where(s.index, i)}, not seen in training (known: {_names(levels)}); "
-                        "drop those rows or retrain with data that includes it."
-                    )
-                block = X[:, j : j + len(levels)]
-                block[:] = 0.0
-                block[np.arange(n), codes] = 1.0
-                j += len(levels)
+                blocks.append(self._encode_category(s, name, src, unknown))
             else:
-                values, example = _numeric_view(s, what=f"column {name!r}", src=src)
+                values, example = _numeric_view(s, what=f"column {_col(name)}", src=src)
                 if values is None:
                     raise DataFileError(
-                        f"{src}: column {name!r} was numeric in training but holds text here "
+                        f"{src}: column {_col(name)} was numeric in training but holds text here "
                         f"(values like {example}); fix the data."
                     )
                 self._check_finite(values, s, name, src)
-                X[:, j] = values
-                j += 1
+                numeric_at.append(len(blocks))
+                numeric_cols.append(values)
+                blocks.append(np.empty((n, 0)))
+        if numeric_cols:
+            M = np.column_stack(numeric_cols)
+            if self._numeric_imputer is not None:
+                M = self._numeric_imputer.transform(M)
+            for k, at in enumerate(numeric_at):
+                blocks[at] = M[:, k : k + 1]
+        X = np.hstack(blocks) if blocks else np.empty((n, 0))
+        X = np.asarray(X, dtype=np.float64)
         if self.standardize:
-            X -= self.means_
-            X /= self.scales_
+            X = (X - self.means_) / self.scales_
         return np.ascontiguousarray(X, dtype=out_dtype)
+
+    def _encode_category(self, s: pd.Series, name: str, src: str,
+                         unknown: str) -> NDArray[np.float64]:
+        self._check_category_missing(s, name, src)
+        text = self._filled_text(_as_text(s), name)
+        levels = self.categories_[name]
+        if unknown == "error":
+            codes = pd.Index(levels).get_indexer(text)
+            unseen = np.flatnonzero(codes < 0)
+            if unseen.size:
+                i = int(unseen[0])
+                raise DataFileError(
+                    f"{src}: column {_col(name)} has the value {_short(text[i])} at "
+                    f"{_where(s.index, i)}, not seen in training (known: {_names(levels)}); "
+                    "drop those rows, pass --unknown-category ignore (all-zero one-hot columns) "
+                    "or retrain with data that includes it."
+                )
+        with warnings.catch_warnings():
+            # unknown values with unknown='ignore': all-zero columns, as documented
+            warnings.simplefilter("ignore", UserWarning)
+            return np.asarray(self._onehot[name].transform(text[:, None]), dtype=np.float64)
 
     def fit_transform(
         self,
@@ -971,26 +1238,34 @@ class FeatureEncoder:
     # ------------------------------------------------------------------------------ state
 
     def to_arrays(self, prefix: str = "encoder.") -> dict[str, NDArray[np.float64]]:
-        """Arrays for :func:`gdlab.io.save_arrays`: ``{prefix}means``, ``{prefix}scales``."""
+        """Arrays for :func:`gdlab.io.save_arrays`: ``{prefix}means``, ``{prefix}scales`` and
+        ``{prefix}fill`` (the numeric columns' fill values, zeros when not imputing)."""
         self._check_fitted()
-        return {f"{prefix}means": self.means_.copy(), f"{prefix}scales": self.scales_.copy()}
+        return {f"{prefix}means": self.means_.copy(), f"{prefix}scales": self.scales_.copy(),
+                f"{prefix}fill": self._numeric_fill.copy()}
 
     def to_meta(self) -> dict[str, Any]:
-        """JSON-serializable description (names, kinds, categories, options)."""
+        """JSON-serializable description (names, kinds, categories, fill values, options)."""
         self._check_fitted()
         return {
             "state_version": self.STATE_VERSION,
             "categorical": self.categorical,
             "standardize": self.standardize,
             "max_categories": self.max_categories,
+            "missing": self.missing,
+            "unknown": self.unknown,
             "feature_names_in": list(self.feature_names_in_),
             "categories": {k: list(v) for k, v in self.categories_.items()},
+            "infrequent": {k: list(v) for k, v in self.infrequent_.items()},
+            "category_fill": {k: v for k, v in self.fill_.items() if k in self.categories_},
         }
 
     @staticmethod
-    def schema(prefix: str = "encoder.") -> dict[str, tuple[str, tuple[None]]]:
-        """Schema entries for :func:`gdlab.io.load_arrays` covering :meth:`to_arrays`."""
-        return {f"{prefix}means": ("f", (None,)), f"{prefix}scales": ("f", (None,))}
+    def schema(prefix: str = "encoder.") -> dict[str, Any]:
+        """Schema entries for :func:`gdlab.io.load_arrays` covering :meth:`to_arrays`
+        (``fill`` is absent from model files of state version 1)."""
+        return {f"{prefix}means": ("f", (None,)), f"{prefix}scales": ("f", (None,)),
+                f"{prefix}fill": ("f", (None,), False)}
 
     @classmethod
     def from_state(
@@ -1004,18 +1279,26 @@ class FeatureEncoder:
         """Rebuild a fitted encoder from :meth:`to_arrays` / :meth:`to_meta` output.
 
         Everything is checked (types, lengths, unique names, finite means, positive scales);
-        a problem raises :class:`gdlab.io.ModelFileError` naming `path`.
+        a problem raises :class:`gdlab.io.ModelFileError` naming `path`. State version 1
+        (before missing-cell rules) is read as ``missing='error'``, ``unknown='error'``.
         """
         src = _src(path)
 
         def bad(what: str) -> ModelFileError:
             return ModelFileError(
-                f"{src}: the feature encoder state is invalid ({what}); the file was altered or "
-                "not written by gdlab; re-save the model."
+                f"{src}: the feature encoder state is invalid ({shorten(what, 200)}); the file was "
+                "altered or not written by gdlab; re-save the model."
             )
 
         if not isinstance(meta, Mapping):
             raise bad(f"meta is a {type(meta).__name__}, expected a dict")
+        version = meta.get("state_version")
+        if (
+            not isinstance(version, int)
+            or isinstance(version, bool)
+            or version not in (1, cls.STATE_VERSION)
+        ):
+            raise bad(f"state_version {version!r}, this gdlab reads 1 and {cls.STATE_VERSION}")
         expected_keys = {
             "state_version",
             "categorical",
@@ -1024,18 +1307,13 @@ class FeatureEncoder:
             "feature_names_in",
             "categories",
         }
+        if version == 2:
+            expected_keys |= {"missing", "unknown", "infrequent", "category_fill"}
         if set(meta) != expected_keys:
             raise bad(
                 f"unknown keys {sorted(set(meta) - expected_keys)}, missing keys "
                 f"{sorted(expected_keys - set(meta))}"
             )
-        version = meta["state_version"]
-        if (
-            not isinstance(version, int)
-            or isinstance(version, bool)
-            or version != cls.STATE_VERSION
-        ):
-            raise bad(f"state_version {version!r}, this gdlab reads {cls.STATE_VERSION}")
         names = meta["feature_names_in"]
         if not isinstance(names, list) or not all(isinstance(c, str) for c in names) or not names:
             raise bad("feature_names_in must be a non-empty list of str")
@@ -1049,19 +1327,51 @@ class FeatureEncoder:
             ok = ok and all(isinstance(v, str) for v in levels)
             if not ok or levels != sorted(set(levels)):
                 raise bad(f"categories of {k!r} must be a sorted list of distinct str")
+        infrequent = meta.get("infrequent", {})
+        if not isinstance(infrequent, dict) or not set(infrequent) <= set(cats):
+            raise bad("infrequent must map categorical columns to lists")
+        for k, rare in infrequent.items():
+            if (not isinstance(rare, list) or not rare or not set(rare) <= set(cats[k])
+                    or len(rare) >= len(cats[k]) or rare != sorted(set(rare))):
+                raise bad(f"infrequent of {k!r} must be a sorted list of some of its categories")
+        category_fill = meta.get("category_fill", {})
+        if not isinstance(category_fill, dict) or any(
+                k not in cats or v not in cats[k] for k, v in category_fill.items()):
+            raise bad("category_fill must map categorical columns to one of their categories")
+        max_categories = meta["max_categories"]
+        if version == 1:
+            max_categories = None  # version 1 stored a refusal limit, not a grouping
         try:
             enc = cls(
                 categorical=meta["categorical"],
                 standardize=meta["standardize"],
-                max_categories=meta["max_categories"],
+                max_categories=max_categories,
+                missing=meta.get("missing", "error"),
+                unknown=meta.get("unknown", "error"),
             )
         except (TypeError, ValueError) as exc:
             raise bad(str(exc)) from None
+        if enc.imputes and set(category_fill) != set(cats):
+            raise bad("category_fill must give a value for every categorical column")
         enc.feature_names_in_ = list(names)
         enc.categories_ = {k: list(cats[k]) for k in names if k in cats}
         enc.categorical_columns_ = [k for k in names if k in cats]
         enc.numeric_columns_ = [k for k in names if k not in cats]
-        enc.feature_names_out_ = enc._out_names()
+        enc.infrequent_ = {k: list(v) for k, v in infrequent.items()}
+        n_num = len(enc.numeric_columns_)
+        fill = arrays.get(f"{prefix}fill", np.zeros(n_num))
+        if not isinstance(fill, np.ndarray) or fill.dtype.kind != "f" or fill.shape != (n_num,):
+            raise bad(f"array {prefix}fill has shape {getattr(fill, 'shape', None)}, expected "
+                      f"({n_num},) float")
+        if not np.isfinite(fill).all():
+            raise bad(f"array {prefix}fill has non-finite values")
+        enc._numeric_fill = np.asarray(fill, dtype=np.float64).copy()
+        enc.fill_ = {}
+        if enc.imputes:
+            enc.fill_.update(zip(enc.numeric_columns_, map(float, enc._numeric_fill),
+                                 strict=True))
+            enc.fill_.update(category_fill)
+        enc._build()
         n_out = len(enc.feature_names_out_)
         for key in ("means", "scales"):
             a = arrays.get(f"{prefix}{key}")

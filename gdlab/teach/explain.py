@@ -90,6 +90,15 @@ def _convention(reduction: str) -> str:
             "grad = X^T k (no 1/m)")
 
 
+def _mean_beside_sum(loss: float, m: int, reduction: str) -> list[Quantity]:
+    """With the sum convention, the mean loss beside it: the number the lesson prints
+    (91.664233 for its two samples) is the mean, while its gradient uses the sum."""
+    if reduction != "sum":
+        return []
+    return [Quantity("loss_mean", f"L / m, m = {m}: the mean, as the lesson prints it",
+                     float(loss) / m)]
+
+
 def explain_linear_step(way: int = 3, *, reduction: str = "mean", lr: float = WORKED_LR
                         ) -> Explanation:
     """One gradient step of linear regression on the lesson's data, Way 1, 2 or 3.
@@ -125,6 +134,7 @@ def explain_linear_step(way: int = 3, *, reduction: str = "mean", lr: float = WO
             Quantity("y_hat", "theta^T X", y_hat),
             Quantity("residual", "y_hat - y", residual),
             Quantity("loss", "L(theta)", loss),
+            *_mean_beside_sum(loss, m, reduction),
             Quantity("k", "dL/dy_hat", k_row),
             Quantity("grad", "X k^T", grad),
             Quantity("theta_new", "theta - lr * grad", theta_new),
@@ -146,6 +156,7 @@ def explain_linear_step(way: int = 3, *, reduction: str = "mean", lr: float = WO
             Quantity("y_hat", "X theta", y_hat),
             Quantity("residual", "y_hat - y", residual),
             Quantity("loss", "L(theta)", loss),
+            *_mean_beside_sum(loss, m, reduction),
             Quantity("k", "dL/dy_hat", k),
             Quantity("grad", "X^T k", grad),
             Quantity("theta_new", "theta - lr * grad", theta_new),

@@ -9,7 +9,8 @@ from gdlab.core.models.base import MODELS, Model, model_from_config, register_mo
 from gdlab.core.models.glm import GLM
 from gdlab.core.models.linear import LinearModel
 from gdlab.core.models.logistic import LogisticModel
+from gdlab.core.models.mlp import MLP
 from gdlab.core.models.softmax import SoftmaxModel
 
-__all__ = ["GLM", "MODELS", "LinearModel", "LogisticModel", "Model", "SoftmaxModel",
+__all__ = ["GLM", "MLP", "MODELS", "LinearModel", "LogisticModel", "Model", "SoftmaxModel",
            "model_from_config", "register_model"]

@@ -33,6 +33,26 @@ from gdlab.core.models.base import register_model
 
 Array = NDArray[np.floating[Any]]
 
+
+def finish_flat(loss: Any, g: Array, w: Array, nk: int, alpha: float, fit_intercept: bool
+                ) -> Any:
+    """The intercept rule and the L2 term on a flat gradient, in place; returns the loss.
+
+    ``g`` is the data term's gradient (weights ``g[:nk]``, then the biases), ``w`` the flat
+    weights (at least ``nk`` long; the biases after them are not read). Without an intercept
+    the bias gradient is zero; with ``alpha`` the loss gains ``alpha / 2 ||W||^2`` and
+    ``g[:nk]`` gains ``alpha W`` (the bias is unpenalized). Plain NumPy that numba also
+    compiles: the compiled epoch (:mod:`gdlab.engines.fastepoch`) calls it too.
+    """
+    if not fit_intercept:
+        g[nk:] = 0.0
+    if alpha != 0.0:
+        W = w[:nk]
+        loss = loss + 0.5 * alpha * float(np.dot(W, W))
+        g[:nk] += alpha * W
+    return loss
+
+
 LINKS = {"mse": "identity", "bce": "sigmoid", "cce": "softmax",
          "softmax_mse": "softmax", "softmax_bce": "softmax"}
 LAYOUTS = ("rows", "columns")
@@ -235,22 +255,13 @@ class GLM:
                ) -> tuple[float, Array]:
         """The flat gradient from the data term's dL/dW (n_features, K) and dL/db (K,): the
         bias gradient zeroed without an intercept, then the L2 term added (see penalty)."""
-        if not self.fit_intercept:
-            gb = np.zeros_like(gb)
-        if alpha:
-            loss += 0.5 * alpha * float(np.sum(W * W))
-            gW = gW + alpha * W
-        return loss, np.concatenate([gW.ravel(), gb])
+        g = np.concatenate([gW.ravel(), gb])
+        return finish_flat(loss, g, W.ravel(), gW.size, alpha, self.fit_intercept), g
 
     def penalty(self, theta: Array, alpha: float) -> tuple[float, Array]:
         """``alpha / 2 ||W||^2`` and its gradient ``[alpha W, 0]`` (the bias is unpenalized)."""
-        nk = self.n_features * self.n_outputs
         grad = np.zeros_like(theta)
-        if not alpha:
-            return 0.0, grad
-        W = theta[:nk]
-        grad[:nk] = alpha * W
-        return 0.5 * alpha * float(np.dot(W, W)), grad
+        return finish_flat(0.0, grad, theta, self.n_features * self.n_outputs, alpha, True), grad
 
     #: bound on the second derivative of the loss in the logits, per loss (None: no bound used)
     CURVATURE: ClassVar[dict[str, float | None]] = {

@@ -10,7 +10,8 @@
 
 See :mod:`gdlab.core.optim.base` for the full contract. Classes, in order of increasing
 complexity: :class:`GD`, :class:`Momentum` / :class:`Nesterov` / :class:`SGD`,
-:class:`Adagrad`, :class:`RMSprop`, :class:`Adam`, :class:`AdamW`.
+:class:`Adagrad`, :class:`RMSprop`, :class:`Adam`, :class:`AdamW`. Each update is a plain
+element-wise function in :mod:`gdlab.core.optim.rules`, which the compiled engine runs too.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gdlab.core._validation import check_choice
-from gdlab.core.optim.base import Optimizer, State, lerp
+from gdlab.core.optim.base import Optimizer, State
+from gdlab.core.optim.rules import adam_rule, adam_scales
 
 
 class Adam(Optimizer):
@@ -64,28 +65,15 @@ class Adam(Optimizer):
     def _update(
         self, g: NDArray[np.floating], state: State, params: NDArray[np.floating], lr: Any, t: int
     ) -> tuple[NDArray[np.floating], State]:
-        beta1, beta2 = self.beta1, self.beta2
-        decay = None
-        if self.weight_decay != 0.0:
-            if self.decoupled_weight_decay:
-                decay = -lr * self.weight_decay * params
-            else:
-                g = g + self.weight_decay * params
-        mu = lerp(state["mu"], g, 1.0 - beta1)
-        nu = beta2 * state["nu"] + (1.0 - beta2) * g * g
+        step_size, bc2_sqrt = adam_scales(lr, t, self.beta1, self.beta2)
+        step, mu, nu, nu_max = adam_rule(
+            g, params, state["mu"], state["nu"], state.get("nu_max", 0.0), lr, step_size,
+            bc2_sqrt, self.beta1, self.beta2, self.eps, self.weight_decay,
+            self.decoupled_weight_decay, self.amsgrad)
         new: State = {"mu": mu, "nu": nu}
-        step_size = lr / (1.0 - beta1**t)
-        bc2_sqrt = (1.0 - beta2**t) ** 0.5
         if self.amsgrad:
-            nu_max = np.maximum(state["nu_max"], nu)
             new["nu_max"] = nu_max
-            denom = np.sqrt(nu_max) / bc2_sqrt + self.eps
-        else:
-            denom = np.sqrt(nu) / bc2_sqrt + self.eps
-        updates = -step_size * mu / denom
-        if decay is not None:
-            updates = decay + updates
-        return updates, new
+        return step, new
 
 
 class AdamW(Adam):

@@ -8,7 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gdlab.core._validation import check_choice
-from gdlab.core.optim.base import Optimizer, State, lerp
+from gdlab.core.optim.base import Optimizer, State
+from gdlab.core.optim.rules import adagrad_rule, rmsprop_rule
 
 
 class Adagrad(Optimizer):
@@ -62,13 +63,9 @@ class Adagrad(Optimizer):
     def _update(
         self, g: NDArray[np.floating], state: State, params: NDArray[np.floating], lr: Any, t: int
     ) -> tuple[NDArray[np.floating], State]:
-        if self.weight_decay != 0.0:
-            g = g + self.weight_decay * params
-        clr = lr / (1 + (t - 1) * self.lr_decay)
-        s = state["sum"] + g * g
-        std = np.sqrt(s + self.eps) if self.eps_inside_sqrt else np.sqrt(s) + self.eps
-        # (-lr * g) / d: torch's addcdiv order, so paths agree to the last bits
-        return -clr * g / std, {"sum": s}
+        step, s = adagrad_rule(g, params, state["sum"], lr, t, self.eps, self.eps_inside_sqrt,
+                               self.lr_decay, self.weight_decay)
+        return step, {"sum": s}
 
 
 class RMSprop(Optimizer):
@@ -131,19 +128,13 @@ class RMSprop(Optimizer):
     def _update(
         self, g: NDArray[np.floating], state: State, params: NDArray[np.floating], lr: Any, t: int
     ) -> tuple[NDArray[np.floating], State]:
-        alpha = self.alpha
-        if self.weight_decay != 0.0:
-            g = g + self.weight_decay * params
-        nu = alpha * state["nu"] + (1.0 - alpha) * g * g
+        step, nu, mu, buf = rmsprop_rule(
+            g, params, state["nu"], state.get("mu", 0.0), state.get("momentum_buffer", 0.0),
+            lr, self.alpha, self.eps, self.eps_inside_sqrt, self.centered, self.momentum,
+            self.weight_decay)
         new: State = {"nu": nu}
-        s = nu
         if self.centered:
-            mu = lerp(state["mu"], g, 1.0 - alpha)
             new["mu"] = mu
-            s = nu - mu * mu
-        d = np.sqrt(s + self.eps) if self.eps_inside_sqrt else np.sqrt(s) + self.eps
         if self.momentum > 0.0:
-            buf = self.momentum * state["momentum_buffer"] + g / d
             new["momentum_buffer"] = buf
-            return -lr * buf, new
-        return -lr * g / d, new
+        return step, new

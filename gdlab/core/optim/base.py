@@ -34,17 +34,6 @@ def _float_dtype(params: NDArray[Any]) -> np.dtype[Any]:
     return np.dtype(np.float64)
 
 
-def lerp(a: NDArray[Any], b: NDArray[Any], w: float) -> NDArray[Any]:
-    """``a + w (b - a)``, the moving-average step, written as torch.lerp rounds it.
-
-    Algebraically ``(1 - w) a + w b``; torch switches form at w = 0.5 for accuracy, and using
-    the same form keeps long runs equal to the last bits.
-    """
-    if w < 0.5:
-        return a + w * (b - a)
-    return b - (b - a) * (1.0 - w)
-
-
 class Optimizer(HasParams, ABC):
     """Base class: hyperparameter bookkeeping, ``init``/``update`` plumbing.
 

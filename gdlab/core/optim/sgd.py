@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from gdlab.core._validation import check_choice
 from gdlab.core.optim.base import Optimizer, State
+from gdlab.core.optim.rules import gd_rule, momentum_lesson_rule, momentum_torch_rule
 
 
 class GD(Optimizer):
@@ -23,7 +24,7 @@ class GD(Optimizer):
     def _update(
         self, g: NDArray[np.floating], state: State, params: NDArray[np.floating], lr: Any, t: int
     ) -> tuple[NDArray[np.floating], State]:
-        return -lr * g, {}
+        return gd_rule(g, params, lr, 0.0), {}
 
 
 class Momentum(Optimizer):
@@ -96,19 +97,16 @@ class Momentum(Optimizer):
     def _update(
         self, g: NDArray[np.floating], state: State, params: NDArray[np.floating], lr: Any, t: int
     ) -> tuple[NDArray[np.floating], State]:
-        beta = self.beta
-        if self.weight_decay != 0.0:
-            g = g + self.weight_decay * params
-        if beta == 0.0:
-            return -lr * g, {}
+        wd = self.weight_decay
+        if self.beta == 0.0:
+            return gd_rule(g, params, lr, wd), {}
         if self.form == "lesson":
-            v = beta * state["velocity"] - lr * g
-            step = beta * v - lr * g if self.nesterov else v
+            step, v = momentum_lesson_rule(g, params, state["velocity"], lr, self.beta,
+                                           self.nesterov, wd)
             return step, {"velocity": v}
-        # torch: the first buffer is the gradient itself, not (1 - dampening) * g
-        b = g.copy() if t == 1 else beta * state["mu"] + (1.0 - self.dampening) * g
-        g_eff = g + beta * b if self.nesterov else b
-        return -lr * g_eff, {"mu": b}
+        step, b = momentum_torch_rule(g, params, state["mu"], lr, t, self.beta, self.dampening,
+                                      self.nesterov, wd)
+        return step, {"mu": b}
 
 
 class Nesterov(Momentum):

@@ -34,6 +34,8 @@ VEC = {"reassoc", "contract"}
 # stamped with all of them (see _KernelCacheLocator)
 COMPILED_SOURCES = (
     "teach/_bench.py", "engines/fastepoch.py", "core/shuffle.py",
+    "core/pointwise.py", "core/optim/rules.py", "core/models/glm.py",
+    "engines/kernels/_formulas_nb.py",
     "engines/kernels/_linear_f_nb.py", "engines/kernels/_linear_nb.py",
     "engines/kernels/_linear_small_nb.py", "engines/kernels/_numba.py",
     "engines/kernels/_pointwise_nb.py", "engines/kernels/_softmax_nb.py",

@@ -8,6 +8,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from gdlab.core._validation import check_choice, check_consistent_length
+from gdlab.core.losses import one_hot
+from gdlab.core.pointwise import bce_point, cce_point, mse_point
 
 # A row block the kernels keep in cache between forming r and X_block^T r (L2 is 1-2 MiB+).
 BLOCK_BYTES = 1_536 * 1024
@@ -109,31 +111,14 @@ def _linear_pointwise(
     loss: str, z: NDArray[np.float64], y: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-sample loss l_i and dl_i/dz_i for identity+MSE or sigmoid+BCE (from logits)."""
-    if loss == "mse":
-        d = z - y
-        return d * d, 2.0 * d
-    # logaddexp(0, z) - y z, never log(sigmoid(z)): stays finite for |z| ~ 1000. Written
-    # through e = exp(-|z|) so one SIMD exp and one log1p serve both the loss and expit(z)
-    # (np.logaddexp + expit cost ~3x more per element).
-    e = np.exp(-np.abs(z))
-    q = 1.0 / (1.0 + e)
-    p = np.where(z >= 0.0, q, e * q)  # expit(z)
-    return np.maximum(z, 0.0) + np.log1p(e) - y * z, p - y
+    return mse_point(z, y) if loss == "mse" else bce_point(z, y)
 
 
 def _softmax_pointwise(
     Z: NDArray[np.float64], y: NDArray[np.intp]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-sample CCE from logits and dl_i/dZ_i = softmax(Z_i) - onehot(y_i)."""
-    rows = np.arange(Z.shape[0])
-    P = Z - Z.max(axis=1, keepdims=True)  # subtract the row max: exp overflows above ~709
-    shifted_true = P[rows, y]
-    np.exp(P, out=P)
-    total = P.sum(axis=1)
-    losses = np.log(total) - shifted_true  # logsumexp(Z_i) - Z_i[y_i]
-    P /= total[:, None]
-    P[rows, y] -= 1.0
-    return losses, P
+    return cce_point(Z, one_hot(y, Z.shape[1]))
 
 
 def _linear_numpy(

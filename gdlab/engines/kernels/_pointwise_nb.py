@@ -1,5 +1,12 @@
 """Point-wise loss code for the compiled kernels: exp, log1p, and the BCE of a row.
 
+The reference steps are :func:`gdlab.core.pointwise.mse_point` and
+:func:`~gdlab.core.pointwise.bce_point`. MSE is compiled from that very function (registered
+in :mod:`gdlab.engines.kernels._formulas_nb`). BCE is not: the reference's ``np.exp`` and
+``np.log1p`` run scalar here, so :func:`_bce_row` (and :func:`bce8`, eight rows at a time)
+computes the same step through the polynomials below; ``tests/test_pointwise.py`` holds both
+within 2 ulp of ``bce_point`` (the loss relative to the size of its terms).
+
 Numba has no vector math library here (no SVML), and a scalar ``np.exp`` costs ~10 ns, so
 :func:`exp_nb` and :func:`log1p_unit_nb` are written out as branch-free polynomials that LLVM
 vectorises across the rows of a loop (:func:`pointwise_block`, ~2 ns each).
@@ -24,6 +31,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from gdlab.engines.kernels._formulas_nb import mse_point
 from gdlab.engines.kernels._numba import f64_from_bits, njit
 
 __all__ = ["bce8", "exp_nb", "log1p_unit_nb", "point8", "pointwise_block", "pointwise_one",
@@ -116,7 +124,8 @@ def log1p_unit_nb(t):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
 def _bce_row(z, yi):  # type: ignore[no-untyped-def]
-    """BCE of one row and dl/dz: logaddexp(0, z) - y z and sigmoid(z) - y.
+    """BCE of one row and dl/dz: logaddexp(0, z) - y z and sigmoid(z) - y, as
+    :func:`gdlab.core.pointwise.bce_point` (within 2 ulp: ``tests/test_pointwise.py``).
 
     With e = exp(-|z|) in [0, 1]: logaddexp(0, z) = max(z, 0) + log1p(e), sigmoid(z) =
     1 / (1 + e) for z >= 0 and e / (1 + e) otherwise; finite for |z| ~ 1000. The two
@@ -137,8 +146,7 @@ def _bce_row(z, yi):  # type: ignore[no-untyped-def]
 def _pointwise_row(head, z, yi):  # type: ignore[no-untyped-def]
     """Per-sample loss and dl/dz: identity + MSE (head 0) or sigmoid + BCE (head 1)."""
     if head == 0:
-        d = z - yi
-        return d * d, 2.0 * d
+        return mse_point(z, yi)
     return _bce_row(z, yi)
 
 
@@ -157,14 +165,12 @@ def pointwise_block(head, zb, y, s, i, nb, db, lb):  # type: ignore[no-untyped-d
     if head == 0:
         if s.size > 0:
             for k in range(nb):
-                d = zb[k] - y[i + k]
-                lb[k] = s[i + k] * (d * d)
-                db[k] = s[i + k] * (2.0 * d)
+                lk, dk = mse_point(zb[k], y[i + k])
+                lb[k] = s[i + k] * lk
+                db[k] = s[i + k] * dk
         else:
             for k in range(nb):
-                d = zb[k] - y[i + k]
-                lb[k] = d * d
-                db[k] = 2.0 * d
+                lb[k], db[k] = mse_point(zb[k], y[i + k])
     elif s.size > 0:
         for k in range(nb):
             lk, dk = _bce_row(zb[k], y[i + k])
@@ -303,11 +309,17 @@ def bce8(typingctx, z, y):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
 def _mse8(z, y):  # type: ignore[no-untyped-def]
-    """Identity + MSE of eight rows, in :func:`bce8`'s layout: (d_u^2 ..., 2 d_u ...)."""
-    d0, d1, d2, d3 = z[0] - y[0], z[1] - y[1], z[2] - y[2], z[3] - y[3]
-    d4, d5, d6, d7 = z[4] - y[4], z[5] - y[5], z[6] - y[6], z[7] - y[7]
-    return (d0 * d0, d1 * d1, d2 * d2, d3 * d3, d4 * d4, d5 * d5, d6 * d6, d7 * d7,
-            2.0 * d0, 2.0 * d1, 2.0 * d2, 2.0 * d3, 2.0 * d4, 2.0 * d5, 2.0 * d6, 2.0 * d7)
+    """Identity + MSE of eight rows (:func:`~gdlab.core.pointwise.mse_point` lane by lane), in
+    :func:`bce8`'s layout: (the eight losses, the eight dl/dz)."""
+    l0, d0 = mse_point(z[0], y[0])
+    l1, d1 = mse_point(z[1], y[1])
+    l2, d2 = mse_point(z[2], y[2])
+    l3, d3 = mse_point(z[3], y[3])
+    l4, d4 = mse_point(z[4], y[4])
+    l5, d5 = mse_point(z[5], y[5])
+    l6, d6 = mse_point(z[6], y[6])
+    l7, d7 = mse_point(z[7], y[7])
+    return (l0, l1, l2, l3, l4, l5, l6, l7, d0, d1, d2, d3, d4, d5, d6, d7)
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")

@@ -4,6 +4,12 @@
 (nchunks, K, n + 1) (bias in column n) and per-chunk losses; the caller adds them in chunk
 order (reproducible). Only imported when numba is present.
 
+The step per row is :func:`gdlab.core.pointwise.cce_point`'s (``l = logsumexp(z) - z_y``,
+``dl/dz = softmax(z) - onehot(y)``), fused with the products and computed with the polynomial
+exp below; ``tests/test_kernels_softmax_nb.py`` holds the pass equal to
+:func:`~gdlab.engines.kernels.plain_softmax_loss_grad` (which calls ``cce_point``) to 1e-12
+relative in float64 (``tests/_checks.py``'s TOL).
+
 Why BLAS inside the pass. The arithmetic is two skinny products per row block, ``Z = X_b W``
 and ``G += D_b^T X_b`` (2 n K multiply-adds per row). Loops compiled by numba reach ~5-10
 multiply-adds per ns per core on them (LLVM cannot keep a GEMM register tile); OpenBLAS's

@@ -1,0 +1,14 @@
+"""The browser playground: one self-contained HTML page per function.
+
+``page`` gathers what needs Python (f and its exact gradient printed as JavaScript by SymPy in
+``jsgen``, the value grid, contour levels, critical points) and inlines it with ``static/``:
+``optim.js`` (gdlab's optimizers, schedules and descent loop, rule for rule) and
+``playground.js`` (drawing and interaction on plain canvas). No library is vendored; the page
+makes no network request.
+
+Imports :mod:`gdlab.core`, :mod:`gdlab.functions` and :mod:`gdlab.io` only.
+"""
+
+from gdlab.playground.page import Playground, build_playground, render_page, write_playground
+
+__all__ = ["Playground", "build_playground", "render_page", "write_playground"]
