@@ -44,7 +44,7 @@ CASES = {
 #: case -> (scikit-learn, gdlab)
 MEASURED = {
     "penguins_mass": (0.8956, 0.8956), "penguins_species": (1.0, 1.0),
-    "longley": (0.9867, 0.9871), "cars_mpg": (0.7371, 0.7369), "fair": (0.0490, 0.0487),
+    "longley": (0.9867, 0.9870), "cars_mpg": (0.7371, 0.7369), "fair": (0.0490, 0.0487),
     "spector": (0.75, 0.75), "diabetes": (0.4440, 0.4422),
     "breast_cancer": (0.9650, 0.9650), "wine": (0.9778, 0.9778), "iris": (0.9737, 0.9737),
 }
