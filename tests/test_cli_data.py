@@ -247,7 +247,7 @@ def test_not_converging_is_a_warning_on_stderr(
         reg_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "fit", reg_csv, "-t", "y", "--epochs", "3")
     assert code == 0
-    assert "gdlab: warning: Stopped after the maximum of 3 epochs" in err
+    assert "gdlab: warning: LinearRegression stopped at the epoch limit epochs=3" in err
 
 
 def test_schedule_by_name_is_scaled_to_the_epochs(

@@ -95,7 +95,8 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     titles = [s["title"] for s in data["steps"]]
-    assert len(titles) == 5 and "Logistic" in titles[3] and "Softmax" in titles[4]
+    assert len(titles) == 6 and "Logistic" in titles[3] and "Softmax" in titles[4]
+    assert "lr='auto'" in titles[5]
     way3 = {q["name"]: q for q in data["steps"][2]["quantities"]}
     assert way3["grad"]["value"] == [-88.48615, -16.503]
     assert way3["theta_new"]["value"] == [0.5448615, 0.21403]
@@ -110,3 +111,17 @@ def test_cli_subprocess_and_bad_option() -> None:
                          capture_output=True, text=True, check=False)
     assert bad.returncode != 0
     assert "Traceback" not in bad.stderr and "'7' is not one of" in bad.stderr
+
+
+def test_auto_lr_is_one_over_the_hessian_eigenvalue() -> None:
+    from gdlab.teach.explain import explain_auto_lr
+
+    exp = explain_auto_lr()
+    assert exp["L"] == pytest.approx(56.17660, abs=1e-4)
+    assert exp["lr_auto"] == pytest.approx(1 / exp["L"])
+    # the estimators' auto rate on the same four rows, without standardizing
+    import gdlab
+
+    X, y = np.array([[6.7], [4.6], [3.5], [5.5]]), np.array([9.1, 5.9, 4.6, 6.7])
+    est = gdlab.LinearRegression(optimizer="gd", alpha=0.0, epochs=1, tol=None).fit(X, y)
+    assert est.lr_ == pytest.approx(exp["lr_auto"], rel=1e-12)

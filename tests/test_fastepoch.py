@@ -253,7 +253,9 @@ def test_divergence_raises_the_same_error(loss, K, lr, spy, path):
         fastepoch.ENABLED = fast
         theta0 = problem.model.init(0, scale=0.1)
         state = TrainState.start(theta0, GD(), random_state=3)
-        config = TrainConfig(optimizer="gd", lr=lr, batch_size=BS, epochs=50, tol=None)
+        # the finite-growth rules off: this is the non-finite step the kernel must stop at
+        config = TrainConfig(optimizer="gd", lr=lr, batch_size=BS, epochs=50, tol=None,
+                             divergence_ratio=None, divergence_epochs=None)
         try:
             with pytest.raises(DivergenceError) as info:
                 run(problem, state, config)

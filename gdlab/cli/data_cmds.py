@@ -156,8 +156,8 @@ def _inferred_lines(res: Any) -> list[str]:
 @click.option("--schedule", default=None, type=schedule_choice(),
               help="Learning-rate schedule name, e.g. 'exponential'.")
 @click.option("--batch-size", "batch_size", default=None,
-              help="Rows per step: an integer, 'full' (full batch) or 'auto' (min(256, n)) "
-                   "(default: the estimator's).")
+              help="Rows per step: an integer, 'full' (full batch) or 'auto' (full batch up "
+                   "to 10,000 rows, else 256) (default: the estimator's).")
 @click.option("--epochs", default=None, type=click.IntRange(1, None),
               help="Most epochs (default: the estimator's).")
 @click.option("--alpha", default=None, type=click.FloatRange(0, None),

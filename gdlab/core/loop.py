@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -43,27 +44,39 @@ __all__ = [
     "Problem",
     "TrainConfig",
     "TrainState",
+    "diagnose",
     "run",
 ]
 
 
 class DivergenceError(ValueError):
-    """Training produced a non-finite loss or parameter.
+    """Training diverged: a non-finite loss or parameter, or a finite loss that kept growing.
 
-    Attributes: epoch, step, last_finite_loss, lr, and params (the last finite parameters).
+    Attributes: epoch, step, lr, last_finite_loss, losses (the tail of the epoch losses),
+    suggested_lr (a smaller rate to try), reason, and params (the last good parameters: those
+    of the epoch with the lowest training loss, or the last finite ones).
     """
 
     def __init__(self, *, epoch: int, step: int, last_finite_loss: float | None, lr: float,
-                 params: Array, what: str) -> None:
+                 params: Array, what: str, losses: Sequence[float] = (),
+                 suggested_lr: float | None = None, suggest_scaling: bool = True) -> None:
         self.epoch, self.step, self.lr = epoch, step, lr
         self.last_finite_loss = last_finite_loss
         self.params = params
+        self.losses = [float(v) for v in losses]
+        self.suggested_lr = lr / 10 if suggested_lr is None else float(suggested_lr)
+        self.reason = what
         last = "none yet" if last_finite_loss is None else f"{last_finite_loss:.6g}"
+        tail = ", ".join(f"{v:.4g}" for v in self.losses[-6:]) or "none yet"
+        what_text = (f"the {what} became non-finite" if what in ("loss or gradient", "parameters")
+                     else what)
+        scaling = (" or standardize the features (sklearn.preprocessing.StandardScaler)"
+                   if suggest_scaling else "")
         super().__init__(
-            f"Training diverged at epoch {epoch}, step {step}: the {what} became non-finite "
-            f"(last finite loss {last}, learning rate {lr:.6g}). Use a smaller learning rate "
-            f"(e.g. lr={lr / 10:.3g}) or standardize the features "
-            "(sklearn.preprocessing.StandardScaler)."
+            f"Training diverged at epoch {epoch}, step {step}: {what_text} (last finite loss "
+            f"{last}; epoch losses ..., {tail}; learning rate {lr:.6g}). Expected a loss that "
+            f"falls. Use a smaller learning rate (e.g. lr={self.suggested_lr:.3g}, or "
+            f"lr='auto'){scaling}."
         )
 
 
@@ -156,9 +169,26 @@ class TrainConfig:
 
     batch_size : None (full batch), k (mini-batch) or 1 (stochastic).
     schedule_unit : 'epoch' (the schedule's step is the epoch index) or 'step' (optimizer steps).
-    tol, n_iter_no_change : stop when the monitored value has not improved by tol for that
-        many epochs (the training loss, or the validation score with a validation function).
+    tol, n_iter_no_change : the stopping test, relative. A full-batch epoch passes when its
+        training loss differs from the previous epoch's by at most
+        ``tol * max(|previous|, 0.01 |first epoch's|)`` (in either direction: a loss still
+        falling or oscillating fails). A mini-batch epoch (its
+        loss is noisy), or with a validation function the validation score, passes when it
+        did not beat the best so far by more than ``tol * |best|``. The run has converged
+        (``converged``, stopped_by 'converged') when n_iter_no_change epochs in a row passed.
+        tol=None: no test, every epoch runs.
     restore_best : put back the parameters of the best monitored epoch when stopping.
+    divergence_ratio, divergence_epochs : the finite divergence test. The run diverges when an
+        epoch's training loss exceeds divergence_ratio times the first epoch's, or when the
+        loss is above the first epoch's and rose in each of the last divergence_epochs epochs.
+        None turns either rule off. divergence_start: the index in the history of that first
+        epoch (a warm-started fit compares with its own first epoch).
+    auto_lr : the data-derived rate (lr='auto'), suggested in divergence and warning messages;
+        a callable is asked only when a message needs it.
+    suggest_scaling : whether a DivergenceError also suggests standardizing the features (the
+        estimators say so only when the columns' scales are large or far apart); a callable
+        is asked only when a message needs it.
+    owner : the name messages give the run (an estimator's class name).
     """
 
     optimizer: Any = "adam"
@@ -172,13 +202,24 @@ class TrainConfig:
     n_iter_no_change: int = 5
     restore_best: bool = False
     warn_on_no_convergence: bool = True
+    divergence_ratio: float | None = 10.0
+    divergence_epochs: int | None = 5
+    divergence_start: int = 0
+    auto_lr: float | Callable[[], float | None] | None = None
+    owner: str = "train"
+    suggest_scaling: bool | Callable[[], bool] = True
 
-    def validate(self, owner: str = "train") -> None:
+    def validate(self, owner: str | None = None) -> None:
+        owner = self.owner if owner is None else owner
         check_scalar(self.lr, "lr", low=0.0, closed="neither", owner=owner)
         check_scalar(self.epochs, "epochs", kind=int, low=1, owner=owner)
         check_scalar(self.batch_size, "batch_size", kind=int, low=1, owner=owner, allow_none=True)
         check_scalar(self.tol, "tol", low=0.0, owner=owner, allow_none=True)
         check_scalar(self.n_iter_no_change, "n_iter_no_change", kind=int, low=1, owner=owner)
+        check_scalar(self.divergence_ratio, "divergence_ratio", low=1.0, closed="neither",
+                     owner=owner, allow_none=True)
+        check_scalar(self.divergence_epochs, "divergence_epochs", kind=int, low=1, owner=owner,
+                     allow_none=True)
         if self.schedule_unit not in ("epoch", "step"):
             raise ValueError(f"The 'schedule_unit' parameter of {owner} must be 'epoch' or "
                              f"'step'. Got {self.schedule_unit!r} instead.")
@@ -205,6 +246,10 @@ class TrainState:
     best_theta: Array | None = None
     no_improve: int = 0
     last_finite_loss: float | None = None
+    # parameters at the start of the epoch with the lowest training loss (the last good ones)
+    good_theta: Array | None = None
+    good_loss: float = math.inf
+    epoch_start_theta: Array | None = None
     converged: bool = False
     stopped_by: str | None = None
     schedule_state: dict[str, Any] | None = None
@@ -271,9 +316,11 @@ def run(
     fast = (engine.epoch_runner(problem, optimizer, config, step_callbacks)
             if engine is not None else None)
 
+    lr_t = float(config.lr)
     while state.epoch < config.epochs and state.stopped_by is None:
         t0 = time.perf_counter()
         if state.batch_index == 0:
+            state.epoch_start_theta = theta.copy()
             state.order = source.epoch_order(state.rng, bs, config.shuffle)
             if fast is not None:
                 lr_t = float(sched(state.epoch, config.lr))
@@ -288,17 +335,14 @@ def run(
                 loss, grad = problem.loss_and_grad(theta, idx)
             if not (math.isfinite(loss) and _finite(grad)):
                 state.theta = theta
-                raise DivergenceError(epoch=state.epoch, step=state.step, lr=lr_t,
-                                      last_finite_loss=state.last_finite_loss,
-                                      params=theta.copy(), what="loss or gradient")
+                raise _diverged(state, config, lr_t, "loss or gradient")
             with np.errstate(over="ignore", invalid="ignore"):
                 updates, opt_state = optimizer.update(grad, state.opt_state, theta, lr_t)
                 new_theta = theta + updates
             if not _finite(new_theta):
                 state.theta = theta
-                raise DivergenceError(epoch=state.epoch, step=state.step, lr=lr_t,
-                                      last_finite_loss=loss, params=theta.copy(),
-                                      what="parameters")
+                state.last_finite_loss = float(loss)
+                raise _diverged(state, config, lr_t, "parameters")
             theta, state.opt_state = new_theta, opt_state
             rows = source.n_rows(idx)
             state.theta = theta
@@ -318,11 +362,134 @@ def run(
         state.theta = state.best_theta.copy()
     if (state.stopped_by is None and config.tol is not None and config.warn_on_no_convergence
             and not state.converged):
-        warnings.warn(
-            f"Stopped after the maximum of {config.epochs} epochs without converging (tol="
-            f"{config.tol}). Increase epochs, raise the learning rate, or standardize features.",
-            ConvergenceWarning, stacklevel=3)
+        warnings.warn(_not_converged_message(state, config, lr_t), ConvergenceWarning,
+                      stacklevel=_caller_stacklevel())
     return state
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first frame outside gdlab and scikit-learn (the user's line)."""
+    import os
+
+    import sklearn
+
+    gdlab_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    inside = (gdlab_dir + os.sep, os.path.dirname(sklearn.__file__ or "") + os.sep)
+    frame: Any = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _diverged(state: TrainState, config: TrainConfig, lr: float, what: str) -> DivergenceError:
+    """The DivergenceError of this run; state.theta is put back to the last good parameters."""
+    if state.good_theta is not None:
+        state.theta = state.good_theta.copy()
+    suggested = lr / 10
+    auto = _asked(config.auto_lr)
+    if auto is not None and auto < lr:
+        suggested = auto
+    return DivergenceError(epoch=state.epoch, step=state.step, lr=lr,
+                           last_finite_loss=state.last_finite_loss, params=state.theta.copy(),
+                           what=what, losses=[r.loss for r in state.history[-6:]],
+                           suggested_lr=suggested,
+                           suggest_scaling=bool(_asked(config.suggest_scaling)))
+
+
+def _asked(value: Any) -> Any:
+    """A config value that may be given as a zero-argument callable (asked when needed)."""
+    return value() if callable(value) else value
+
+
+def _growth(losses: Sequence[float], config: TrainConfig) -> str | None:
+    """Why the epoch losses show a diverging run, or None (the finite divergence test)."""
+    first, last = losses[0], losses[-1]
+    if config.divergence_ratio is not None and last > config.divergence_ratio * abs(first):
+        return (f"the loss grew to {last:.4g}, more than {config.divergence_ratio:g} times the "
+                f"first epoch's {first:.4g}")
+    k = config.divergence_epochs
+    if k is not None and len(losses) > k and last > first:
+        tail = losses[-k - 1:]
+        if all(b > a for a, b in zip(tail, tail[1:], strict=False)):
+            return (f"the loss rose in each of the last {k} epochs, to {last:.4g}, above the "
+                    f"first epoch's {first:.4g}")
+    return None
+
+
+def diagnose(losses: Sequence[float], window: int = 10, *, lr: float | None = None,
+             auto_lr: float | None = None) -> tuple[str, str]:
+    """Why a run that hit its epoch limit had not converged, measured on its epoch losses.
+
+    Returns (cause, evidence), cause one of 'lr too large' (the loss went up in at least a
+    third of the last ``window`` epochs: it oscillates), 'lr too small' (it fell in the last
+    epochs at least half as fast as on average since the first epoch: still in its first,
+    straight descent; not when ``lr`` is at least half the data-derived ``auto_lr``) or
+    'too few epochs' (still falling, but slowing down, or at a rate near the auto rate).
+    """
+    losses = [float(v) for v in losses]
+    n = len(losses)
+    if n < 3:
+        return "too few epochs", f"only {n} epoch(s) ran"
+    w = min(window, n)
+    tail = losses[-w:]
+    ups = sum(b > a for a, b in zip(tail, tail[1:], strict=False))
+    if ups >= (w - 1) / 3:
+        return "lr too large", f"the loss went up in {ups} of the last {w - 1} epochs"
+    recent = (tail[0] - tail[-1]) / (w - 1)
+    overall = (losses[0] - losses[-1]) / (n - 1)
+    rel = recent / max(abs(tail[-1]), np.finfo(float).tiny)
+    if overall > 0 and recent >= 0.5 * overall:
+        evidence = (f"the loss still fell by {100 * rel:.2g}% per epoch over the last "
+                    f"{w - 1} epochs, as fast as on average since the first")
+        if lr is not None and auto_lr is not None and lr >= 0.5 * auto_lr:
+            return "too few epochs", evidence + f", at a rate near the auto rate {auto_lr:.3g}"
+        return "lr too small", evidence
+    return "too few epochs", (f"the loss still fell by {100 * rel:.2g}% per epoch over the last "
+                              f"{w - 1} epochs, slowing down")
+
+
+def _not_converged_message(state: TrainState, config: TrainConfig, lr: float) -> str:
+    auto_lr = _asked(config.auto_lr)
+    cause, evidence = diagnose([r.loss for r in state.history], lr=lr, auto_lr=auto_lr)
+    auto = ("" if auto_lr is None or math.isclose(auto_lr, lr)
+            else f" (lr='auto' picks {auto_lr:.3g})")
+    fix = {"lr too large": f"the learning rate lr={lr:.3g} looks too large; use a smaller one "
+                           f"(e.g. lr={lr / 3:.3g}){auto} or a decaying schedule "
+                           "(schedule='cosine')",
+           "lr too small": f"the learning rate lr={lr:.3g} looks too small; use a larger one "
+                           f"(e.g. lr={lr * 3:.3g}){auto} or more epochs",
+           "too few epochs": f"too few epochs; raise epochs (e.g. epochs={2 * config.epochs})"}
+    return (f"{config.owner} stopped at the epoch limit epochs={config.epochs} without "
+            f"converging: expected the loss to change by at most tol={config.tol:g} "
+            f"(relative) for n_iter_no_change={config.n_iter_no_change} epochs in a row, but "
+            f"{evidence}: {fix[cause]}.")
+
+
+#: the full-batch stopping test measures changes relative to at least this share of the
+#: first epoch's loss: on a loss heading for zero (an exact fit) a change of tol * 1% of
+#: where it started is negligible, and a relative test alone would never pass
+SETTLED_FLOOR = 1e-2
+
+
+def _settled(state: TrainState, monitored: float, config: TrainConfig,
+             on_validation: bool) -> bool:
+    """Whether this epoch passes the stopping test (the last row of state.history is it).
+
+    Full batch (one step per epoch, no sampling noise): the training loss changed by at most
+    tol relative to the previous epoch's (or to SETTLED_FLOOR of the first epoch's, when
+    larger), in either direction: a loss still falling, or oscillating, has not converged.
+    Mini-batches, whose epoch losses carry sampling noise, and a validation score: the value
+    did not beat the best so far by more than tol relative (it stopped improving).
+    """
+    tol = float(config.tol or 0.0)
+    if on_validation or state.history[-1].steps != 1:
+        return monitored > state.best_value - tol * abs(state.best_value)
+    if len(state.history) < config.divergence_start + 2:
+        return False
+    prev = state.history[-2].loss
+    first = state.history[config.divergence_start].loss
+    return abs(monitored - prev) <= tol * max(abs(prev), SETTLED_FLOOR * abs(first))
 
 
 def _end_epoch(state: TrainState, config: TrainConfig, sched: Any, lr_t: float,
@@ -339,6 +506,13 @@ def _end_epoch(state: TrainState, config: TrainConfig, sched: Any, lr_t: float,
     else:
         monitored = loss
     state.history.append(record)
+    if loss < state.good_loss:
+        state.good_loss = loss
+        state.good_theta = (state.epoch_start_theta if state.epoch_start_theta is not None
+                            else state.theta).copy()
+    why = _growth([r.loss for r in state.history[config.divergence_start:]], config)
+    if why is not None:
+        raise _diverged(state, config, lr_t, why)
     state.epoch += 1
     state.batch_index = 0
     state.epoch_loss_sum = state.epoch_weight = state.epoch_grad_norm_sum = 0.0
@@ -347,7 +521,8 @@ def _end_epoch(state: TrainState, config: TrainConfig, sched: Any, lr_t: float,
         sched.observe(monitored)
         state.schedule_state = copy.deepcopy(sched.state_dict())
     if config.tol is not None:
-        if monitored > state.best_value - config.tol:
+        # no_improve counts the epochs in a row that passed the test (see TrainConfig)
+        if _settled(state, monitored, config, validation is not None):
             state.no_improve += 1
         else:
             state.no_improve = 0

@@ -32,15 +32,19 @@ __all__ = ["DEFAULT_BATCH_SIZE", "ArraySource", "BatchSource", "resolve_batch_si
 
 #: rows per batch for ``batch_size="auto"``
 DEFAULT_BATCH_SIZE = 256
+#: up to this many rows, batch_size='auto' is the full batch
+FULL_BATCH_ROWS = 10_000
 
 
 def resolve_batch_size(batch_size: int | str | None, n_samples: int) -> int | None:
     """Rows per step: None for full batch (also when ``batch_size >= n_samples``), else k.
 
-    ``"auto"`` is ``min(DEFAULT_BATCH_SIZE, n_samples)``; 1 is stochastic descent.
+    ``"auto"`` is the full batch up to ``FULL_BATCH_ROWS`` rows (each step is then cheap and
+    free of sampling noise, so a constant rate converges), else ``DEFAULT_BATCH_SIZE`` rows;
+    1 is stochastic descent.
     """
     if batch_size == "auto":
-        batch_size = DEFAULT_BATCH_SIZE
+        batch_size = n_samples if n_samples <= FULL_BATCH_ROWS else DEFAULT_BATCH_SIZE
     if batch_size is None or int(batch_size) >= n_samples:
         return None
     return int(batch_size)

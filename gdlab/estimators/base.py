@@ -12,11 +12,19 @@ Hyperparameters are keyword-only and stored untouched by ``__init__``; fitted st
 
 Loss convention: the mean loss over samples (weighted mean with ``sample_weight``) plus
 ``alpha / 2 * ||weights||^2``; biases are not penalized.
+
+Defaults derived from the data, for any model: ``lr='auto'`` (1/L, :mod:`gdlab.core.auto_lr`;
+``lr_`` is the rate used), ``alpha='auto'`` (1 / sum of weights: scikit-learn's C=1),
+``epochs='auto'`` (at least 200 epochs and 2,000 steps), and for an estimator with a
+``standardize_target`` parameter, the target standardized before training
+(``target_mean_``, ``target_scale_``; the subclass maps its parameters or predictions back).
 """
 
 from __future__ import annotations
 
 import copy
+import math
+from collections.abc import Callable
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,11 +73,11 @@ class _GDEstimator(BaseEstimator):
     _parameter_constraints: dict[str, Any] = {
         # names and objects are both allowed; _optimizer() checks them with a clear message
         "optimizer": "no_validation",
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "schedule": "no_validation",  # checked by gdlab.core.schedules.get_schedule
         "batch_size": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "epochs": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "alpha": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "tol": [None, Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -84,17 +92,24 @@ class _GDEstimator(BaseEstimator):
     }
 
     _loss: str = "mse"
+    #: rows used to estimate the curvature for lr='auto' (a seeded subsample beyond this)
+    _AUTO_LR_ROWS: int = 20_000
+    # fitted by _resolve_lr / _curvature
+    lr_: float
+    auto_lr_: float | None
+    lipschitz_: float | None
+    _unscaled: bool | None
 
     def __init__(
         self,
         *,
         optimizer: Any = "adam",
-        lr: float = 0.01,
+        lr: float | str = "auto",
         schedule: Any = None,
         batch_size: int | str | None = "auto",
-        epochs: int = 200,
-        alpha: float = 1e-4,
-        tol: float | None = 1e-4,
+        epochs: int | str = "auto",
+        alpha: float | str = 1e-4,
+        tol: float | None = 1e-5,
         n_iter_no_change: int = 5,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
@@ -145,12 +160,91 @@ class _GDEstimator(BaseEstimator):
     # ---- the run ---------------------------------------------------------------------------
     def _config(self, epochs: int, n_samples: int) -> TrainConfig:
         return TrainConfig(
-            optimizer=self._optimizer(), lr=self.lr, schedule=self.schedule,
+            optimizer=self._optimizer(), lr=self.lr_, schedule=self.schedule,
             batch_size=resolve_batch_size(self.batch_size, n_samples),
             epochs=epochs, shuffle=self.shuffle, schedule_unit=self.schedule_unit,
             tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            restore_best=self.early_stopping,
+            restore_best=self.early_stopping, owner=type(self).__name__,
         )
+
+    def _resolve_lr(self, problem: ModelProblem, theta0: Array, *, fresh: bool
+                    ) -> tuple[Callable[[], float | None], Callable[[], bool]]:
+        """Set ``lr_``, the rate of the run: ``lr`` itself, or with lr='auto' ``auto_lr_``.
+
+        The curvature (``lipschitz_``, ``auto_lr_``: :mod:`gdlab.core.auto_lr`) is measured
+        when lr='auto' (``fresh``: on this data), otherwise only when a message needs it.
+        Returns the two hooks the loop's messages call: the auto rate, and whether to
+        suggest standardizing the features.
+        """
+        if fresh:
+            self.auto_lr_, self.lipschitz_, self._unscaled = None, None, None
+            if self.lr == "auto":
+                self._curvature(problem, theta0)
+        if self.lr == "auto":
+            if self.auto_lr_ is None:
+                self._curvature(problem, theta0)
+            self.lr_ = float(self.auto_lr_)  # type: ignore[arg-type]
+        else:
+            self.lr_ = float(self.lr)
+
+        def auto_hook() -> float | None:
+            if self.auto_lr_ is None:
+                try:
+                    self._curvature(problem, theta0)
+                except ValueError:  # X with NaN / inf: the fit reports it
+                    return None
+            return self.auto_lr_
+
+        def scaling_hook() -> bool:
+            if self._unscaled is None:
+                auto_hook()
+            return self._unscaled is not False
+
+        return auto_hook, scaling_hook
+
+    def _curvature(self, problem: ModelProblem, theta0: Array) -> None:
+        """Set ``lipschitz_`` (L of the run's batches), ``auto_lr_`` and whether the columns'
+        scales are worth standardizing, from at most _AUTO_LR_ROWS rows of the problem."""
+        from gdlab.core.auto_lr import auto_lr, batch_lipschitz, hessian_lipschitz
+
+        source = problem.source
+        X, y, w = source.X, source.y, source.sample_weight
+        n = X.shape[0]
+        if n > self._AUTO_LR_ROWS:  # a seeded subsample estimates the curvature as well
+            rows = np.random.default_rng(0).choice(n, self._AUTO_LR_ROWS, replace=False)
+            X, y, w = X[rows], y[rows], (None if w is None else w[rows])
+        model = problem.model
+        with np.errstate(all="ignore"):
+            rms = np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0))
+        rms = rms[rms > 0]
+        # columns far from unit scale, or 100x apart: standardizing them is worth suggesting
+        self._unscaled = bool(rms.size and (rms.max() > 10 or rms.min() < 0.01 * rms.max()))
+
+        def loss_and_grad(theta: Array) -> tuple[float, Array]:
+            loss, grad = model.loss_and_grad_checked(theta, X, y, sample_weight=w)
+            p_loss, p_grad = model.penalty(theta, self.alpha_)
+            return loss + p_loss, grad + p_grad
+
+        theta0 = np.asarray(theta0, dtype=np.float64)
+        try:
+            with np.errstate(all="ignore"):
+                bounds = (model.lipschitz(X, w, self.alpha_) if hasattr(model, "lipschitz")
+                          else None)
+                if bounds is None:
+                    L, L_max = hessian_lipschitz(loss_and_grad, theta0), None
+                else:
+                    L, L_max = bounds
+        except np.linalg.LinAlgError:
+            L, L_max = math.nan, None
+        if not (math.isfinite(L) and (L_max is None or math.isfinite(L_max))):
+            # X was not checked for NaN / inf yet (see _fit): this is the place to say so
+            check_array(source.X, ensure_all_finite=True, dtype=None, input_name="X")
+            L, L_max = math.nan, None
+        b = resolve_batch_size(self.batch_size, n)
+        L_b = batch_lipschitz(L, L_max, n, b)
+        self.lipschitz_ = float(L_b)
+        self.auto_lr_ = float(auto_lr(self._optimizer(), L_b, loss_and_grad(theta0)[1],
+                                      n=n, batch_size=b))
 
     def _optimizer(self) -> Any:
         from gdlab.core.optim import get_optimizer
@@ -199,10 +293,12 @@ class _GDEstimator(BaseEstimator):
             X, y_enc, w = X[tr], y_enc[tr], (None if w is None else w[tr])
 
             def validation(theta: Array) -> tuple[float, float]:
-                loss = model.loss_value(theta, Xv, yv, sample_weight=wv, alpha=self.alpha)
+                loss = model.loss_value(theta, Xv, yv, sample_weight=wv, alpha=self.alpha_)
                 return loss, self._score_encoded(theta, Xv, yv)
 
-        problem = ModelProblem.from_arrays(model, X, y_enc, w, self.alpha,
+        if first or resume_from is not None or not hasattr(self, "alpha_"):
+            self._resolve_alpha(w, X.shape[0])
+        problem = ModelProblem.from_arrays(model, X, y_enc, w, self.alpha_,
                                            engine=self._engine(X))
         if resume_from is not None:
             state = resume_from
@@ -214,21 +310,31 @@ class _GDEstimator(BaseEstimator):
         else:
             state = self.state_
             state.stopped_by, state.converged = None, False
+        fresh = first or resume_from is not None or not hasattr(self, "lr_")
+        hooks = self._resolve_lr(problem, self._initial_theta(model, y_enc, w, X.dtype),
+                                 fresh=fresh)
         n = problem.n_samples
         if partial:
             config = self._config(state.epoch + 1, n)
             config.tol, config.warn_on_no_convergence = None, False
+            # a stream's chunks differ: a rise over a few calls is no sign of divergence
+            config.divergence_epochs = None
         else:
-            config = self._config(self.epochs if (first or resume_from is not None)
-                                  else state.epoch + self.epochs, n)
+            epochs = self._epochs(n)
+            config = self._config(epochs if (first or resume_from is not None)
+                                  else state.epoch + epochs, n)
             if resume_from is None:
                 state.no_improve, state.best_value, state.best_theta = 0, np.inf, None
+                # a warm-started fit (new data, perhaps) is judged against its own first epoch
+                config.divergence_start = len(state.history)
+                state.good_loss, state.good_theta = np.inf, None
+        config.auto_lr, config.suggest_scaling = hooks
         from gdlab.core.schedules import schedule_for_run
 
         if getattr(self, "_schedule_obj", None) is None or resume_from is not None:
             # a schedule named without settings is scaled to the run (e.g. cosine: T_max)
             per_epoch = problem.source.n_batches(config.batch_size)
-            horizon = self.epochs * (per_epoch if self.schedule_unit == "step" else 1)
+            horizon = self._epochs(n) * (per_epoch if self.schedule_unit == "step" else 1)
             self._schedule_obj = schedule_for_run(self.schedule, horizon)
         callbacks = list(self.callbacks or [])
         progress = None
@@ -250,6 +356,50 @@ class _GDEstimator(BaseEstimator):
         self._set_fitted(model, state)
         return self
 
+    #: epochs='auto' runs at least this many epochs and this many optimizer steps
+    _AUTO_EPOCHS, _AUTO_STEPS = 200, 2000
+
+    def _epochs(self, n_samples: int) -> int:
+        """The epoch budget: ``epochs``, or with epochs='auto' max(200 epochs, 2,000 steps):
+        on small data a full-batch epoch is a single step, so the budget is counted in steps."""
+        if self.epochs != "auto":
+            return int(self.epochs)
+        bs = resolve_batch_size(self.batch_size, n_samples)
+        per_epoch = 1 if bs is None else -(-n_samples // bs)
+        return max(self._AUTO_EPOCHS, -(-self._AUTO_STEPS // per_epoch))
+
+    def _resolve_alpha(self, w: Array | None, n: int) -> None:
+        """Set ``alpha_``: ``alpha``, or with alpha='auto' 1 / (sum of the sample weights), n
+        without them: scikit-learn's LogisticRegression(C=1.0) penalty on the mean loss."""
+        if self.alpha != "auto":
+            self.alpha_ = float(self.alpha)
+            return
+        total = float(np.sum(w)) if w is not None else float(n)
+        self.alpha_ = 1.0 / total if total > 0 else 1.0 / max(n, 1)
+
+    def _standardize_y(self, y_enc: Array, w: Array | None, *, first: bool) -> Array:
+        """(y - target_mean_) / target_scale_ when the estimator has ``standardize_target``.
+
+        On the first fit the (weighted) mean and standard deviation of y are stored, per target;
+        the mean is 0 without an intercept (the scale is then the root mean square), and a
+        constant target keeps the scale 1. Later partial fits reuse them. The model is trained
+        on the standardized target; subclasses report parameters on the original scale.
+        """
+        if not getattr(self, "standardize_target", False):
+            self.target_mean_, self.target_scale_ = None, None
+            return y_enc
+        if first or getattr(self, "target_scale_", None) is None:
+            y2 = y_enc.reshape(y_enc.shape[0], -1)
+            if w is not None and not np.sum(w) > 0:
+                w = None
+            mean = (np.average(y2, axis=0, weights=w) if self.fit_intercept
+                    else np.zeros(y2.shape[1]))
+            scale = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
+            scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+            self.target_mean_, self.target_scale_ = mean, scale
+        y2 = (y_enc.reshape(y_enc.shape[0], -1) - self.target_mean_) / self.target_scale_
+        return y2.reshape(y_enc.shape)
+
     def _engine(self, X: Array) -> Any:
         """The engine of the run (:mod:`gdlab.core.engine`); LinearRegression may wrap it in
         its Gram cache."""
@@ -267,6 +417,7 @@ class _GDEstimator(BaseEstimator):
         w = None
         if sample_weight is not None:
             w = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        y_enc = self._standardize_y(y_enc, w, first=first)
         if getattr(self, "class_weight", None) is not None:
             check_class_weight(self.class_weight, self.classes_, type(self).__name__)
             cw = compute_sample_weight(self.class_weight, y)  # keys are the original labels
@@ -289,7 +440,8 @@ class _GDEstimator(BaseEstimator):
         self._validate_params()
         est = clone(self)
         X, y_enc, w, model = est._prepare(X, y, sample_weight, first=True, partial=False)
-        problem = ModelProblem.from_arrays(model, X, y_enc, w, self.alpha)
+        est._resolve_alpha(w, X.shape[0])
+        problem = ModelProblem.from_arrays(model, X, y_enc, w, est.alpha_)
         n = problem.n_samples
         bs = resolve_batch_size(est.batch_size, n)
         rng = np.random.default_rng(est._seed())
@@ -357,9 +509,10 @@ class _Classifier(ClassifierMixin, _GDEstimator):
     _parameter_constraints = {**_GDEstimator._parameter_constraints,
                               "class_weight": [None, dict, StrOptions({"balanced"})]}
 
-    def __init__(self, *, optimizer: Any = "adam", lr: float = 0.01, schedule: Any = None,
-                 batch_size: int | str | None = "auto", epochs: int = 200, alpha: float = 1e-4,
-                 tol: float | None = 1e-4, n_iter_no_change: int = 5,
+    def __init__(self, *, optimizer: Any = "adam", lr: float | str = "auto", schedule: Any = None,
+                 batch_size: int | str | None = "auto", epochs: int | str = "auto",
+                 alpha: float | str = "auto",
+                 tol: float | None = 1e-5, n_iter_no_change: int = 5,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  shuffle: bool = True, fit_intercept: bool = True, schedule_unit: str = "epoch",
                  warm_start: bool = False, random_state: Any = None, verbose: int = 0,

@@ -108,18 +108,22 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
     optimizer : str or optimizer object, default='adam'
         'gd', 'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam', 'adamw', or an
         object from :mod:`gdlab.core.optim`.
-    lr : float, default=0.01
-        Base learning rate (the schedule scales it).
+    lr : float or 'auto', default='auto'
+        Base learning rate (the schedule scales it). 'auto': 1/L from the Lipschitz constant L
+        of the gradient (max|g0| / L for the adaptive optimizers; :mod:`gdlab.core.auto_lr`).
+        A float is used exactly.
     schedule : None, str or schedule, default=None
         A name from :mod:`gdlab.core.schedules` or a callable ``schedule(step, lr) -> lr``.
     batch_size : None, 'auto' or int, default='auto'
-        None: full batch; 'auto': min(256, n_samples); 1: stochastic.
-    epochs : int, default=200
-        Maximum number of passes over the data.
-    alpha : float, default=1e-4
-        L2 penalty alpha/2 ||W||^2 on the weights (not the intercept).
-    tol, n_iter_no_change : stop when the loss (or the validation score) has not improved by
-        tol for n_iter_no_change epochs; tol=None runs all epochs.
+        None: full batch; 'auto': full batch up to 10,000 rows, else 256; 1: stochastic.
+    epochs : int or 'auto', default='auto'
+        Maximum number of passes over the data; 'auto': at least 200 epochs and 2,000 steps.
+    alpha : float or 'auto', default=1e-4
+        L2 penalty alpha/2 ||W||^2 on the weights (not the intercept); 'auto': 1 / n_samples.
+    tol, n_iter_no_change : the relative stopping test (gdlab.core.loop.TrainConfig): stop
+        when n_iter_no_change epochs in a row changed the loss by at most tol relative (full
+        batch) or did not improve on the best by more than that (mini-batches, validation
+        score); tol=None runs all epochs.
     early_stopping : bool, default=False
         Hold out validation_fraction of the rows, monitor R^2 on them, and restore the best
         weights when stopping.
@@ -128,6 +132,11 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
     precompute : bool or 'auto', default='auto'
         Cache X^T X and X^T y so that a full-batch step costs O(n_features^2) instead of a
         pass over X; 'auto' does it when every step is full-batch and it pays off.
+    standardize_target : bool, default=True
+        Train on (y - target_mean_) / target_scale_ (the same minimizer: loss and penalty
+        both scale by target_scale_^2), so a target in grams or thousands needs no other
+        rate; coef_, intercept_ and predict are on y's own scale, loss_curve_ on the
+        standardized one (1.0: the constant model).
 
     Attributes
     ----------
@@ -136,19 +145,28 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
     n_iter_ : int, epochs run;  t_ : int, optimizer steps taken
     loss_curve_ : list of float, the mean training loss per epoch
     history_ : list of dict, per epoch: loss, lr, grad_norm, seconds, steps, val_loss, val_score
+    lr_, auto_lr_, lipschitz_ : the rate used, the 'auto' rate, and L of the batches (with an
+        explicit lr the last two are measured only when a message needs them, else None)
+    alpha_ : the L2 strength used
+    target_mean_, target_scale_ : arrays of shape (n_targets,), or None without
+        standardize_target
+    converged_ : bool, True only when the stopping test passed
     """
 
     _loss = "mse"
     _parameter_constraints = {**_GLMEstimator._parameter_constraints,
-                              "precompute": ["boolean", StrOptions({"auto"})]}
+                              "precompute": ["boolean", StrOptions({"auto"})],
+                              "standardize_target": ["boolean"]}
 
-    def __init__(self, *, optimizer: Any = "adam", lr: float = 0.01, schedule: Any = None,
-                 batch_size: int | str | None = "auto", epochs: int = 200, alpha: float = 1e-4,
-                 tol: float | None = 1e-4, n_iter_no_change: int = 5,
+    def __init__(self, *, optimizer: Any = "adam", lr: float | str = "auto", schedule: Any = None,
+                 batch_size: int | str | None = "auto", epochs: int | str = "auto",
+                 alpha: float | str = 1e-4,
+                 tol: float | None = 1e-5, n_iter_no_change: int = 5,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  shuffle: bool = True, fit_intercept: bool = True, schedule_unit: str = "epoch",
                  warm_start: bool = False, random_state: Any = None, verbose: int = 0,
-                 callbacks: list[Any] | None = None, precompute: bool | str = "auto") -> None:
+                 callbacks: list[Any] | None = None, precompute: bool | str = "auto",
+                 standardize_target: bool = True) -> None:
         super().__init__(optimizer=optimizer, lr=lr, schedule=schedule, batch_size=batch_size,
                          epochs=epochs, alpha=alpha, tol=tol, n_iter_no_change=n_iter_no_change,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
@@ -156,6 +174,7 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
                          schedule_unit=schedule_unit, warm_start=warm_start,
                          random_state=random_state, verbose=verbose, callbacks=callbacks)
         self.precompute = precompute
+        self.standardize_target = standardize_target
 
     def _use_gram(self, X: Array) -> bool:
         """Cache X^T X and X^T y for full-batch steps: each step then costs O(n^2) instead
@@ -166,7 +185,7 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
         full = resolve_batch_size(self.batch_size, X.shape[0]) is None
         if self.precompute is True:
             return full
-        return full and X.shape[1] <= 1000 and self.epochs >= max(10, X.shape[1] // 8)
+        return full and X.shape[1] <= 1000 and self._epochs(X.shape[0]) >= max(10, X.shape[1] // 8)
 
     def _engine(self, X: Array) -> Any:
         if self._use_gram(X):
@@ -212,6 +231,11 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
 
     def _set_fitted_params(self, model: Any, theta: Array) -> None:
         super()._set_fitted_params(model, theta)
+        scale, mean = getattr(self, "target_scale_", None), getattr(self, "target_mean_", None)
+        if scale is not None and mean is not None:
+            # theta fits (y - target_mean_) / target_scale_: back to y's scale
+            self.coef_ = self.coef_ * scale[:, None]
+            self.intercept_ = self.intercept_ * scale + mean
         self._squeeze_single_target()
 
     def _squeeze_single_target(self) -> None:
@@ -293,9 +317,10 @@ class SoftmaxRegression(_Classifier, _GLMEstimator):
     _parameter_constraints = {**_Classifier._parameter_constraints,
                               "loss": [StrOptions({"cce", "mse", "bce"})]}
 
-    def __init__(self, *, loss: str = "cce", optimizer: Any = "adam", lr: float = 0.01,
-                 schedule: Any = None, batch_size: int | str | None = "auto", epochs: int = 200,
-                 alpha: float = 1e-4, tol: float | None = 1e-4, n_iter_no_change: int = 5,
+    def __init__(self, *, loss: str = "cce", optimizer: Any = "adam", lr: float | str = "auto",
+                 schedule: Any = None, batch_size: int | str | None = "auto",
+                 epochs: int | str = "auto",
+                 alpha: float | str = "auto", tol: float | None = 1e-5, n_iter_no_change: int = 5,
                  early_stopping: bool = False, validation_fraction: float = 0.1,
                  shuffle: bool = True, fit_intercept: bool = True, schedule_unit: str = "epoch",
                  warm_start: bool = False, random_state: Any = None, verbose: int = 0,

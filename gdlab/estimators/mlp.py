@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gdlab.core.loop import TrainState
 from gdlab.core.models import MLP
+from gdlab.core.sources import resolve_batch_size
 from gdlab.estimators.base import _Classifier, _GDEstimator, register_estimator
 
 Array = NDArray[Any]
@@ -99,8 +100,8 @@ class _MLPEstimator(_GDEstimator):
         shape = getattr(X, "shape", None)
         if shape is None or len(shape) != 2:
             return False
-        bs = self.batch_size
-        rows = shape[0] if bs is None else min(256 if bs == "auto" else int(bs), shape[0])
+        bs = resolve_batch_size(self.batch_size, int(shape[0]))
+        rows = shape[0] if bs is None else bs
         sizes = [int(shape[1]), *_sizes(self.hidden_layer_sizes), 10]
         largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
         return rows * largest < SMALL_PRODUCT
@@ -246,13 +247,14 @@ class MLPClassifier(_Classifier, _MLPEstimator):
     schedule : None, str or schedule, default=None
     batch_size : None, 'auto' or int, default=200
         Rows per step, as scikit-learn's min(200, n_samples); None: full batch; 'auto':
-        min(256, n_samples); 1: stochastic.
+        full batch up to 10,000 rows, else 256; 1: stochastic.
     epochs : int, default=200
         Maximum number of passes over the data (scikit-learn's max_iter).
     alpha : float, default=1e-4
         L2 penalty alpha/2 sum ||W_l||^2 on the weights (not the biases).
-    tol, n_iter_no_change : stop when the loss (or the validation accuracy) has not improved
-        by tol for n_iter_no_change epochs (default 10, as scikit-learn's MLP).
+    tol, n_iter_no_change : the relative stopping test of gdlab.core.loop.TrainConfig over
+        n_iter_no_change epochs (default 10, as scikit-learn's MLP): on mini-batches the loss
+        (or the validation accuracy) did not improve by more than tol relative.
     early_stopping, validation_fraction : hold out that fraction of the rows (stratified),
         monitor accuracy on them, restore the best weights when stopping.
     class_weight : None, 'balanced' or dict label -> weight.

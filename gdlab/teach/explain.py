@@ -264,11 +264,52 @@ def explain_softmax_step(*, lr: float = 0.5) -> Explanation:
     )
 
 
+def explain_auto_lr() -> Explanation:
+    """Where the estimators' default learning rate comes from (lr='auto'), on L1's example.
+
+    The MSE's Hessian is H = 2 X~^T X~ / m (X~ = [x, 1]) whatever theta is; its largest
+    eigenvalue L bounds how fast the gradient changes. A step of 1/L never increases the loss;
+    beyond 2/L the steepest direction grows every step (divergence).
+    """
+    Xt = np.column_stack([WORKED_X, np.ones_like(WORKED_X)])
+    m = Xt.shape[0]
+    H = 2.0 * Xt.T @ Xt / m
+    L = float(np.linalg.eigvalsh(H)[-1])
+    y_mean, y_scale = float(WORKED_Y.mean()), float(WORKED_Y.std())
+    return Explanation(
+        "The default learning rate, lr='auto' (1/L), on the L1 example",
+        "mean over samples, as the estimators use",
+        [
+            Quantity("X", "[x, 1]: samples as rows with a column of ones", Xt),
+            Quantity("H", "2 X^T X / m: the Hessian of the mean squared error", H),
+            Quantity("L", "largest eigenvalue of H (+ alpha with an L2 term)", L),
+            Quantity("lr_auto", "1 / L: the step that never increases the loss", 1.0 / L),
+            Quantity("lr_diverge", "2 / L: beyond it the loss grows every step", 2.0 / L),
+            Quantity("y_mean", "mean(y): where the intercept starts", y_mean),
+            Quantity("y_scale", "std(y): LinearRegression fits (y - y_mean) / y_scale", y_scale),
+        ],
+        [
+            f"The lesson's lr = {WORKED_LR} is {WORKED_LR * L:.3g} times 1/L: below it, so "
+            "every step lowers the loss.",
+            "gd, momentum, nesterov: lr = 1/L. Adam, AdamW, Adagrad, RMSprop: lr = max|g0| / L, "
+            "the largest coordinate move of gradient descent's first step.",
+            "An explicit lr is used exactly; lr='auto' is the estimators' default (lr_ holds "
+            "the rate used).",
+            "coef_ and intercept_ are reported on y's own scale: coef = W * y_scale, "
+            "intercept = b * y_scale + y_mean.",
+            "A loss that grows past 10 times its first epoch's, or rises 5 epochs in a row "
+            "above it, stops the fit with a DivergenceError before it overflows.",
+        ],
+    )
+
+
 def explain_all(*, reduction: str = "mean") -> list[Explanation]:
-    """Ways 1-3 of the linear example, then one logistic and one softmax step."""
+    """Ways 1-3 of the linear example, one logistic and one softmax step, then where the
+    default learning rate comes from."""
     return [explain_linear_step(w, reduction=reduction) for w in (1, 2, 3)] + [
         explain_logistic_step(),
         explain_softmax_step(),
+        explain_auto_lr(),
     ]
 
 
@@ -287,6 +328,7 @@ __all__ = [
     "Explanation",
     "Quantity",
     "explain_all",
+    "explain_auto_lr",
     "explain_linear_step",
     "explain_logistic_step",
     "explain_softmax_step",

@@ -263,6 +263,43 @@ class GLM:
         grad = np.zeros_like(theta)
         return finish_flat(0.0, grad, theta, self.n_features * self.n_outputs, alpha, True), grad
 
+    #: bound on the second derivative of the loss in the logits, per loss (None: no bound used)
+    CURVATURE: ClassVar[dict[str, float | None]] = {
+        "mse": 2.0, "bce": 0.25, "cce": 0.5, "softmax_mse": None, "softmax_bce": None}
+
+    def lipschitz(self, X: Array, sample_weight: Array | None = None, alpha: float = 0.0
+                  ) -> tuple[float, float] | None:
+        """(L, L_max): Lipschitz constants of the mean loss's gradient over all rows and over
+        the worst single row, c * lambda_max(X~^T D X~) + alpha and
+        c * max_i (m D_i ||x~_i||^2) + alpha, with X~ = [X, 1] (the column of ones only with
+        an intercept), D the normalized sample weights and c the loss's curvature bound
+        (:data:`CURVATURE`). None for the softmax-MSE / softmax-BCE comparison losses."""
+        c = self.CURVATURE[self.loss]
+        if c is None:
+            return None
+        X = np.asarray(X, dtype=np.float64)
+        if self.layout == "columns":
+            X = X.T
+        m = X.shape[0]
+        d = (np.full(m, 1.0 / m) if sample_weight is None
+             else np.asarray(sample_weight, dtype=np.float64) / float(np.sum(sample_weight)))
+        one = 1.0 if self.fit_intercept else 0.0
+        row_sq = np.einsum("ij,ij->i", X, X) + one
+        L_max = c * float(np.max(m * d * row_sq)) + alpha
+        n = X.shape[1]
+        if n + 1 <= 256:
+            Xt = np.column_stack([X, np.full(m, one)])
+            lam = float(np.linalg.eigvalsh((Xt * d[:, None]).T @ Xt)[-1])
+        else:
+            from gdlab.core.auto_lr import top_eigenvalue
+
+            def matvec(v: Array) -> Array:
+                u = d * (X @ v[:n] + one * v[n])
+                return np.concatenate([X.T @ u, [one * u.sum()]])
+
+            lam = top_eigenvalue(matvec, n + 1)
+        return c * lam + alpha, L_max
+
     def loss_value(self, theta: Array, X: Array, y: Any, **kwargs: Any) -> float:
         """The loss alone (see loss_and_grad)."""
         return self.loss_and_grad(theta, X, y, **kwargs)[0]
