@@ -59,6 +59,22 @@ def _warn(message: str) -> None:
     click.echo(f"gdlab: {message}", err=True)
 
 
+_DASK_OPTIONS = {
+    "engine": click.option(
+        "--engine", default="memory", show_default=True, type=click.Choice(["memory", "dask"]),
+        help="memory: read DATA into this process; dask: fit or predict on a Dask cluster, "
+             "one block per file (DATA may be a directory or glob; docs/dask.md)."),
+    "scheduler": click.option(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="With --engine dask: the address of a running Dask scheduler (default: start a "
+             "LocalCluster on this machine)."),
+    "workers": click.option(
+        "--workers", default=None, type=click.IntRange(1, None),
+        help="With --engine dask and no --scheduler: worker processes of the LocalCluster "
+             "(default 2)."),
+}
+
+
 def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list[list[str]]:
     names = _REG if task == "regression" else _CLF
     sets = [k for k in ("train", "test") if metrics.get(k, {}).get("n")]
@@ -110,12 +126,17 @@ def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list
 @click.option("--resume", is_flag=True,
               help="Continue from the checkpoint in --checkpoint DIR (starts at epoch 0 when "
                    "there is none yet).")
+@_DASK_OPTIONS["engine"]
+@_DASK_OPTIONS["scheduler"]
+@_DASK_OPTIONS["workers"]
 def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
         schedule: str | None, batch_size: str, epochs: int, alpha: float, tol_text: str,
         standardize: bool, categorical: str, test_size: float, seed: int, early_stopping: bool,
         out: Path | None, plot_path: Path | None, as_json: bool, checkpoint_dir: Path | None,
-        checkpoint_every: int, resume: bool) -> None:
-    """Fit a linear, logistic or softmax model on the table DATA (.csv, .tsv, .parquet)."""
+        checkpoint_every: int, resume: bool, engine: str, scheduler: str | None,
+        workers: int | None) -> None:
+    """Fit a linear, logistic or softmax model on the table DATA (.csv, .tsv, .parquet; with
+    --engine dask also a directory or glob of such files)."""
     from gdlab.workflows.tabular import FitSettings, fit_table
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
@@ -129,8 +150,15 @@ def fit(data: Path, target: str, model: str, optimizer: str, lr: float | None,
         tol=_tol(tol_text), early_stopping=early_stopping, standardize=standardize,
         categorical=categorical, test_size=test_size, seed=seed,
     )
-    res = fit_table(data, target, settings, checkpoint_dir=checkpoint_dir,
-                    checkpoint_every=checkpoint_every, resume=resume, verbose=1)
+    if engine == "dask":
+        from gdlab.workflows.dask_tabular import fit_files
+
+        res = fit_files(data, target, settings, scheduler=scheduler, workers=workers,
+                        checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                        resume=resume, verbose=1)
+    else:
+        res = fit_table(data, target, settings, checkpoint_dir=checkpoint_dir,
+                        checkpoint_every=checkpoint_every, resume=resume, verbose=1)
     if out is not None:
         res.model.save(out)
     if plot_path is not None:
@@ -203,20 +231,36 @@ def _write_table(df: Any, path: Path) -> None:
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the table with a prediction column (.csv or .parquet); default: "
-                   "CSV of the predictions on stdout.")
+@click.option("--out", "out", type=click.Path(path_type=Path),
+              help="Write the table with a prediction column (.csv or .parquet; a directory "
+                   "with --engine dask); default: CSV of the predictions on stdout.")
 @click.option("--proba", is_flag=True, help="Add one probability column per class.")
 @click.option("--allow-extra", is_flag=True,
               help="Ignore columns the model was not trained on instead of refusing them.")
+@_DASK_OPTIONS["engine"]
+@_DASK_OPTIONS["scheduler"]
+@_DASK_OPTIONS["workers"]
 def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
-            allow_extra: bool) -> None:
-    """Predict with MODEL (from gdlab fit) for every row of DATA; columns matched by name."""
+            allow_extra: bool, engine: str, scheduler: str | None, workers: int | None) -> None:
+    """Predict with MODEL (from gdlab fit) for every row of DATA; columns matched by name.
+    With --engine dask, DATA may be a directory or glob and --out is a Parquet directory."""
     import pandas as pd
 
     from gdlab.workflows.tabular import load_tabular_model, predict_table
 
     model = load_tabular_model(model_path)
+    if engine == "dask":
+        from gdlab.workflows.dask_tabular import predict_files
+
+        if out is None:
+            raise click.UsageError("--engine dask needs --out DIR (a Parquet directory).")
+        n, n_files, line = predict_files(model, data, out, proba=proba,
+                                         allow_extra=allow_extra, scheduler=scheduler,
+                                         workers=workers)
+        click.echo(line)
+        click.echo(f"wrote {n} predictions from {n_files} file(s) to the Parquet directory "
+                   f"{out}")
+        return
     df, y_hat, dropped = predict_table(model, data, allow_extra=allow_extra)
     if dropped:
         _warn(f"ignoring the target column {model.target!r} in {data}")
