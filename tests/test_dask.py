@@ -9,6 +9,7 @@ runs the blocks. One LocalCluster serves the whole test session.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -27,19 +28,24 @@ from gdlab.estimators.linear import (  # noqa: E402
     SoftmaxRegression,
 )
 
+
+@contextlib.contextmanager
+def on_cluster(client):
+    """Make ``client`` Dask's scheduler here. Through ``as_current``, not by putting the Client
+    in dask's config: a nanny pickles the config to restart a killed worker, and a Client
+    cannot be pickled."""
+    with dask.config.set(scheduler="dask.distributed"), client.as_current():
+        yield
+
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 N, P, CHUNK = 1100, 6, 250  # 5 blocks, the last one short
 
 
-@pytest.fixture(scope="session")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
-    c = distributed.Client(cluster, set_as_default=False)
-    yield c
-    c.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    return dask_client
 
 
 def _data(kind: str, seed: int = 0):
@@ -87,13 +93,13 @@ def test_full_batch_on_a_cluster_equals_threads_and_memory(kind, client):
     kw = dict(optimizer="adam", lr=0.05, batch_size=None, epochs=15, tol=None, random_state=0)
     ref = ESTIMATORS[kind](**kw).fit(X, y)
     Xd, yd, _ = _lazy(X, y)
-    with dask.config.set(scheduler=client):
-        on_cluster = ESTIMATORS[kind](**kw).fit(Xd, yd)
+    with on_cluster(client):
+        on_dask = ESTIMATORS[kind](**kw).fit(Xd, yd)
     with dask.config.set(scheduler="threads"):
         threaded = ESTIMATORS[kind](**kw).fit(Xd, yd)
-    assert _rel(on_cluster.theta_, ref.theta_) < 1e-8
+    assert _rel(on_dask.theta_, ref.theta_) < 1e-8
     # same blocks, same tree, aligned blocks on the workers: the same bits
-    np.testing.assert_array_equal(on_cluster.theta_, threaded.theta_)
+    np.testing.assert_array_equal(on_dask.theta_, threaded.theta_)
 
 
 def test_sample_weight_and_class_weight_equal_in_memory():
@@ -163,7 +169,8 @@ def test_predict_score_are_lazy_and_equal_in_memory():
 
 
 def _minibatch_fit(Xd, yd, scheduler, **kw):
-    with dask.config.set(scheduler=scheduler):
+    with (on_cluster(scheduler) if not isinstance(scheduler, str)
+          else dask.config.set(scheduler=scheduler)):
         return SoftmaxRegression(optimizer="adam", lr=0.05, batch_size=64, epochs=3, tol=None,
                                  random_state=7, **kw).fit(Xd, yd)
 
