@@ -104,6 +104,11 @@ def _encode_block(y: Array, est: Any) -> Array:
     return est._encode_y(y, first=False)  # type: ignore[no-any-return]
 
 
+def _model_targets(y: Array, model: Any) -> Array:
+    """``model.check_targets`` of one block."""
+    return model.check_targets(y, y.shape[0])  # type: ignore[no-any-return]
+
+
 def _lookup(y_enc: Array, table: Array) -> Array:
     """table[y_enc]: a per-class value for every row of a block."""
     return table[y_enc]  # type: ignore[no-any-return]
@@ -183,6 +188,11 @@ def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool,
     first = not (partial or est.warm_start) or not hasattr(est, "state_")
     X, y_enc, w = _prepare(est, X, y, sample_weight, first=first, classes=classes)
     model = est._make_model(int(X.shape[1]))
+    # the targets as the model takes them (float 0/1 for BCE), as ModelProblem makes them
+    # in memory: the compiled kernels are then the ones an in-memory fit runs
+    meta = model.check_targets(y_enc.blocks[0][:1].compute(), 1)
+    y_enc = y_enc.map_blocks(_model_targets, model, dtype=meta.dtype,
+                             meta=np.empty((0,) * meta.ndim, meta.dtype))
     source = DaskSource(X, y_enc, w, scheduler=scheduler, persist=persist,
                         block_names=block_names)
     validation = None
