@@ -43,3 +43,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "(the default run: 2,000 files, seed 2121).")
     parser.addoption("--fuzz-seed", type=int, default=None,
                      help="Seed of the loader fuzz (replays a reported failure).")
+@pytest.fixture(scope="session")
+def dask_client():
+    """One distributed LocalCluster of 2 worker processes for the whole session (the Dask
+    tests); not the default scheduler: a test picks it with dask.config.set(scheduler=...)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()

@@ -65,6 +65,22 @@ def _warn(message: str) -> None:
     click.echo(f"gdlab: {message}", err=True)
 
 
+_DASK_OPTIONS = {
+    "engine": click.option(
+        "--engine", default="memory", show_default=True, type=click.Choice(["memory", "dask"]),
+        help="memory: read DATA into this process; dask: fit or predict on a Dask cluster, "
+             "one block per file (DATA may be a directory or glob; docs/dask.md)."),
+    "scheduler": click.option(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="With --engine dask: the address of a running Dask scheduler (default: start a "
+             "LocalCluster on this machine)."),
+    "workers": click.option(
+        "--workers", default=None, type=click.IntRange(1, None),
+        help="With --engine dask and no --scheduler: worker processes of the LocalCluster "
+             "(default 2)."),
+}
+
+
 def _metric_rows(metrics: dict[str, dict[str, float | None]], task: str) -> list[list[str]]:
     names = _REG if task == "regression" else _CLF
     sets = [k for k in ("train", "test") if metrics.get(k, {}).get("n")]
@@ -206,6 +222,9 @@ def _inferred_lines(res: Any) -> list[str]:
 @click.option("--resume", is_flag=True,
               help="Continue from the checkpoint in --checkpoint DIR (starts at epoch 0 when "
                    "there is none yet).")
+@_DASK_OPTIONS["engine"]
+@_DASK_OPTIONS["scheduler"]
+@_DASK_OPTIONS["workers"]
 def fit(data: Path, target: str, model: str, hidden_text: str | None,
         activation_text: str | None, dropout: float | None, optimizer: str | None,
         lr: float | None,
@@ -214,9 +233,10 @@ def fit(data: Path, target: str, model: str, hidden_text: str | None,
         max_categories: int | None, features_text: str | None, drop_text: str | None,
         sep: str | None, test_size: float, seed: int, early_stopping: bool | None,
         baseline: bool, out: Path | None, plot_path: Path | None, as_json: bool,
-        checkpoint_dir: Path | None, checkpoint_every: int, resume: bool) -> None:
+        checkpoint_dir: Path | None, checkpoint_every: int, resume: bool,
+        engine: str, scheduler: str | None, workers: int | None) -> None:
     """Fit a linear, logistic or softmax model, or a network (--model mlp), on the table DATA
-    (.csv, .tsv, .parquet)."""
+    (.csv, .tsv, .parquet; with --engine dask also a directory or glob of such files)."""
     from gdlab.workflows.tabular import UNLIMITED, FitSettings, fit_table
 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
@@ -252,9 +272,16 @@ def fit(data: Path, target: str, model: str, hidden_text: str | None,
         if res.resumed_from_epoch is not None:
             click.echo(f"resumed from the checkpoint at epoch {res.resumed_from_epoch}")
 
-    res = fit_table(data, target, settings, checkpoint_dir=checkpoint_dir,
-                    checkpoint_every=checkpoint_every, resume=resume, verbose=1,
-                    on_ready=ready)
+    if engine == "dask":
+        from gdlab.workflows.dask_tabular import fit_files
+
+        res = fit_files(data, target, settings, scheduler=scheduler, workers=workers,
+                        checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                        resume=resume, verbose=1)
+    else:
+        res = fit_table(data, target, settings, checkpoint_dir=checkpoint_dir,
+                        checkpoint_every=checkpoint_every, resume=resume, verbose=1,
+                        on_ready=ready)
     if out is not None:
         res.model.save(out)
     if plot_path is not None:
@@ -331,9 +358,9 @@ def _write_table(df: Any, path: Path) -> None:
 @cli.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the table with a prediction column (.csv or .parquet); default: "
-                   "CSV of the predictions on stdout.")
+@click.option("--out", "out", type=click.Path(path_type=Path),
+              help="Write the table with a prediction column (.csv or .parquet; a directory "
+                   "with --engine dask); default: CSV of the predictions on stdout.")
 @click.option("--proba", is_flag=True, help="Add one probability column per class.")
 @click.option("--allow-extra", is_flag=True,
               help="Ignore columns the model was not trained on instead of refusing them.")
@@ -343,12 +370,17 @@ def _write_table(df: Any, path: Path) -> None:
                    "one-hot columns (default: the model's rule, 'error').")
 @click.option("--sep", default=None,
               help="CSV separator, e.g. ';' or tab (default: sniffed from the file).")
+@_DASK_OPTIONS["engine"]
+@_DASK_OPTIONS["scheduler"]
+@_DASK_OPTIONS["workers"]
 def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
-            allow_extra: bool, unknown: str | None, sep: str | None) -> None:
+            allow_extra: bool, unknown: str | None, sep: str | None, engine: str,
+            scheduler: str | None, workers: int | None) -> None:
     """Predict with MODEL (from gdlab fit) for every row of DATA; columns matched by name.
 
     Missing cells follow the rule saved with the model (--missing of gdlab fit): filled the
-    same way, an error, or no prediction for those rows (drop)."""
+    same way, an error, or no prediction for those rows (drop). With --engine dask, DATA may be
+    a directory or glob and --out is a Parquet directory."""
     import numpy as np
     import pandas as pd
 
@@ -357,6 +389,18 @@ def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
     if out is not None:
         check_output(out, (".csv", ".parquet", ".pq"), "--out")
     model = load_tabular_model(model_path)
+    if engine == "dask":
+        from gdlab.workflows.dask_tabular import predict_files
+
+        if out is None:
+            raise click.UsageError("--engine dask needs --out DIR (a Parquet directory).")
+        n, n_files, line = predict_files(model, data, out, proba=proba,
+                                         allow_extra=allow_extra, scheduler=scheduler,
+                                         workers=workers)
+        click.echo(line)
+        click.echo(f"wrote {n} predictions from {n_files} file(s) to the Parquet directory "
+                   f"{out}")
+        return
     df, y_hat, dropped = predict_table(model, data, allow_extra=allow_extra, unknown=unknown,
                                        sep=_sep(sep))
     skipped = int(sum(v is None or (isinstance(v, float) and np.isnan(v)) for v in y_hat))

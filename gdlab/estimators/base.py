@@ -46,6 +46,7 @@ from gdlab.core._validation import check_class_weight
 from gdlab.core.loop import DivergenceError, ModelProblem, TrainConfig, TrainState, run
 from gdlab.core.models import Model
 from gdlab.core.sources import resolve_batch_size
+from gdlab.estimators._dask import dask_aware, fit_dask, is_dask_collection, score_dask
 
 Array = NDArray[Any]
 
@@ -268,6 +269,9 @@ class _GDEstimator(BaseEstimator):
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool,
              classes: Any = None, resume_from: TrainState | None = None) -> _GDEstimator:
+        if is_dask_collection(X):
+            return fit_dask(self, X, y, sample_weight, partial=partial,  # type: ignore[no-any-return]
+                            classes=classes, resume_from=resume_from)
         first = not (partial or self.warm_start) or not hasattr(self, "state_")
         # X's finiteness is checked lazily: every row takes part in the first epoch, so NaN or
         # inf in X makes a loss or gradient non-finite and the run stops with a
@@ -576,17 +580,26 @@ class _Classifier(ClassifierMixin, _GDEstimator):
                 )
         return self._fit(X, y, sample_weight, partial=True, classes=classes)  # type: ignore
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """Mean accuracy (weighted by sample_weight); a 0-d dask array for Dask input."""
+        if is_dask_collection(X):
+            return score_dask(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    @dask_aware
     def decision_function(self, X: Any) -> Array:
         """Logits X W + b: shape (n_samples,) for a binary model, (n_samples, K) otherwise."""
         z = self._logits(X)
         return z[:, 0] if z.shape[1] == 1 else z
 
+    @dask_aware
     def predict(self, X: Any) -> Array:
         """Predicted labels of shape (n_samples,), taken from classes_."""
         z = self.decision_function(X)
         idx = (z > 0).astype(int) if z.ndim == 1 else z.argmax(axis=1)
         return self.classes_[idx]
 
+    @dask_aware
     def predict_log_proba(self, X: Any) -> Array:
         """Log of predict_proba, shape (n_samples, n_classes)."""
         return np.log(np.clip(self.predict_proba(X), np.finfo(np.float64).tiny, None))

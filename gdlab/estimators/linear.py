@@ -24,6 +24,7 @@ from gdlab.core.loop import TrainState
 from gdlab.core.models import GLM
 from gdlab.core.sources import resolve_batch_size
 from gdlab.engines.gram import GramEngine
+from gdlab.estimators._dask import dask_aware, is_dask_collection, score_dask
 from gdlab.estimators.base import _Classifier, _GDEstimator, register_estimator
 
 Array = NDArray[Any]
@@ -250,6 +251,13 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
         super()._restore_fitted(arrays, meta)
         self._squeeze_single_target()
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """R^2 (averaged over targets); a 0-d dask array for Dask input."""
+        if is_dask_collection(X):
+            return score_dask(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    @dask_aware
     def predict(self, X: Any) -> Array:
         """Predictions of shape (n_samples,) or (n_samples, n_targets)."""
         z = self._logits(X)
@@ -291,6 +299,7 @@ class LogisticRegression(_Classifier, _GLMEstimator):
     def _intercept_init(self, y_enc: Array, w: Array | None) -> Array:
         return np.zeros(1)
 
+    @dask_aware
     def predict_proba(self, X: Any) -> Array:
         """Class probabilities of shape (n_samples, 2): [1 - sigmoid(z), sigmoid(z)]."""
         p = expit(self.decision_function(X))
@@ -345,12 +354,14 @@ class SoftmaxRegression(_Classifier, _GLMEstimator):
                 "A classifier needs examples of more than one class."
             )
 
+    @dask_aware
     def decision_function(self, X: Any) -> Array:
         """Logits of shape (n_samples, K); with two classes, z_1 - z_0 of shape (n_samples,)
         (scikit-learn's binary convention: positive means classes_[1])."""
         z = self._logits(X)
         return z[:, 1] - z[:, 0] if z.shape[1] == 2 else z
 
+    @dask_aware
     def predict_proba(self, X: Any) -> Array:
         """Class probabilities of shape (n_samples, n_classes); rows sum to 1."""
         return softmax(self._logits(X), axis=1)

@@ -1,0 +1,276 @@
+"""Estimators on Dask collections give the in-memory answer (gdlab.engines.dask,
+gdlab.estimators._dask).
+
+Full batch: a fit on a dask array equals the in-memory fit to 1e-8 relative for every model
+and optimizer, with the threaded scheduler and on a LocalCluster of 2 worker processes (and the
+two are bit-identical). Mini-batch: the same seed and chunking give the same model whatever
+runs the blocks. One LocalCluster serves the whole test session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+
+from gdlab.core.loop import ModelProblem, TrainConfig, TrainState, run  # noqa: E402
+from gdlab.core.optim import OPTIMIZERS  # noqa: E402
+from gdlab.engines.dask import DaskSource  # noqa: E402
+from gdlab.estimators.linear import (  # noqa: E402
+    LinearRegression,
+    LogisticRegression,
+    SoftmaxRegression,
+)
+
+
+@contextlib.contextmanager
+def on_cluster(client):
+    """Make ``client`` Dask's scheduler here. Through ``as_current``, not by putting the Client
+    in dask's config: a nanny pickles the config to restart a killed worker, and a Client
+    cannot be pickled."""
+    with dask.config.set(scheduler="dask.distributed"), client.as_current():
+        yield
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+N, P, CHUNK = 1100, 6, 250  # 5 blocks, the last one short
+
+
+@pytest.fixture
+def client(dask_client):
+    return dask_client
+
+
+def _data(kind: str, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, P))
+    z = X @ rng.normal(size=P)
+    if kind == "linear":
+        return X, z + 0.3 * rng.normal(size=N) + 2.0
+    if kind == "logistic":
+        return X, np.where(z + rng.normal(size=N) > 0, "yes", "no")
+    return X, np.digitize(z + 0.5 * rng.normal(size=N), [-1.0, 0.5])  # 3 classes
+
+
+ESTIMATORS = {"linear": LinearRegression, "logistic": LogisticRegression,
+              "softmax": SoftmaxRegression}
+
+
+def _rel(a, b) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def _lazy(X, y, w=None):
+    out = [da.from_array(X, chunks=(CHUNK, P)), da.from_array(y, chunks=CHUNK)]
+    return out + ([None] if w is None else [da.from_array(w, chunks=CHUNK)])
+
+
+@pytest.mark.parametrize("kind", sorted(ESTIMATORS))
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_full_batch_equals_in_memory_threaded(kind, optimizer):
+    X, y = _data(kind)
+    kw = dict(optimizer=optimizer, lr=0.05, batch_size=None, epochs=25, tol=None,
+              random_state=0)
+    ref = ESTIMATORS[kind](**kw).fit(X, y)
+    Xd, yd, _ = _lazy(X, y)
+    with dask.config.set(scheduler="threads"):
+        est = ESTIMATORS[kind](**kw).fit(Xd, yd)
+    assert _rel(est.theta_, ref.theta_) < 1e-8
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-8)
+    assert est.n_iter_ == ref.n_iter_ == 25
+
+
+@pytest.mark.parametrize("kind", sorted(ESTIMATORS))
+def test_full_batch_on_a_cluster_equals_threads_and_memory(kind, client):
+    X, y = _data(kind, seed=1)
+    kw = dict(optimizer="adam", lr=0.05, batch_size=None, epochs=15, tol=None, random_state=0)
+    ref = ESTIMATORS[kind](**kw).fit(X, y)
+    Xd, yd, _ = _lazy(X, y)
+    with on_cluster(client):
+        on_dask = ESTIMATORS[kind](**kw).fit(Xd, yd)
+    with dask.config.set(scheduler="threads"):
+        threaded = ESTIMATORS[kind](**kw).fit(Xd, yd)
+    assert _rel(on_dask.theta_, ref.theta_) < 1e-8
+    # same blocks, same tree, aligned blocks on the workers: the same bits
+    np.testing.assert_array_equal(on_dask.theta_, threaded.theta_)
+
+
+def test_sample_weight_and_class_weight_equal_in_memory():
+    X, y = _data("softmax", seed=2)
+    w = np.random.default_rng(3).uniform(0, 2, size=N)
+    w[CHUNK:2 * CHUNK] = 0.0  # a whole block without weight
+    Xd, yd, wd = _lazy(X, y, w)
+    for cw in ("balanced", {0: 3.0, 2: 0.5}):
+        kw = dict(optimizer="nesterov", lr=0.1, batch_size=None, epochs=20, tol=None,
+                  class_weight=cw)
+        ref = SoftmaxRegression(**kw).fit(X, y, sample_weight=w)
+        with dask.config.set(scheduler="threads"):
+            est = SoftmaxRegression(**kw).fit(Xd, yd, sample_weight=wd)
+        assert _rel(est.theta_, ref.theta_) < 1e-8, cw
+    X, y = _data("linear", seed=2)
+    ref = LinearRegression(batch_size=None, epochs=20, tol=None).fit(X, y, sample_weight=w)
+    Xd, yd, wd = _lazy(X, y, w)
+    with dask.config.set(scheduler="threads"):
+        est = LinearRegression(batch_size=None, epochs=20, tol=None).fit(Xd, yd,
+                                                                         sample_weight=wd)
+    assert _rel(est.theta_, ref.theta_) < 1e-8
+
+
+def test_dask_dataframe_input_equals_array_input():
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    X, y = _data("logistic", seed=4)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(P)])
+    ddf = dd.from_pandas(df, npartitions=4)
+    ys = dd.from_pandas(pd.Series(y, name="y"), npartitions=4)
+    kw = dict(lr=0.1, batch_size=None, epochs=10, tol=None)
+    ref = LogisticRegression(**kw).fit(df, y)
+    with dask.config.set(scheduler="threads"):
+        est = LogisticRegression(**kw).fit(ddf, ys)
+        assert list(est.feature_names_in_) == list(df.columns)
+        proba = est.predict_proba(ddf)
+        assert isinstance(proba, da.Array)
+        np.testing.assert_allclose(proba.compute(), ref.predict_proba(df), rtol=1e-8)
+    assert _rel(est.theta_, ref.theta_) < 1e-8
+    assert list(est.classes_) == ["no", "yes"]
+
+
+def test_predict_score_are_lazy_and_equal_in_memory():
+    for kind in sorted(ESTIMATORS):
+        X, y = _data(kind, seed=5)
+        kw = dict(lr=0.1, batch_size=None, epochs=10, tol=None)
+        ref = ESTIMATORS[kind](**kw).fit(X, y)
+        Xd, yd, _ = _lazy(X, y)
+        with dask.config.set(scheduler="threads"):
+            est = ESTIMATORS[kind](**kw).fit(Xd, yd)
+            methods = ["predict"] + (["predict_proba", "decision_function"]
+                                     if kind != "linear" else [])
+            for name in methods:
+                out = getattr(est, name)(Xd)
+                assert isinstance(out, da.Array), name
+                got, want = out.compute(), getattr(ref, name)(X)
+                if got.dtype.kind == "f":
+                    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-7)
+                else:
+                    np.testing.assert_array_equal(got, want)
+            score = est.score(Xd, yd)
+            assert isinstance(score, da.Array) and score.ndim == 0
+            assert float(score.compute()) == pytest.approx(ref.score(X, y), rel=1e-7)
+            w = np.linspace(0.5, 1.5, N)
+            assert float(est.score(Xd, yd, sample_weight=w).compute()) == pytest.approx(
+                ref.score(X, y, sample_weight=w), rel=1e-7)
+
+
+def _minibatch_fit(Xd, yd, scheduler, **kw):
+    with (on_cluster(scheduler) if not isinstance(scheduler, str)
+          else dask.config.set(scheduler=scheduler)):
+        return SoftmaxRegression(optimizer="adam", lr=0.05, batch_size=64, epochs=3, tol=None,
+                                 random_state=7, **kw).fit(Xd, yd)
+
+
+def test_minibatch_is_the_same_whatever_runs_the_blocks(client):
+    X, y = _data("softmax", seed=6)
+    Xd, yd, _ = _lazy(X, y)
+    one = _minibatch_fit(Xd, yd, "sync")
+    threads = _minibatch_fit(Xd, yd, "threads")
+    cluster = _minibatch_fit(Xd, yd, client)
+    np.testing.assert_array_equal(one.theta_, threads.theta_)
+    np.testing.assert_array_equal(one.theta_, cluster.theta_)
+    # the epoch order: blocks in a random order, each block's rows together, shuffled
+    order = one.state_.order
+    assert sorted(order.tolist()) == list(range(N))
+    blocks = order // CHUNK
+    starts = np.flatnonzero(np.diff(blocks)) + 1
+    assert len(starts) == -(-N // CHUNK) - 1  # every block appears as one run
+    assert not np.array_equal(order[:CHUNK], np.sort(order[:CHUNK]))
+    # another seed, another order; another chunking, another order
+    other = _minibatch_fit(da.from_array(X, chunks=(200, P)), da.from_array(y, chunks=200),
+                           "threads")
+    assert not np.array_equal(other.theta_, one.theta_)
+
+
+def test_checkpoint_resume_gives_the_same_model(tmp_path):
+    from gdlab.io.checkpoint import CheckpointCallback, load_checkpoint
+
+    X, y = _data("softmax", seed=8)
+    Xd, yd, _ = _lazy(X, y)
+    kw = dict(optimizer="momentum", lr=0.05, batch_size=100, epochs=4, tol=None,
+              random_state=3)
+    with dask.config.set(scheduler="threads"):
+        whole = SoftmaxRegression(**kw).fit(Xd, yd)
+        stopped = SoftmaxRegression(**kw, callbacks=[
+            CheckpointCallback(tmp_path, fingerprint="f", every=1),
+            lambda state, record: state.epoch >= 2]).fit(Xd, yd)
+        assert stopped.n_iter_ == 2
+        state, _ = load_checkpoint(sorted(tmp_path.glob("*.npz"))[-1], fingerprint="f")
+        assert state.epoch == 2 and state.order is not None
+        resumed = SoftmaxRegression(**kw).fit(Xd, yd, resume_from=state)
+    np.testing.assert_array_equal(resumed.theta_, whole.theta_)
+
+
+def test_early_stopping_holds_out_blocks_and_matches_the_loop():
+    X, y = _data("logistic", seed=9)
+    Xd, yd, _ = _lazy(X, y)
+    kw = dict(optimizer="gd", lr=0.5, batch_size=None, epochs=40, tol=1e-3,
+              n_iter_no_change=3, early_stopping=True, validation_fraction=0.2,
+              random_state=11)
+    with dask.config.set(scheduler="threads"):
+        est = LogisticRegression(**kw).fit(Xd, yd)
+    # the held-out blocks: validation_fraction of the 5 blocks, drawn from random_state
+    val = sorted(np.random.default_rng(11).choice(5, size=1, replace=False).tolist())
+    rows = np.concatenate([np.arange(b * CHUNK, min(N, (b + 1) * CHUNK)) for b in val])
+    train = np.setdiff1d(np.arange(N), rows)
+    y01 = (y == "yes").astype(float)
+    model = est.model_
+    problem = ModelProblem.from_arrays(model, X[train], y01[train], alpha=est.alpha,
+                                       engine="auto")
+
+    def validation(theta):
+        loss = model.loss_value(theta, X[rows], y01[rows], alpha=est.alpha)
+        return loss, float(np.mean((model.logits(theta, X[rows]) > 0) == y01[rows]))
+
+    config = TrainConfig(optimizer="gd", lr=0.5, batch_size=None, epochs=40, tol=1e-3,
+                         n_iter_no_change=3, restore_best=True)
+    state = run(problem, TrainState.start(np.zeros(P + 1), "gd", random_state=11), config,
+                validation=validation)
+    assert est.n_iter_ == state.epoch < 40
+    assert _rel(est.theta_, state.theta) < 1e-8
+    np.testing.assert_allclose(est.validation_scores_,
+                               [r.val_score for r in state.history], rtol=1e-12)
+
+
+def test_nan_in_a_block_names_the_block():
+    X, y = _data("linear", seed=10)
+    X[3 * CHUNK + 7, 2] = np.nan
+    Xd, yd, _ = _lazy(X, y)
+    with dask.config.set(scheduler="threads"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"Input X contains NaN in block 3 \(rows "
+                                             r"750\.\.999\) at row 757, column 2"):
+            LinearRegression(batch_size=None, epochs=3).fit(Xd, yd)
+
+
+def test_source_sums_add_in_a_fixed_tree():
+    """The full-batch sums equal a NumPy pairwise tree over the same blocks, bit for bit."""
+    from gdlab.core.models import GLM
+    from gdlab.engines.dask.blocks import BlockTerm, add_sums, block_sums
+    from gdlab.engines.dask.source import tree_reduce
+
+    X, y = _data("softmax", seed=12)
+    model = GLM(n_features=P, n_outputs=3, loss="cce")
+    theta = np.random.default_rng(0).normal(size=model.n_params)
+    term = BlockTerm(model)
+    with dask.config.set(scheduler="threads"):
+        src = DaskSource(da.from_array(X, chunks=(CHUNK, P)), da.from_array(y, chunks=CHUNK))
+        got = src.sums(term, theta)
+    want = tree_reduce([block_sums(term, theta, X[i:i + CHUNK], y[i:i + CHUNK], None)
+                        for i in range(0, N, CHUNK)], add_sums)
+    assert got[0] == want[0] and got[2] == want[2] == N
+    np.testing.assert_array_equal(got[1], want[1])

@@ -1,0 +1,114 @@
+"""`gdlab fit --engine dask` and `gdlab predict --engine dask` on directories of files.
+
+The fits run on the session's LocalCluster (``--scheduler ADDRESS``) and are compared with
+the in-memory command on the same rows in one file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from gdlab.cli import main  # noqa: E402
+from gdlab.workflows.tabular import load_tabular_model  # noqa: E402
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _frames(n_files: int = 3, seed: int = 0) -> list[pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_files):
+        n = 200 + 37 * i
+        a, b = rng.normal(size=n), rng.normal(50, 10, size=n)
+        color = rng.choice(["red", "green", "blue"], size=n)
+        z = a + 0.1 * (b - 50) + 1.0 * (color == "red") + 0.5 * rng.normal(size=n)
+        frames.append(pd.DataFrame({"a": a, "b": b, "color": color,
+                                    "label": np.where(z > 0.2, "pos", "neg")}))
+    return frames
+
+
+@pytest.fixture
+def table_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "parts"
+    d.mkdir()
+    for i, df in enumerate(_frames()):
+        if i == 1:
+            df.to_csv(d / f"part{i}.csv", index=False)  # formats may be mixed
+        else:
+            df.to_parquet(d / f"part{i}.parquet", index=False)
+    return d
+
+
+SETTINGS = ["--batch-size", "full", "--epochs", "20", "--tol", "none", "--test-size", "0",
+            "--optimizer", "adam", "--lr", "0.05"]
+
+
+def test_fit_on_a_directory_equals_the_in_memory_fit(table_dir, tmp_path, capsys, dask_client):
+    code, out, err = run(capsys, "fit", table_dir, "-t", "label", "--engine", "dask",
+                         "--scheduler", dask_client.scheduler.address, *SETTINGS,
+                         "--out", tmp_path / "dask.npz")
+    assert code == 0, err
+    assert f"connected to the Dask scheduler at {dask_client.scheduler.address}" in out
+    assert "2 classes ('neg', 'pos') -> binary" in out
+    whole = tmp_path / "whole.parquet"
+    pd.concat(_frames(), ignore_index=True).to_parquet(whole, index=False)
+    code, _, err = run(capsys, "fit", whole, "-t", "label", *SETTINGS,
+                       "--out", tmp_path / "memory.npz")
+    assert code == 0, err
+    on_dask = load_tabular_model(tmp_path / "dask.npz")
+    in_memory = load_tabular_model(tmp_path / "memory.npz")
+    # the same model file: encoder (one-hot vocabulary, means, scales) and coefficients
+    assert on_dask.encoder.to_meta() == in_memory.encoder.to_meta()
+    np.testing.assert_allclose(on_dask.encoder.means_, in_memory.encoder.means_, rtol=1e-12)
+    np.testing.assert_allclose(on_dask.encoder.scales_, in_memory.encoder.scales_, rtol=1e-12)
+    a, b = on_dask.estimator, in_memory.estimator
+    assert list(a.classes_) == list(b.classes_)
+    rel = np.linalg.norm(a.coef_ - b.coef_) / np.linalg.norm(b.coef_)
+    assert rel < 1e-8
+    assert a.intercept_ == pytest.approx(b.intercept_, rel=1e-8)
+
+
+def test_predict_writes_a_parquet_directory(table_dir, tmp_path, capsys, dask_client):
+    addr = dask_client.scheduler.address
+    assert run(capsys, "fit", table_dir, "-t", "label", "--engine", "dask", "--scheduler",
+               addr, *SETTINGS, "--out", tmp_path / "m.npz")[0] == 0
+    code, out, err = run(capsys, "predict", tmp_path / "m.npz", str(table_dir / "part*"),
+                         "--engine", "dask", "--scheduler", addr, "--proba",
+                         "--out", tmp_path / "pred")
+    assert code == 0, err
+    n = sum(len(f) for f in _frames())
+    assert f"wrote {n} predictions from 3 file(s) to the Parquet directory" in out
+    got = pd.read_parquet(tmp_path / "pred")
+    model = load_tabular_model(tmp_path / "m.npz")
+    want = pd.concat(_frames(), ignore_index=True)
+    np.testing.assert_array_equal(got["predicted_label"], model.predict(want.drop(
+        columns=["label"])))
+    P = model.estimator.predict_proba(model.transform(want.drop(columns=["label"])))
+    np.testing.assert_allclose(got[["proba_neg", "proba_pos"]].to_numpy(), P, rtol=1e-12)
+
+
+def test_a_bad_cell_gives_the_in_memory_error_naming_the_file(tmp_path, capsys,
+                                                              dask_client):
+    d = tmp_path / "bad"
+    d.mkdir()
+    frames = _frames()
+    frames[2].loc[17, "b"] = np.nan
+    for i, df in enumerate(frames):
+        df.to_csv(d / f"part{i}.csv", index=False)
+    code, _, err_memory = run(capsys, "fit", d / "part2.csv", "-t", "label")
+    assert code == 1
+    code, _, err_dask = run(capsys, "fit", d, "-t", "label", "--engine", "dask",
+                            "--scheduler", dask_client.scheduler.address)
+    assert code == 1
+    assert err_dask == err_memory
+    assert str(d / "part2.csv") in err_dask and "line 19" in err_dask
