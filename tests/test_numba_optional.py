@@ -24,6 +24,7 @@ COMPILED_MODULES = {
     "gdlab.engines.kernels._linear_small_nb",
     "gdlab.engines.kernels._pointwise_nb",
     "gdlab.engines.kernels._softmax_nb",
+    "gdlab.engines.kernels._formulas_nb",
 }
 BLOCK = 'import sys\nsys.modules["numba"] = None\nsys.modules["llvmlite"] = None\n'
 IMPORT_ALL = """

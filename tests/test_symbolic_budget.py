@@ -64,13 +64,14 @@ def test_worst_expressions_accepted_or_refused_within_budget(name: str, hessian:
 
 
 def test_the_budget_covers_code_generation() -> None:
-    # 0.3 s is not enough to generate code for this one: it is stopped at the deadline
+    # 0.05 s is not enough to derive and generate code for this one (0.2-0.8 s measured, less
+    # once the tests above have warmed the forked worker's imports): stopped at the deadline
     text = WORST["product of 29 sin(x*y+i)"][0]
     t0 = time.perf_counter()
     with pytest.raises(ExpressionError, match=r"Parsing, differentiating and compiling .* "
-                                              r"took longer than 0.3 s"):
-        compile_function(text, timeout=0.3)
-    assert time.perf_counter() - t0 < 0.3 + 0.7  # the deadline plus stopping the worker
+                                              r"took longer than 0.05 s"):
+        compile_function(text, timeout=0.05)
+    assert time.perf_counter() - t0 < 0.05 + 0.7  # the deadline plus stopping the worker
 
 
 def test_minimize_derives_no_hessian_and_critical_points_do() -> None:

@@ -90,7 +90,7 @@ def _fit_models(seed: int) -> tuple[list[dict[str, Any]], dict[str, list[float]]
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 pipe.fit(Xtr, ytr)
             seconds = time.perf_counter() - t0
-            alpha = float(est.alpha)
+            alpha = float(est.alpha_)  # the penalty the fit used (alpha="auto": 1/n)
             if alpha not in reference:
                 sk, sk_name = _sklearn_reference(task, alpha, len(Xtr))
                 sk_pipe = make_pipeline(StandardScaler(), sk).fit(Xtr, ytr)
