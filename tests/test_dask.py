@@ -229,11 +229,11 @@ def test_early_stopping_holds_out_blocks_and_matches_the_loop():
     train = np.setdiff1d(np.arange(N), rows)
     y01 = (y == "yes").astype(float)
     model = est.model_
-    problem = ModelProblem.from_arrays(model, X[train], y01[train], alpha=est.alpha,
+    problem = ModelProblem.from_arrays(model, X[train], y01[train], alpha=est.alpha_,
                                        engine="auto")
 
     def validation(theta):
-        loss = model.loss_value(theta, X[rows], y01[rows], alpha=est.alpha)
+        loss = model.loss_value(theta, X[rows], y01[rows], alpha=est.alpha_)
         return loss, float(np.mean((model.logits(theta, X[rows]) > 0) == y01[rows]))
 
     config = TrainConfig(optimizer="gd", lr=0.5, batch_size=None, epochs=40, tol=1e-3,

@@ -278,6 +278,7 @@ def fit(data: Path, target: str, model: str, hidden_text: str | None,
         res = fit_files(data, target, settings, scheduler=scheduler, workers=workers,
                         checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
                         resume=resume, verbose=1)
+        ready(res)
     else:
         res = fit_table(data, target, settings, checkpoint_dir=checkpoint_dir,
                         checkpoint_every=checkpoint_every, resume=resume, verbose=1,
@@ -386,7 +387,7 @@ def predict(model_path: Path, data: Path, out: Path | None, proba: bool,
 
     from gdlab.workflows.tabular import load_tabular_model, predict_table
 
-    if out is not None:
+    if out is not None and engine != "dask":  # with Dask, --out is a Parquet directory
         check_output(out, (".csv", ".parquet", ".pq"), "--out")
     model = load_tabular_model(model_path)
     if engine == "dask":

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import ClassifierMixin
 
-from gdlab.core.loop import DivergenceError, ModelProblem, TrainState, run
+from gdlab.core.loop import ModelProblem, TrainState
 from gdlab.engines.dask.source import DaskSource, is_dask_collection
 
 Array = NDArray[Any]
@@ -152,6 +152,7 @@ def _prepare(est: Any, X: Any, y: Any, sample_weight: Any, *, first: bool,
         w = _aligned(sample_weight, rows, "sample_weight").astype(X.dtype)
         if w.ndim != 1:
             raise ValueError(f"Sample weights must be 1-D, got shape {w.shape}.")
+    y_enc = est._standardize_y(y_enc, w, first=first)
     if is_clf and getattr(est, "class_weight", None) is not None:
         if counts is None:
             counts = da.bincount(y_enc, minlength=len(est.classes_)).compute()
@@ -159,6 +160,16 @@ def _prepare(est: Any, X: Any, y: Any, sample_weight: Any, *, first: bool,
         cw = y_enc.map_blocks(_lookup, per_class, dtype=np.float64)
         w = cw.astype(X.dtype) if w is None else w * cw
     return X, y_enc, w
+
+
+def raise_if_nonfinite(source: Any) -> None:
+    """ValueError naming the block, row and column of the first NaN / inf in a DaskSource's X
+    (nothing for other sources, or when X is finite)."""
+    find = getattr(source, "find_nonfinite", None)
+    where = find() if find is not None else None
+    if where is not None:
+        raise ValueError(f"Input X contains {where}. Remove or impute the non-finite "
+                         "values (gdlab fit --missing for tables).")
 
 
 def _holdout(est: Any, source: DaskSource) -> tuple[DaskSource, DaskSource]:
@@ -183,7 +194,6 @@ def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool,
     """``est._fit`` for dask collections (see the module docstring)."""
     import dask
 
-    from gdlab.core.schedules import schedule_for_run
 
     first = not (partial or est.warm_start) or not hasattr(est, "state_")
     X, y_enc, w = _prepare(est, X, y, sample_weight, first=first, classes=classes)
@@ -202,58 +212,22 @@ def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool,
 
         def validation(theta: Array) -> tuple[float, float]:
             loss, z = held.evaluate(model, theta)
-            loss += model.penalty(theta, est.alpha)[0]
+            loss += model.penalty(theta, est.alpha_)[0]
             return loss, est._score_logits(z, y_held)
 
-    problem = ModelProblem(model, source, est.alpha, engine="auto")
-    if resume_from is not None:
-        state = resume_from
-        est._schedule_obj = None
-    elif first:
-        theta0 = est._initial_theta(model, source.y, source.sample_weight, X.dtype)
-        if is_dask_collection(theta0):
-            theta0 = dask.compute(theta0, scheduler=source._get)[0]
-        state = TrainState.start(np.asarray(theta0), est._optimizer(),
-                                 random_state=est._seed())
-        est._schedule_obj = None
-    else:
-        state = est.state_
-        state.stopped_by, state.converged = None, False
-    n = problem.n_samples
-    if partial:
-        config = est._config(state.epoch + 1, n)
-        config.tol, config.warn_on_no_convergence = None, False
-    else:
-        config = est._config(est.epochs if (first or resume_from is not None)
-                             else state.epoch + est.epochs, n)
-        if resume_from is None:
-            state.no_improve, state.best_value, state.best_theta = 0, np.inf, None
-    if getattr(est, "_schedule_obj", None) is None or resume_from is not None:
-        per_epoch = source.n_batches(config.batch_size)
-        horizon = est.epochs * (per_epoch if est.schedule_unit == "step" else 1)
-        est._schedule_obj = schedule_for_run(est.schedule, horizon)
-    callbacks = list(est.callbacks or [])
-    progress = None
-    if est.verbose and not partial:
-        from gdlab.estimators.progress import EpochProgress
+    if first or resume_from is not None or not hasattr(est, "alpha_"):
+        est._resolve_alpha(source.sample_weight, source.n_samples)
+    problem = ModelProblem(model, source, est.alpha_, engine="auto")
+    theta0 = est._initial_theta(model, source.y, source.sample_weight, X.dtype)
+    if is_dask_collection(theta0):
+        theta0 = dask.compute(theta0, scheduler=source._get)[0]
 
-        progress = EpochProgress(total=config.epochs, description=type(est).__name__)
-        callbacks.append(progress)
-    try:
-        run(problem, state, config, validation=validation, callbacks=callbacks,
-            schedule=est._schedule_obj)
-    except DivergenceError as exc:
-        est._set_fitted(model, state)
-        where = source.find_nonfinite()
-        if where is not None:
-            raise ValueError(f"Input X contains {where}. Remove or impute the non-finite "
-                             "values (gdlab fit --impute for tables).") from exc
-        raise
-    finally:
-        if progress is not None:
-            progress.close()
-    est._set_fitted(model, state)
-    return est
+    def on_divergence() -> None:
+        raise_if_nonfinite(source)
+
+    return est._train(problem, np.asarray(theta0), first=first, partial=partial,
+                      resume_from=resume_from, validation=validation,
+                      on_divergence=on_divergence)
 
 
 # ---- prediction on dask input ----------------------------------------------------------------

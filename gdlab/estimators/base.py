@@ -46,7 +46,13 @@ from gdlab.core._validation import check_class_weight
 from gdlab.core.loop import DivergenceError, ModelProblem, TrainConfig, TrainState, run
 from gdlab.core.models import Model
 from gdlab.core.sources import resolve_batch_size
-from gdlab.estimators._dask import dask_aware, fit_dask, is_dask_collection, score_dask
+from gdlab.estimators._dask import (
+    dask_aware,
+    fit_dask,
+    is_dask_collection,
+    raise_if_nonfinite,
+    score_dask,
+)
 
 Array = NDArray[Any]
 
@@ -214,6 +220,10 @@ class _GDEstimator(BaseEstimator):
         if n > self._AUTO_LR_ROWS:  # a seeded subsample estimates the curvature as well
             rows = np.random.default_rng(0).choice(n, self._AUTO_LR_ROWS, replace=False)
             X, y, w = X[rows], y[rows], (None if w is None else w[rows])
+        if is_dask_collection(X):  # rows on Dask: the (sub)sample comes to this process
+            import dask
+
+            X, y, w = (None if v is None else np.asarray(v) for v in dask.compute(X, y, w))
         model = problem.model
         with np.errstate(all="ignore"):
             rms = np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0))
@@ -239,6 +249,7 @@ class _GDEstimator(BaseEstimator):
             L, L_max = math.nan, None
         if not (math.isfinite(L) and (L_max is None or math.isfinite(L_max))):
             # X was not checked for NaN / inf yet (see _fit): this is the place to say so
+            raise_if_nonfinite(source)
             check_array(source.X, ensure_all_finite=True, dtype=None, input_name="X")
             L, L_max = math.nan, None
         b = resolve_batch_size(self.batch_size, n)
@@ -304,19 +315,33 @@ class _GDEstimator(BaseEstimator):
             self._resolve_alpha(w, X.shape[0])
         problem = ModelProblem.from_arrays(model, X, y_enc, w, self.alpha_,
                                            engine=self._engine(X))
+
+        def on_divergence() -> None:
+            check_array(X, ensure_all_finite=True, dtype=None, input_name="X")
+
+        return self._train(problem, self._initial_theta(model, y_enc, w, X.dtype), first=first,
+                           partial=partial, resume_from=resume_from, validation=validation,
+                           on_divergence=on_divergence)
+
+    def _train(self, problem: ModelProblem, theta0: Array, *, first: bool, partial: bool,
+               resume_from: TrainState | None,
+               validation: Callable[[Array], tuple[float, float]] | None,
+               on_divergence: Callable[[], None]) -> _GDEstimator:
+        """Run the loop on ``problem`` from ``theta0`` (a fresh fit), the fitted state (warm
+        start, partial_fit) or ``resume_from``; set the fitted attributes. ``on_divergence``
+        runs before a DivergenceError is re-raised (to report bad input instead)."""
+        model = problem.model
         if resume_from is not None:
             state = resume_from
             self._schedule_obj = None
         elif first:
-            state = TrainState.start(self._initial_theta(model, y_enc, w, X.dtype),
-                                     self._optimizer(), random_state=self._seed())
+            state = TrainState.start(theta0, self._optimizer(), random_state=self._seed())
             self._schedule_obj = None
         else:
             state = self.state_
             state.stopped_by, state.converged = None, False
         fresh = first or resume_from is not None or not hasattr(self, "lr_")
-        hooks = self._resolve_lr(problem, self._initial_theta(model, y_enc, w, X.dtype),
-                                 fresh=fresh)
+        hooks = self._resolve_lr(problem, theta0, fresh=fresh)
         n = problem.n_samples
         if partial:
             config = self._config(state.epoch + 1, n)
@@ -351,7 +376,7 @@ class _GDEstimator(BaseEstimator):
             run(problem, state, config, validation=validation, callbacks=callbacks,
                 schedule=self._schedule_obj)
         except DivergenceError:
-            check_array(X, ensure_all_finite=True, dtype=None, input_name="X")
+            on_divergence()
             self._set_fitted(model, state)
             raise
         finally:
@@ -399,6 +424,10 @@ class _GDEstimator(BaseEstimator):
             mean = (np.average(y2, axis=0, weights=w) if self.fit_intercept
                     else np.zeros(y2.shape[1]))
             scale = np.sqrt(np.average((y2 - mean) ** 2, axis=0, weights=w))
+            if is_dask_collection(scale):  # y on Dask: two reductions over its blocks
+                import dask
+
+                mean, scale = (np.asarray(v, dtype=np.float64) for v in dask.compute(mean, scale))
             scale[~(scale > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
             self.target_mean_, self.target_scale_ = mean, scale
         y2 = (y_enc.reshape(y_enc.shape[0], -1) - self.target_mean_) / self.target_scale_

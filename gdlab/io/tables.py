@@ -1220,10 +1220,13 @@ class FeatureEncoder:
                     "drop those rows, pass --unknown-category ignore (all-zero one-hot columns) "
                     "or retrain with data that includes it."
                 )
+        encoder = self._onehot[name]
+        if len(text) == 0:  # no rows (e.g. an empty held-out split): scikit-learn refuses them
+            return np.zeros((0, len(encoder.get_feature_names_out())), dtype=np.float64)
         with warnings.catch_warnings():
             # unknown values with unknown='ignore': all-zero columns, as documented
             warnings.simplefilter("ignore", UserWarning)
-            return np.asarray(self._onehot[name].transform(text[:, None]), dtype=np.float64)
+            return np.asarray(encoder.transform(text[:, None]), dtype=np.float64)
 
     def fit_transform(
         self,

@@ -195,8 +195,12 @@ def _combine(stats: list[dict[str, Any]], s: FitSettings, target: str
                 "files; one-hot encoding would add that many columns (limit 100); drop it.")
         cats[name] = levels
     meta = {"state_version": FeatureEncoder.STATE_VERSION, "categorical": s.categorical,
-            "standardize": bool(s.standardize), "max_categories": 100,
-            "feature_names_in": list(first["columns"]), "categories": cats}
+            "standardize": bool(s.standardize), "max_categories": None,
+            "feature_names_in": list(first["columns"]), "categories": cats,
+            # missing cells are an error on Dask (named with their file and line), unseen
+            # categories too; no rare categories are grouped
+            "missing": "error", "unknown": "error",
+            "infrequent": {}, "category_fill": {}}
     probe = FeatureEncoder.from_state(
         {"encoder.means": np.zeros(_n_out(first["columns"], cats)),
          "encoder.scales": np.ones(_n_out(first["columns"], cats))}, meta)
