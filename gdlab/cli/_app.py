@@ -10,7 +10,7 @@ from gdlab.cli._common import did_you_mean
 class _Group(click.Group):
     """A group whose unknown-command error names the closest command."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:  # type: ignore[type-arg]
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple:
         name = args[0] if args else ""
         if args and self.get_command(ctx, name) is None and not name.startswith("-"):
             valid = ", ".join(sorted(self.list_commands(ctx)))

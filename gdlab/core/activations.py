@@ -131,7 +131,7 @@ def forward_inplace(name: str, Z: Array) -> Array:
     if name == "tanh":
         return np.tanh(Z, out=Z)
     if name == "sigmoid":
-        return expit(Z, out=Z)  # type: ignore[no-any-return]
+        return expit(Z, out=Z)
     if name == "elu":
         neg = Z < 0
         Z[neg] = np.expm1(Z[neg])

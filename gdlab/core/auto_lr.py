@@ -66,7 +66,7 @@ def hessian_lipschitz(loss_and_grad: Any, theta0: Array, *, iters: int = 30) -> 
     eps = 1e-4 * (1.0 + float(np.linalg.norm(theta0)))
 
     def hv(v: Array) -> Array:
-        return (loss_and_grad(theta0 + eps * v)[1] - g0) / eps  # type: ignore[no-any-return]
+        return (loss_and_grad(theta0 + eps * v)[1] - g0) / eps
 
     return top_eigenvalue(hv, theta0.size, iters=iters, rtol=1e-3)
 

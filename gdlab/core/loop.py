@@ -132,8 +132,8 @@ class ModelProblem:
         if self.engine is not None:
             out = self.engine.loss_and_grad(self.model, theta, X, y, w)
             if out is not None:
-                return out  # type: ignore[no-any-return]
-        return self.model.loss_and_grad_checked(theta, X, y, sample_weight=w)  # type: ignore[no-any-return]
+                return out
+        return self.model.loss_and_grad_checked(theta, X, y, sample_weight=w)
 
     def loss_and_grad(self, theta: Array, rows: Array | None) -> tuple[float, Array]:
         out = self.source.loss_and_grad(self.data_term, theta, rows)

@@ -28,7 +28,7 @@ ScheduleFn = Callable[[int, float], float]
 class Schedule(HasParams, ABC):
     """Base class: parameter bookkeeping and a checked ``__call__``."""
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as typeshed's object allows
 
     def __call__(self, step: int, lr: float) -> float:
         """Learning rate at step ``step`` (0, 1, 2, ...) for base learning rate ``lr``."""

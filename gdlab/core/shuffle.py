@@ -189,7 +189,7 @@ def _words(rng: np.random.Generator, size: int) -> NDArray[np.uint64]:
     """``size`` uniform 64-bit words: rng.integers(0, 2**64 - 1, endpoint=True)."""
     if type(rng.bit_generator) in _RAW64:
         # the same words, and the same state afterwards, ~3x faster for a few thousand
-        return rng.bit_generator.random_raw(size)  # type: ignore[no-any-return]
+        return rng.bit_generator.random_raw(size)
     return rng.integers(0, np.iinfo(np.uint64).max, size=size, dtype=np.uint64, endpoint=True)
 
 
@@ -197,7 +197,7 @@ def loops_for(n: int) -> Loops:
     """The loops that shuffle n indices: compiled from ``COMPILED_MIN_ROWS`` on (or when
     loaded already) where an engine has them, plain otherwise."""
     found = accelerated("shuffle", load=n >= COMPILED_MIN_ROWS, size=n)
-    return PLAIN if found is None else found  # type: ignore[no-any-return]
+    return PLAIN if found is None else found
 
 
 def permutation(rng: np.random.Generator, n: int, loops: Loops | None = None

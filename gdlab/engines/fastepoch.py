@@ -141,14 +141,14 @@ if HAVE_NUMBA:
     _VEC = {"reassoc", "contract"}
 
     @njit(cache=True, fastmath=_VEC, inline="always")
-    def _rows8(X, order, q):  # type: ignore[no-untyped-def]
+    def _rows8(X, order, q):
         """Rows order[q], ..., order[q + 7] of X as 1-D views (the index is >= 0, so loops
         over them vectorise without a wraparound test)."""
         return (X[order[q]], X[order[q + 1]], X[order[q + 2]], X[order[q + 3]],
                 X[order[q + 4]], X[order[q + 5]], X[order[q + 6]], X[order[q + 7]])
 
     @njit(cache=True, fastmath=_VEC, inline="always")
-    def _dot8(X, order, q, w):  # type: ignore[no-untyped-def]
+    def _dot8(X, order, q, w):
         """Dot products of rows order[q], ..., order[q + 7] of X with w[:n], in float64.
 
         Each load of w serves eight rows, and the eight sums are independent chains (four
@@ -169,7 +169,7 @@ if HAVE_NUMBA:
         return a0, a1, a2, a3, a4, a5, a6, a7
 
     @njit(cache=True, fastmath=_VEC, inline="always")
-    def _grad8(g, X, order, q, d0, d1, d2, d3, d4, d5, d6, d7):  # type: ignore[no-untyped-def]
+    def _grad8(g, X, order, q, d0, d1, d2, d3, d4, d5, d6, d7):
         """g += sum over u < 8 of d_u * X[order[q + u]], one pass over g (float64)."""
         x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, order, q)
         for j in range(X.shape[1]):
@@ -179,7 +179,7 @@ if HAVE_NUMBA:
                         + (d6 * np.float64(x6[j]) + d7 * np.float64(x7[j]))))
 
     @njit(cache=True, fastmath=_VEC)
-    def _batch1(head, X, order, lo, m, w, b, yf, s, total, weighted, g, yb):  # type: ignore[no-untyped-def]
+    def _batch1(head, X, order, lo, m, w, b, yf, s, total, weighted, g, yb):
         """Loss sum and dL/dz sum of one batch with one output: identity + MSE (head 0) or
         sigmoid + BCE (head 1); g = X_batch^T dL/dz.
 
@@ -241,7 +241,7 @@ if HAVE_NUMBA:
         return loss, gb
 
     @njit(cache=True, fastmath=_VEC)
-    def _logits_k(X, order, lo, m, W, Z, xb, w64):  # type: ignore[no-untyped-def]
+    def _logits_k(X, order, lo, m, W, Z, xb, w64):
         """Z[:m] = X[order[lo:lo + m]] @ W for K outputs (W of shape (n, K), row-major).
 
         The batch's rows are copied into ``xb`` (float64, kept for :func:`_grad_k`) and the
@@ -260,12 +260,12 @@ if HAVE_NUMBA:
         np.dot(xb[:m], w64, Z[:m])
 
     @njit(cache=True, fastmath=_VEC)
-    def _grad_k(xb, m, dZ, G):  # type: ignore[no-untyped-def]
+    def _grad_k(xb, m, dZ, G):
         """G = X_batch^T dZ, shape (n, K), from the rows :func:`_logits_k` copied (one gemm)."""
         np.dot(xb[:m].T, dZ[:m], G)
 
     @njit(cache=True, fastmath=_VEC)
-    def _sumsq_nan(v):  # type: ignore[no-untyped-def]
+    def _sumsq_nan(v):
         """(sum of v_p^2, sum of v_p - v_p) in one vectorised pass.
 
         The second sum is 0 when every entry is finite and NaN otherwise (inf - inf and
@@ -281,7 +281,7 @@ if HAVE_NUMBA:
         return sq, nan
 
     @njit(cache=True)
-    def _step(src, yf, ylab, s, idx, lo, m, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
+    def _step(src, yf, ylab, s, idx, lo, m, head, K, fit_intercept, alpha,
               theta, buf1, buf2, buf3, opt, hp, lr, t, stats, ws1, ws2, g64, g, new_theta,
               new1, new2, new3, cast, xb, w64, yb):
         """One optimizer step on the batch of rows ``src[idx[lo:lo + m]]``; True if committed.
@@ -425,7 +425,7 @@ if HAVE_NUMBA:
         return True
 
     @njit(cache=True)
-    def _scratch(theta, buf1, buf2, buf3, bs, n, K, head):  # type: ignore[no-untyped-def]
+    def _scratch(theta, buf1, buf2, buf3, bs, n, K, head):
         """The work arrays of :func:`_step` for one epoch (see its docstring)."""
         return (np.empty((bs, K)), np.empty((bs, K)), np.empty(n * K),
                 np.empty(theta.shape[0], dtype=theta.dtype),  # the gradient in theta's dtype
@@ -436,7 +436,7 @@ if HAVE_NUMBA:
                 np.empty(bs if head != 2 else 1))  # the one-output heads' targets
 
     @njit(nogil=True, cache=True)
-    def _epoch_nb(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
+    def _epoch_nb(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,
                   theta, buf1, buf2, buf3, opt, hp, lr, count0, stats):
         """Run every batch of one epoch reading rows X[order[...]]; return the steps committed.
 
@@ -457,7 +457,7 @@ if HAVE_NUMBA:
         return n_batches
 
     @intrinsic
-    def _yield(typingctx):  # type: ignore[no-untyped-def]
+    def _yield(typingctx):
         """``sched_yield()`` followed by a compiler memory barrier.
 
         Spin-waits call it: it gives the core away when the machine is oversubscribed, and
@@ -468,7 +468,7 @@ if HAVE_NUMBA:
         """
         sig = types.int32()
 
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):
             fnty = ir.FunctionType(ir.IntType(32), [])
             fn = cgutils.get_or_insert_function(builder.module, fnty, "sched_yield")
             r = builder.call(fn, [])
@@ -479,7 +479,7 @@ if HAVE_NUMBA:
         return sig, codegen
 
     @njit(nogil=True, cache=True)
-    def _stage(X, yf, ylab, s, order, lo, a, b, B, Yb, Lb, Sb, ahead):  # type: ignore[no-untyped-def]
+    def _stage(X, yf, ylab, s, order, lo, a, b, B, Yb, Lb, Sb, ahead):
         """Copy rows order[lo + a:lo + b] of X (and their y, label, weight) to B[a:b] etc.
 
         While copying a row, the first cache line of the row ``ahead`` places later in the
@@ -493,7 +493,7 @@ if HAVE_NUMBA:
         n_order = order.shape[0]
         for i in range(a, b):
             if ahead > 0 and lo + i + ahead < n_order:
-                _prefetch(X, order[lo + i + ahead] * n)
+                _prefetch(X, order[lo + i + ahead] * n)  # type: ignore[call-arg]  # numba's @intrinsic stub keeps typingctx as the first parameter
             x = X[order[lo + i]]
             bi = B[i]
             for j in range(n):
@@ -509,11 +509,11 @@ if HAVE_NUMBA:
                 Sb[i] = s[order[lo + i]]
 
     @intrinsic
-    def _fetch_add(typingctx, a, i, v):  # type: ignore[no-untyped-def]
+    def _fetch_add(typingctx, a, i, v):
         """Atomically add v to a[i] (int64, C-contiguous) and return the old value."""
         sig = types.int64(a, i, v)
 
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):
             ary = context.make_array(signature.args[0])(context, builder, args[0])
             ptr = builder.gep(ary.data, [args[1]])
             return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
@@ -521,7 +521,7 @@ if HAVE_NUMBA:
         return sig, codegen
 
     @njit(nogil=True, cache=True)
-    def _epoch_staged(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,  # type: ignore[no-untyped-def]
+    def _epoch_staged(X, yf, ylab, s, order, bs, head, K, fit_intercept, alpha,
                       theta, buf1, buf2, buf3, opt, hp, lr, count0, stats, spc, B, Yb, Lb,
                       Sb, sync, info, me, ahead):
         """:func:`_epoch_nb` with the rows staged: the same steps on the same rows.
@@ -549,7 +549,7 @@ if HAVE_NUMBA:
             theta, buf1, buf2, buf3, bs, n, K, head)
         local = np.arange(rows_c)  # staged rows are read in place: idx = identity
         while sync[1] == 0:
-            c = _fetch_add(sync, 2, 1)
+            c = _fetch_add(sync, 2, 1)  # type: ignore[call-arg, var-annotated]  # numba's @intrinsic stub keeps typingctx as the first parameter
             if c >= n_chunks:
                 break
             lo = c * rows_c

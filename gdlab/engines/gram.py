@@ -60,7 +60,7 @@ class GramEngine:
                 and model.layout == "rows"):
             if self.fallback is None:
                 return None
-            return self.fallback.loss_and_grad(model, theta, X, y, sample_weight)  # type: ignore[no-any-return]
+            return self.fallback.loss_and_grad(model, theta, X, y, sample_weight)
         A, c, yy, total = self._gram(y, sample_weight)
         n = model.n_features
         W, b = model.unpack(theta)

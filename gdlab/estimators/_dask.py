@@ -101,17 +101,17 @@ def _check_X(est: Any, X: Any, reset: bool) -> Any:
 
 def _encode_block(y: Array, est: Any) -> Array:
     """The estimator's own target encoding of one block (classes already known)."""
-    return est._encode_y(y, first=False)  # type: ignore[no-any-return]
+    return est._encode_y(y, first=False)
 
 
 def _model_targets(y: Array, model: Any) -> Array:
     """``model.check_targets`` of one block."""
-    return model.check_targets(y, y.shape[0])  # type: ignore[no-any-return]
+    return model.check_targets(y, y.shape[0])
 
 
 def _lookup(y_enc: Array, table: Array) -> Array:
     """table[y_enc]: a per-class value for every row of a block."""
-    return table[y_enc]  # type: ignore[no-any-return]
+    return table[y_enc]
 
 
 def _class_weights(est: Any, counts: Array, n: int) -> Array:
@@ -124,7 +124,7 @@ def _class_weights(est: Any, counts: Array, n: int) -> Array:
         out = np.zeros(len(counts))
         out[present] = n / (int(present.sum()) * counts[present].astype(np.float64))
         return out
-    return compute_class_weight(cw, classes=est.classes_, y=est.classes_)  # type: ignore[no-any-return]
+    return compute_class_weight(cw, classes=est.classes_, y=est.classes_)
 
 
 def _prepare(est: Any, X: Any, y: Any, sample_weight: Any, *, first: bool,
@@ -269,7 +269,7 @@ def dask_aware(method: F) -> F:
             return predict_blocks(self, method.__name__, X)
         return method(self, X, *args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps the signature at run time
 
 
 def score_dask(est: Any, X: Any, y: Any, sample_weight: Any = None) -> Any:

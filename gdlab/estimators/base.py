@@ -190,7 +190,7 @@ class _GDEstimator(BaseEstimator):
         if self.lr == "auto":
             if self.auto_lr_ is None:
                 self._curvature(problem, theta0)
-            self.lr_ = float(self.auto_lr_)  # type: ignore[arg-type]
+            self.lr_ = float(self.auto_lr_)  # type: ignore[arg-type]  # set by _curvature just above
         else:
             self.lr_ = float(self.lr)
 
@@ -281,7 +281,7 @@ class _GDEstimator(BaseEstimator):
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool,
              classes: Any = None, resume_from: TrainState | None = None) -> _GDEstimator:
         if is_dask_collection(X):
-            return fit_dask(self, X, y, sample_weight, partial=partial,  # type: ignore[no-any-return]
+            return fit_dask(self, X, y, sample_weight, partial=partial,
                             classes=classes, resume_from=resume_from)
         first = not (partial or self.warm_start) or not hasattr(self, "state_")
         # X's finiteness is checked lazily: every row takes part in the first epoch, so NaN or
@@ -594,7 +594,7 @@ class _Classifier(ClassifierMixin, _GDEstimator):
         """Fit on X of shape (n_samples, n_features) and labels y of shape (n_samples,).
         ``resume_from``: a TrainState from a checkpoint to continue exactly where it stopped."""
         self._validate_params()
-        return self._fit(X, y, sample_weight, partial=False,  # type: ignore[return-value]
+        return self._fit(X, y, sample_weight, partial=False,
                          resume_from=resume_from)
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None,
@@ -607,7 +607,7 @@ class _Classifier(ClassifierMixin, _GDEstimator):
                     "classes must be passed on the first call to partial_fit, e.g. "
                     "partial_fit(X, y, classes=np.unique(y_all))."
                 )
-        return self._fit(X, y, sample_weight, partial=True, classes=classes)  # type: ignore
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """Mean accuracy (weighted by sample_weight); a 0-d dask array for Dask input."""

@@ -199,14 +199,14 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
         (n_samples, n_targets). ``resume_from``: a TrainState from a checkpoint
         (:func:`gdlab.io.checkpoint.load_checkpoint`) to continue exactly where it stopped."""
         self._validate_params()
-        return self._fit(X, y, sample_weight, partial=False,  # type: ignore[return-value]
+        return self._fit(X, y, sample_weight, partial=False,
                          resume_from=resume_from)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
         """One more epoch over (X, y), keeping parameters and optimizer state."""
         if not hasattr(self, "state_"):
             self._validate_params()
-        return self._fit(X, y, sample_weight, partial=True)  # type: ignore[return-value]
+        return self._fit(X, y, sample_weight, partial=True)
 
     def _encode_y(self, y: Any, *, first: bool, classes: Any = None) -> Array:
         y = np.asarray(y)
@@ -242,7 +242,7 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
     def _squeeze_single_target(self) -> None:
         if self._y_ndim == 1:
             self.coef_ = np.asarray(self.coef_)[0]
-            self.intercept_ = float(np.atleast_1d(self.intercept_)[0])  # type: ignore[assignment]
+            self.intercept_ = float(np.atleast_1d(self.intercept_)[0])  # type: ignore[assignment]  # scikit-learn: a float for one target
 
     def _restore_outputs(self, K: int, meta: dict[str, Any]) -> None:
         self._y_ndim, self._n_targets = int(meta.get("y_ndim", 1)), K
@@ -344,7 +344,7 @@ class SoftmaxRegression(_Classifier, _GLMEstimator):
         self.loss = loss
 
     @property
-    def _loss(self) -> str:  # type: ignore[override]
+    def _loss(self) -> str:  # type: ignore[override]  # a property over the base's class attribute
         return {"cce": "cce", "mse": "softmax_mse", "bce": "softmax_bce"}[self.loss]
 
     def _check_classes(self, n: int) -> None:

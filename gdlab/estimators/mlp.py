@@ -392,14 +392,14 @@ class MLPRegressor(RegressorMixin, _MLPEstimator):
         (n_samples, n_targets). ``resume_from``: a TrainState from a checkpoint
         (:func:`gdlab.io.checkpoint.load_checkpoint`) to continue exactly where it stopped."""
         self._validate_params()
-        return self._fit(X, y, sample_weight, partial=False,  # type: ignore[return-value]
+        return self._fit(X, y, sample_weight, partial=False,
                          resume_from=resume_from)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One more epoch over (X, y), keeping weights, optimizer state and target scaling."""
         if not hasattr(self, "state_"):
             self._validate_params()
-        return self._fit(X, y, sample_weight, partial=True)  # type: ignore[return-value]
+        return self._fit(X, y, sample_weight, partial=True)
 
     def _encode_y(self, y: Any, *, first: bool, classes: Any = None) -> Array:
         """Targets as float64; their number fixed by the first fit (scaled in _prepare)."""

@@ -120,7 +120,7 @@ def save_model(
 
 def _schema(meta: dict[str, Any]) -> dict[str, Any]:
     cls = _estimator_classes()[meta["model_type"]]
-    schema: dict[str, Any] = {**cls._file_schema(meta),  # type: ignore[attr-defined]
+    schema: dict[str, Any] = {**cls._file_schema(meta),
                               "classes": ("iufUb", (None,), False)}
     if meta.get("encoder") is not None:
         schema.update(FeatureEncoder.schema())

@@ -650,7 +650,7 @@ def _function(source: str) -> Callable[..., Any]:
             f"The code generated for the derivatives could not be compiled "
             f"({type(exc).__name__}). Simplify the expression."
         ) from None
-    return namespace["_lambdifygenerated"]  # type: ignore[no-any-return]
+    return namespace["_lambdifygenerated"]
 
 
 def _build(text: str, variables: Sequence[str] | None, hessian: bool) -> dict[str, Any]:

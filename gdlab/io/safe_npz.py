@@ -406,7 +406,7 @@ class _Reader:
         shape, fortran, dtype, start = declared
         nbytes = math.prod(shape) * dtype.itemsize
         buf = np.empty(nbytes, dtype=np.uint8)
-        view = memoryview(buf)  # type: ignore[arg-type]
+        view = memoryview(buf)  # type: ignore[arg-type]  # numpy's stub lacks the buffer protocol
         with self.zf.open(info) as f:
             f.read(start)
             done = 0
@@ -617,10 +617,10 @@ def _load_open(
     try:
         # the end-of-directory record ZipFile itself reads first: bound the directory it
         # would then parse entry by entry
-        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]  # typeshed omits zipfile's private helpers
         if end is None:
             raise ModelFileError(damaged.format("no zip end-of-directory record"))
-        directory_bytes = int(end[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
+        directory_bytes = int(end[zipfile._ECD_SIZE])  # type: ignore[attr-defined]  # typeshed omits it
         if directory_bytes > MAX_DIRECTORY_BYTES:
             raise ModelFileError(
                 f"{p}: the zip directory declares {_mib(directory_bytes)}, over the "

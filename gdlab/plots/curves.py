@@ -49,7 +49,7 @@ def plot_loss_curves(
         a.set_title(f"{title}{': ' + key if key else ''}", fontsize=10)
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
-    return fig  # type: ignore[return-value]
+    return fig  # type: ignore[return-value]  # matplotlib's stub types subfigures' parent loosely
 
 
 def plot_history(history: Sequence[Mapping[str, Any]], *, title: str = "Fit history") -> Figure:

@@ -81,7 +81,7 @@ def _draw_boundary(ax: Any, model: Any, theta: Array, X: Array, y: Array,
 def _model_theta(est: Any) -> tuple[Any, Array]:
     """(model, theta) of a fitted gdlab estimator (an MLP or a GLM estimator)."""
     if hasattr(est, "_fitted_model"):
-        return est._fitted_model()  # type: ignore[no-any-return]
+        return est._fitted_model()
     return est.model_, est.state_.theta
 
 

@@ -93,7 +93,7 @@ def _box(obj: Objective, results: Sequence[DescentResult], domain: Any,
 
 def _check_dims(obj: Objective, results: Sequence[DescentResult], want: tuple[int, ...],
                 what: str) -> int:
-    d = obj.n_vars if obj.n_vars is not None else results[0].points.shape[1]  # type: ignore[union-attr]
+    d = obj.n_vars if obj.n_vars is not None else results[0].points.shape[1]  # type: ignore[union-attr]  # points is set once a run ends
     if d not in want:
         raise ValueError(
             f"{what} draws functions of {' or '.join(map(str, want))} variable(s); this one has "
@@ -178,7 +178,7 @@ def plot_trajectories(
         fig = Figure(figsize=(7.6, 6.0), layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.figure  # type: ignore[assignment]
+        fig = ax.figure  # type: ignore[assignment]  # matplotlib's stub: Figure | SubFigure
     X, Y, Z = _mesh(obj, box, resolution)
     if kind == "heatmap":
         im: Any = ax.imshow(Z, origin="lower", extent=_extent(box), aspect="auto",

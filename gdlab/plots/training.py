@@ -33,7 +33,7 @@ def plot_lr_range(result: LRRangeResult, ax: Axes | None = None) -> Figure:
         fig = Figure(figsize=(6.0, 4.0), layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.get_figure()  # type: ignore[assignment]
+        fig = ax.get_figure()  # type: ignore[assignment]  # matplotlib's stub: Figure | SubFigure | None
     lrs = np.asarray(result.lrs)
     ax.plot(lrs, result.losses, color="0.7", lw=0.8, label="loss")
     ax.plot(lrs, result.smoothed_losses, color="C0", lw=1.8, label="smoothed loss")

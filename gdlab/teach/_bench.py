@@ -54,7 +54,7 @@ def repeat(fn: Callable[[], Any], times: int) -> Callable[[], None]:
     return run
 
 
-def _sum_streams(flat):  # type: ignore[no-untyped-def]
+def _sum_streams(flat):
     """Sum of a 1-D array read as eight interleaved streams (one per eighth of it); compiled
     by :func:`_compiled_sum_streams` (as plain Python it is far too slow to time)."""
     P = flat.shape[0] // 8

@@ -151,7 +151,7 @@ def file_stats(path: str, target: str, categorical: str, seed: int, position: in
     """What the fit needs to know of one file, read once (runs on a worker)."""
     df = read_table(path)
     X_df, y = split_features_target(df, target, path=path)
-    enc = FeatureEncoder(categorical=categorical,  # type: ignore[arg-type]
+    enc = FeatureEncoder(categorical=categorical,  # type: ignore[arg-type]  # str checked by FitSettings
                          standardize=False).fit(X_df, path=path)
     test = _held_out(len(df), seed, position, test_size)
     numeric = enc.numeric_columns_

@@ -353,7 +353,7 @@ def metrics_for(task: str, estimator: Any, X: Array, y: Array) -> dict[str, floa
 
 def _summary(y: pd.Series, task: str, model: str) -> str:
     """task_summary's line; with --model mlp it names the network instead of the GLM."""
-    line = task_summary(y, task)  # type: ignore[arg-type]
+    line = task_summary(y, task)  # type: ignore[arg-type]  # pandas-stubs: Series[Any]
     if model != "mlp":
         return line
     head, _, _ = line.rpartition(" (")
@@ -457,7 +457,7 @@ def fit_table(
     if not inferred:
         _check_model_fits_target(s.model, inferred_task, y_series, src)
     task = _task_of(s.model, inferred_task)
-    rule = task_rule(y_series, task) if inferred else f"as --model {s.model} asks"  # type: ignore[arg-type]
+    rule = task_rule(y_series, task) if inferred else f"as --model {s.model} asks"  # type: ignore[arg-type]  # pandas-stubs: Series[Any]
     y = _target_array(y_series, task)
     tr, te = _split(len(df), y, task, s.test_size, s.seed)
     unseen = _unseen_classes(y, tr, te) if task != "regression" else []
@@ -475,7 +475,7 @@ def fit_table(
             f"held-out rows ({_where(df.index, i)}); a classifier cannot learn a class it never "
             "saw: add rows of that class, remove them, or use --test-size 0."
         )
-    encoder = FeatureEncoder(categorical=s.categorical,  # type: ignore[arg-type]
+    encoder = FeatureEncoder(categorical=s.categorical,  # type: ignore[arg-type]  # str checked by FitSettings
                              standardize=bool(s.standardize), max_categories=s.max_categories,
                              missing=s.missing).fit(X_df, path=path, fit_rows=tr)
     X_train = encoder.transform(X_df.iloc[tr], path=path)

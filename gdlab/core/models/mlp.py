@@ -511,7 +511,7 @@ class MLP:
         key = np.dtype(dtype).str
         if key not in cache:
             cache[key] = self.weight_mask().astype(dtype)
-        return cache[key]  # type: ignore[no-any-return]
+        return cache[key]
 
     def loss_value(self, theta: Array, X: Array, y: Any, **kwargs: Any) -> float:
         """The loss at theta in inference mode (no dropout): what validation reports."""

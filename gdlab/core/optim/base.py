@@ -100,9 +100,9 @@ class Optimizer(HasParams, ABC):
             )
         if np.ndim(lr) == 0:
             # a Python float keeps float32 arrays float32 (NumPy 2 promotion rules)
-            lr_ = float(lr)  # type: ignore[arg-type]
+            lr_ = float(lr)  # type: ignore[arg-type]  # numpy's ArrayLike: 0-d here
         else:
-            lr_ = np.asarray(lr, dtype=dtype)  # type: ignore[assignment]
+            lr_ = np.asarray(lr, dtype=dtype)  # type: ignore[assignment]  # an array rate
         t = int(state["count"]) + 1
         updates, new_state = self._update(g, state, p, lr_, t)
         new_state["count"] = np.asarray(t, dtype=np.int64)

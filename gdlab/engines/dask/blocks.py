@@ -45,8 +45,8 @@ class BlockTerm:
         if self.engine is not None:
             out = self.engine.loss_and_grad(self.model, theta, X, y, w)
             if out is not None:
-                return out  # type: ignore[no-any-return]
-        return self.model.loss_and_grad_checked(theta, X, y, sample_weight=w)  # type: ignore[no-any-return]
+                return out
+        return self.model.loss_and_grad_checked(theta, X, y, sample_weight=w)
 
 
 def block_sums(term: Any, theta: Array, X: Array, y: Array, w: Array | None) -> Sums:

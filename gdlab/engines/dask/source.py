@@ -166,7 +166,7 @@ class DaskSource:
             X, y, w = self.rows(rows)
             if w is not None and not w.any():
                 return None
-            return fn(theta, X, y, w)  # type: ignore[no-any-return]
+            return fn(theta, X, y, w)
         loss, grad, total = self.sums(_term_of(fn), theta)
         if total == 0.0:
             return None
@@ -205,9 +205,9 @@ class DaskSource:
         import dask
 
         if self.client is not None:
-            return dask.compute(*objs, scheduler=self._get)  # type: ignore[no-any-return]
+            return dask.compute(*objs, scheduler=self._get)
         with _blas_controller().limit(limits=1, user_api="blas"):
-            return dask.compute(*objs, scheduler=self._get)  # type: ignore[no-any-return]
+            return dask.compute(*objs, scheduler=self._get)
 
     def sums(self, term: Any, theta: Array, blocks: list[int] | None = None) -> Sums:
         """(loss sum, gradient sum, weight) over the given blocks (all by default), computed
@@ -219,7 +219,7 @@ class DaskSource:
         parts = [delayed(block_sums, pure=False)(term, th, self._dx[b], self._dy[b],
                                                  self._dw[b]) for b in idx]
         root = tree_reduce(parts, lambda a, b: delayed(add_sums, pure=False)(a, b))
-        return self._compute(root)[0]  # type: ignore[no-any-return]
+        return self._compute(root)[0]
 
     def evaluate(self, model: Any, theta: Array) -> tuple[float, Array]:
         """(mean data loss, logits of every row in order), computed on the workers."""

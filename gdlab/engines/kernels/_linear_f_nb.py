@@ -47,7 +47,7 @@ def block_rows(itemsize: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _cols8(XT, j, start, stop):  # type: ignore[no-untyped-def]
+def _cols8(XT, j, start, stop):
     """Rows start..stop of columns j .. j + 7 of X (XT = X.T), as eight 1-D views."""
     return (XT[j, start:stop], XT[j + 1, start:stop], XT[j + 2, start:stop],
             XT[j + 3, start:stop], XT[j + 4, start:stop], XT[j + 5, start:stop],
@@ -55,13 +55,13 @@ def _cols8(XT, j, start, stop):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _w8(wx, j):  # type: ignore[no-untyped-def]
+def _w8(wx, j):
     """wx[j .. j + 7] as eight scalars."""
     return wx[j], wx[j + 1], wx[j + 2], wx[j + 3], wx[j + 4], wx[j + 5], wx[j + 6], wx[j + 7]
 
 
 @njit(cache=True, fastmath=VEC, inline="always")
-def _logits_from(XT, wx, start, stop, zb, j):  # type: ignore[no-untyped-def]
+def _logits_from(XT, wx, start, stop, zb, j):
     """``zb += XT[j:, start:stop].T @ wx[j:]``: sixteen columns per sweep of the block (sixteen
     streams from memory; paired against four per sweep: 0.95-0.99x the time at n = 100), then
     four, then one; zb stays in L1."""
@@ -99,7 +99,7 @@ def _logits_from(XT, wx, start, stop, zb, j):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=VEC, inline="always")
-def _grad_from(XT, rb, start, stop, g, j, zero):  # type: ignore[no-untyped-def]
+def _grad_from(XT, rb, start, stop, g, j, zero):
     """``g[j:] += XT[j:, start:stop] @ rb``: four columns per sweep, then one; each column's
     block sum in X's dtype (``zero``), added to the float64 g."""
     n = XT.shape[0]
@@ -134,7 +134,7 @@ def _grad_from(XT, rb, start, stop, g, j, zero):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=VEC, inline="always")
-def _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero):  # type: ignore[no-untyped-def]
+def _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero):
     """One sweep per eight columns: ``zb += XT[j:j+8, start:start+B].T @ wx[j:j+8]`` from
     memory and ``g[j:j+8] += XT[j:j+8, prev:prev+B] @ rb`` for the previous block (same B
     rows) from L2. Returns the first column not swept (n rounded down to eight).
@@ -191,7 +191,7 @@ def _logits_and_previous_grad(XT, wx, start, zb, prev, rb, g, zero):  # type: ig
     return j
 
 
-def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+def _linear_f_wide(XT, y, w, b, s, head, nchunks):
     n, m = XT.shape
     P = np.zeros((nchunks, n + 2))
     # float32 X: each sixteen-column product sum of a row, and each column's sum over a
@@ -253,7 +253,7 @@ def _linear_f_wide(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-de
 _wide_nb = njit(parallel=True, cache=True, fastmath=VEC)(_linear_f_wide)
 
 
-def _linear_f_narrow(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+def _linear_f_narrow(XT, y, w, b, s, head, nchunks):
     """:func:`linear_f_nb` for n <= SMALL_N: eight rows at a time, all columns in turn."""
     n, m = XT.shape
     P = np.zeros((nchunks, n + 2))
@@ -262,7 +262,7 @@ def _linear_f_narrow(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-
         hi = (c + 1) * m // nchunks
         ng = (hi - lo) // 8
         acc = np.empty(8 * n + 16)
-        small_columns(XT, y, s, w, b, lo, ng, acc, head)
+        small_columns(XT, y, s, w, b, lo, ng, acc, head)  # type: ignore[call-arg]  # numba's @intrinsic stub keeps typingctx as the first parameter
         g = np.empty(n)
         gb, total = finish_columns(acc, g)
         gb, total = tail_rows(XT.T, y, w, b, s, head, lo + 8 * ng, hi, g, gb, total)
@@ -275,7 +275,7 @@ def _linear_f_narrow(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-
 _narrow_nb = njit(parallel=True, cache=True, fastmath=VEC)(_linear_f_narrow)
 
 
-def linear_f_nb(XT, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+def linear_f_nb(XT, y, w, b, s, head, nchunks):
     """Per-chunk partial sums (nchunks, n + 2) of XT = X.T: the narrow or the block kernel."""
     kernel = _narrow_nb if XT.shape[0] <= SMALL_N else _wide_nb
     return kernel(XT, y, w, b, s, head, nchunks)

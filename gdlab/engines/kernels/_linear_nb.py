@@ -31,14 +31,14 @@ from gdlab.engines.kernels._pointwise_nb import point8, pointwise_one, weigh8
 __all__ = ["linear_c_nb", "tail_rows"]
 
 @njit(cache=True, inline="always")
-def _rows8(X, r, P):  # type: ignore[no-untyped-def]
+def _rows8(X, r, P):
     """Rows r, r + P, ..., r + 7P of X as 1-D views (one row of each of eight streams)."""
     return (X[r], X[r + P], X[r + 2 * P], X[r + 3 * P], X[r + 4 * P], X[r + 5 * P],
             X[r + 6 * P], X[r + 7 * P])
 
 
 @njit(cache=True, fastmath=VEC, inline="always")
-def _dot8(X, r, P, wx):  # type: ignore[no-untyped-def]
+def _dot8(X, r, P, wx):
     """Dot products of rows r, r + P, ..., r + 7P of X with wx, summed in X's dtype (n >= 1).
 
     Eight rows at a time: each load of w serves eight rows (measured 1.15x the read bound,
@@ -69,7 +69,7 @@ def _dot8(X, r, P, wx):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=VEC, inline="always")
-def _grad8(g, X, r, P, dx, k):  # type: ignore[no-untyped-def]
+def _grad8(g, X, r, P, dx, k):
     """g += sum over u < 8 of dx[k + u] * X[r + u P], the eight terms in X's dtype."""
     x0, x1, x2, x3, x4, x5, x6, x7 = _rows8(X, r, P)
     d0 = dx[k]
@@ -87,7 +87,7 @@ def _grad8(g, X, r, P, dx, k):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=VEC, inline="always")
-def tail_rows(X, y, w, b, s, head, lo, hi, g, gb, total):  # type: ignore[no-untyped-def]
+def tail_rows(X, y, w, b, s, head, lo, hi, g, gb, total):
     """Rows lo..hi (the last < 8 of a chunk) one at a time: adds to g, returns (gb, total).
 
     Any layout of X (the Fortran-order kernels pass ``XT.T``).
@@ -108,7 +108,7 @@ def tail_rows(X, y, w, b, s, head, lo, hi, g, gb, total):  # type: ignore[no-unt
     return gb, total
 
 
-def _linear_c_wide(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+def _linear_c_wide(X, y, w, b, s, head, nchunks):
     m, n = X.shape
     P = np.zeros((nchunks, n + 2))  # per chunk: grad_w, grad_b, loss
     weighted = s.size > 0
@@ -157,7 +157,7 @@ def _linear_c_wide(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def
 _wide_nb = njit(parallel=True, cache=True, fastmath=VEC)(_linear_c_wide)
 
 
-def _linear_c_narrow(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+def _linear_c_narrow(X, y, w, b, s, head, nchunks):
     """:func:`linear_c_nb` for n <= SMALL_N: the group step of _linear_small_nb."""
     m, n = X.shape
     P = np.zeros((nchunks, n + 2))
@@ -179,7 +179,7 @@ def _linear_c_narrow(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-d
 _narrow_nb = njit(parallel=True, cache=True, fastmath=VEC)(_linear_c_narrow)
 
 
-def linear_c_nb(X, y, w, b, s, head, nchunks):  # type: ignore[no-untyped-def]
+def linear_c_nb(X, y, w, b, s, head, nchunks):
     """Per-chunk partial sums (nchunks, n + 2) of C-contiguous X: the narrow or wide kernel."""
     kernel = _narrow_nb if X.shape[1] <= SMALL_N else _wide_nb
     return kernel(X, y, w, b, s, head, nchunks)

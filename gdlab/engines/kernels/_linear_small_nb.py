@@ -83,11 +83,11 @@ class _Loop(ABC):
     are stored to ``acc`` at the end.
     """
 
-    def __init__(self, context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def __init__(self, context, builder, signature, args):
         self.b = builder
         self.lanes = _Lanes(builder)
 
-        def arr(i):  # type: ignore[no-untyped-def]
+        def arr(i):
             return context.make_array(signature.args[i])(context, builder, args[i])
 
         self.X, self.y, self.s, self.w, self.acc = arr(0), arr(1), arr(2), arr(3), arr(-2)
@@ -95,11 +95,11 @@ class _Loop(ABC):
         self.xelt = context.get_data_type(signature.args[0].dtype)
         self.bv = self.splat(self.bias, _VF64)
 
-    def splat(self, value, vty):  # type: ignore[no-untyped-def]
+    def splat(self, value, vty):
         one = self.b.insert_element(ir.Constant(vty, ir.Undefined), value, ir.Constant(_I32, 0))
         return self.b.shuffle_vector(one, one, _i32s([0] * 8))
 
-    def load8(self, ptr, elt, mask=None):  # type: ignore[no-untyped-def]
+    def load8(self, ptr, elt, mask=None):
         """Eight consecutive elements at ``ptr`` as <8 x double> (under ``mask``: others 0)."""
         b = self.b
         vty = ir.VectorType(elt, 8)
@@ -114,7 +114,7 @@ class _Loop(ABC):
             v = b.call(fn, [ptr, ir.Constant(_I32, align), mask, ir.Constant(vty, None)])
         return v if elt == ir.DoubleType() else b.fpext(v, _VF64)
 
-    def point(self, head: int, z, yv, sv):  # type: ignore[no-untyped-def]
+    def point(self, head: int, z, yv, sv):
         """(loss, dl/dz) of eight rows: identity + MSE or sigmoid + BCE, times sv if given.
 
         Emitted as vector IR, the steps of :func:`gdlab.core.pointwise.mse_point` and (through
@@ -132,7 +132,7 @@ class _Loop(ABC):
             loss, dz = b.fmul(sv, loss), b.fmul(sv, dz)
         return loss, dz
 
-    def emit(self, n_slots: int, offset) -> None:  # type: ignore[no-untyped-def]
+    def emit(self, n_slots: int, offset) -> None:
         """Four loops (MSE / BCE, weighted or not), chosen once per call; the slots go to
         acc[offset + 8k ...] for k < n_slots."""
         b = self.b
@@ -169,7 +169,7 @@ class _RowGroups(_Loop):
     nv gradient vectors, dl/db, the loss.
     """
 
-    def __init__(self, context, builder, signature, args, nv: int):  # type: ignore[no-untyped-def]
+    def __init__(self, context, builder, signature, args, nv: int):
         super().__init__(context, builder, signature, args)
         b = builder
         self.nv = nv
@@ -181,12 +181,12 @@ class _RowGroups(_Loop):
         self.W = [self.row_vector(self.w.data, h, ir.DoubleType()) for h in range(nv)]
         self.emit(nv + 2, ir.Constant(_I64, 0))
 
-    def row_vector(self, row, h, elt):  # type: ignore[no-untyped-def]
+    def row_vector(self, row, h, elt):
         """Elements 8h .. 8h + 7 of the row at pointer ``row`` (the last vector masked)."""
         ptr = self.b.gep(row, [ir.Constant(_I64, 8 * h)])
         return self.load8(ptr, elt, self.mask if h == self.nv - 1 else None)
 
-    def gather(self, arr, rows):  # type: ignore[no-untyped-def]
+    def gather(self, arr, rows):
         """float64 arr[rows[u]] in lane u."""
         v = ir.Constant(_VF64, ir.Undefined)
         for u, r in enumerate(rows):
@@ -231,7 +231,7 @@ class _ColumnGroups(_Loop):
     the loss, stored after the n gradient vectors.
     """
 
-    def __init__(self, context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def __init__(self, context, builder, signature, args):
         super().__init__(context, builder, signature, args)
         b = builder
         self.ng = args[6]
@@ -243,12 +243,12 @@ class _ColumnGroups(_Loop):
         self.z = cgutils.alloca_once(b, _VF64)
         self.emit(2, b.mul(self.n, ir.Constant(_I64, 8)))
 
-    def grad_ptr(self, j):  # type: ignore[no-untyped-def]
+    def grad_ptr(self, j):
         b = self.b
         return b.bitcast(b.gep(self.acc.data, [b.mul(j, ir.Constant(_I64, 8))]),
                          _VF64.as_pointer())
 
-    def column(self, j, r):  # type: ignore[no-untyped-def]
+    def column(self, j, r):
         """X[r .. r + 7, j] as <8 x double>."""
         return self.load8(self.b.gep(self.X.data, [self.b.add(self.b.mul(j, self.m), r)]),
                           self.xelt)
@@ -271,13 +271,13 @@ class _ColumnGroups(_Loop):
             self.add(1, loss)
 
 
-def _float_matrix(X) -> bool:  # type: ignore[no-untyped-def]
+def _float_matrix(X) -> bool:
     return (isinstance(X, types.Array) and X.ndim == 2
             and X.dtype in (types.float64, types.float32))
 
 
 @intrinsic
-def small_columns(typingctx, XT, y, s, w, b, lo, ng, acc, head):  # type: ignore[no-untyped-def]
+def small_columns(typingctx, XT, y, s, w, b, lo, ng, acc, head):
     """Groups q < ng of eight consecutive rows lo + 8q + u of X, given as XT = X.T (n, m).
 
     acc (at least 8 n + 16 float64) receives per-lane partial sums: eight for each
@@ -288,21 +288,21 @@ def small_columns(typingctx, XT, y, s, w, b, lo, ng, acc, head):  # type: ignore
         return None
     sig = types.void(XT, y, s, w, b, lo, ng, acc, head)
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, signature, args):
         _ColumnGroups(context, builder, signature, args)
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-def _make(nv: int):  # type: ignore[no-untyped-def]
+def _make(nv: int):
     @intrinsic
-    def groups(typingctx, X, y, s, w, b, lo, d, acc, head):  # type: ignore[no-untyped-def]
+    def groups(typingctx, X, y, s, w, b, lo, d, acc, head):
         if not _float_matrix(X):
             return None
         sig = types.void(X, y, s, w, b, lo, d, acc, head)
 
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):
             _RowGroups(context, builder, signature, args, nv)
             return context.get_dummy_value()
 
@@ -315,7 +315,7 @@ _g1, _g2, _g3, _g4 = (_make(nv) for nv in range(1, _MAX_VECTORS + 1))
 
 
 @njit(cache=True, inline="always")
-def small_groups(X, y, s, w, b, lo, d, acc, head):  # type: ignore[no-untyped-def]
+def small_groups(X, y, s, w, b, lo, d, acc, head):
     """Groups q < d of a chunk (rows lo + q + u d, u < 8) of C-contiguous X, n <= SMALL_N.
 
     ``acc`` (at least 8 ceil(n / 8) + 16 float64) receives per-lane partial sums: the
@@ -335,21 +335,21 @@ def small_groups(X, y, s, w, b, lo, d, acc, head):  # type: ignore[no-untyped-de
 
 
 @njit(cache=True, inline="always")
-def _lanes8(acc, k):  # type: ignore[no-untyped-def]
+def _lanes8(acc, k):
     """acc[k] + ... + acc[k + 7] as a fixed tree."""
     return ((acc[k] + acc[k + 1]) + (acc[k + 2] + acc[k + 3])) + (
         (acc[k + 4] + acc[k + 5]) + (acc[k + 6] + acc[k + 7]))
 
 
 @njit(cache=True, inline="always")
-def finish_small(acc, n):  # type: ignore[no-untyped-def]
+def finish_small(acc, n):
     """(dl/db, loss) of :func:`small_groups`'s lanes (its gradient is acc[:n])."""
     k = 8 * ((n + 7) // 8)
     return _lanes8(acc, k), _lanes8(acc, k + 8)
 
 
 @njit(cache=True, inline="always")
-def finish_columns(acc, g):  # type: ignore[no-untyped-def]
+def finish_columns(acc, g):
     """:func:`small_columns`'s lanes: g[j] = column j's gradient; returns (dl/db, loss)."""
     n = g.shape[0]
     for j in range(n):

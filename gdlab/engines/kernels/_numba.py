@@ -127,20 +127,20 @@ if HAVE_NUMBA:
     from numba.extending import intrinsic
 
     @intrinsic
-    def f64_from_bits(typingctx, bits):  # type: ignore[no-untyped-def]
+    def f64_from_bits(typingctx, bits):
         """Reinterpret an int64 as the float64 with the same bits (LLVM bitcast: vectorises).
 
         The vectorised exps build 2^k as ``f64_from_bits((k + 1023) << 52)``.
         """
         sig = types.float64(types.int64)
 
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):
             return builder.bitcast(args[0], ir.DoubleType())
 
         return sig, codegen
 
     @intrinsic
-    def prefetch(typingctx, X, k):  # type: ignore[no-untyped-def]
+    def prefetch(typingctx, X, k):
         """Hint the CPU to fetch the cache line of element ``k`` of C-contiguous ``X`` (flat).
 
         ``llvm.prefetch`` (read, high locality: into L1): never faults, so ``k`` may point
@@ -149,7 +149,7 @@ if HAVE_NUMBA:
         """
         sig = types.void(X, k)
 
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):
             ary = context.make_array(signature.args[0])(context, builder, args[0])
             i8p = ir.IntType(8).as_pointer()
             ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)

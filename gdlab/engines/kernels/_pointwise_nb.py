@@ -62,7 +62,7 @@ _LG6 = 1.531383769920937332e-01
 _LG7 = 1.479819860511658591e-01
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def exp_nb(x):  # type: ignore[no-untyped-def]
+def exp_nb(x):
     """exp(x) within 1 ulp (normal results), correctly flushed to 0, subnormal or inf.
 
     Branch-free, so a loop of calls vectorises. x = k ln2 + r with k = round(x / ln2) and
@@ -91,12 +91,12 @@ def exp_nb(x):  # type: ignore[no-untyped-def]
     k = np.int64(kf)  # in [-1076, 1024]: each half within the normal exponents
     k1 = k >> 1
     k2 = k - k1
-    e = (p * f64_from_bits((k1 + 1023) << 52)) * f64_from_bits((k2 + 1023) << 52)
+    e = (p * f64_from_bits((k1 + 1023) << 52)) * f64_from_bits((k2 + 1023) << 52)  # type: ignore[call-arg]  # numba's @intrinsic stub keeps typingctx as the first parameter
     return e if x == x else x
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def _log1p_reduce(t):  # type: ignore[no-untyped-def]
+def _log1p_reduce(t):
     """For t in [0, 1]: (f, k) with 1 + t = 2^k (1 + f), k in {0, 1}, 1 + f in [0.7, 1.42]."""
     if t >= _SQRT2_M1:
         return (t - 1.0) * 0.5, 1.0
@@ -104,7 +104,7 @@ def _log1p_reduce(t):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def _log1p_finish(f, k, s):  # type: ignore[no-untyped-def]
+def _log1p_finish(f, k, s):
     """k ln2 + log(1 + f), given s = f / (2 + f) (fdlibm's __ieee754_log kernel)."""
     hfsq = 0.5 * f * f
     z = s * s
@@ -116,14 +116,14 @@ def _log1p_finish(f, k, s):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def log1p_unit_nb(t):  # type: ignore[no-untyped-def]
+def log1p_unit_nb(t):
     """log1p(t) for t in [0, 1] within 1 ulp, branch-free (vectorises); NaN gives NaN."""
     f, k = _log1p_reduce(t)
     return _log1p_finish(f, k, f / (2.0 + f))
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def _bce_row(z, yi):  # type: ignore[no-untyped-def]
+def _bce_row(z, yi):
     """BCE of one row and dl/dz: logaddexp(0, z) - y z and sigmoid(z) - y, as
     :func:`gdlab.core.pointwise.bce_point` (within 2 ulp: ``tests/test_pointwise.py``).
 
@@ -143,7 +143,7 @@ def _bce_row(z, yi):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def _pointwise_row(head, z, yi):  # type: ignore[no-untyped-def]
+def _pointwise_row(head, z, yi):
     """Per-sample loss and dl/dz: identity + MSE (head 0) or sigmoid + BCE (head 1)."""
     if head == 0:
         return mse_point(z, yi)
@@ -151,13 +151,13 @@ def _pointwise_row(head, z, yi):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT)
-def pointwise_one(head, z, yi):  # type: ignore[no-untyped-def]
+def pointwise_one(head, z, yi):
     """:func:`_pointwise_row` behind a call, for the kernels: keeps the _PT flags."""
     return _pointwise_row(head, z, yi)
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT)
-def pointwise_block(head, zb, y, s, i, nb, db, lb):  # type: ignore[no-untyped-def]
+def pointwise_block(head, zb, y, s, i, nb, db, lb):
     """Loss (lb) and dl/dz (db) of rows i..i+nb from their logits zb[:nb], weighted by s.
 
     One loop per case, each free of branches and calls after inlining: LLVM vectorises it.
@@ -211,21 +211,21 @@ class _Lanes:
     def c(value: float) -> ir.Constant:
         return ir.Constant(_VF64, [float(value)] * _LANES)
 
-    def fma(self, a, b, c):  # type: ignore[no-untyped-def]
+    def fma(self, a, b, c):
         """a * b + c, rounded once."""
         return self.b.call(self._fma, [a, b, c])
 
-    def sel(self, op, a, b, x, y):  # type: ignore[no-untyped-def]
+    def sel(self, op, a, b, x, y):
         """x where ``a op b`` (ordered: false for NaN), else y."""
         return self.b.select(self.b.fcmp_ordered(op, a, b), x, y)
 
-    def pow2(self, k):  # type: ignore[no-untyped-def]
+    def pow2(self, k):
         """2^k for int64 lanes k in the normal exponent range, built from its bits."""
         bits = self.b.shl(self.b.add(k, ir.Constant(_VI64, [1023] * _LANES)),
                           ir.Constant(_VI64, [52] * _LANES))
         return self.b.bitcast(bits, _VF64)
 
-    def exp(self, x):  # type: ignore[no-untyped-def]
+    def exp(self, x):
         """:func:`exp_nb` on eight lanes (the same reduction, polynomial and scaling)."""
         b, c = self.b, self.c
         xc = self.sel(">", x, c(-746.0), x, c(-746.0))
@@ -246,7 +246,7 @@ class _Lanes:
         e = b.fmul(b.fmul(p, self.pow2(k1)), self.pow2(b.sub(k, k1)))
         return b.select(b.fcmp_unordered("uno", x, x), x, e)
 
-    def bce(self, z, y):  # type: ignore[no-untyped-def]
+    def bce(self, z, y):
         """:func:`_bce_row` on eight lanes: (loss, dl/dz)."""
         b, c = self.b, self.c
         e = self.exp(b.fneg(b.call(self._fabs, [z])))
@@ -276,7 +276,7 @@ class _Lanes:
 
 
 @intrinsic
-def bce8(typingctx, z, y):  # type: ignore[no-untyped-def]
+def bce8(typingctx, z, y):
     """Sigmoid + BCE of eight rows: ``bce8(z, y)`` with z, y tuples of eight float64.
 
     Returns a tuple of sixteen float64: the eight losses ``logaddexp(0, z) - y z``, then the
@@ -288,8 +288,8 @@ def bce8(typingctx, z, y):  # type: ignore[no-untyped-def]
         return None
     sig = types.UniTuple(types.float64, 2 * _LANES)(eight, eight)
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        def pack(tup):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, signature, args):
+        def pack(tup):
             vec = ir.Constant(_VF64, ir.Undefined)
             for i in range(_LANES):
                 vec = builder.insert_element(vec, builder.extract_value(tup, i),
@@ -308,7 +308,7 @@ def bce8(typingctx, z, y):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def _mse8(z, y):  # type: ignore[no-untyped-def]
+def _mse8(z, y):
     """Identity + MSE of eight rows (:func:`~gdlab.core.pointwise.mse_point` lane by lane), in
     :func:`bce8`'s layout: (the eight losses, the eight dl/dz)."""
     l0, d0 = mse_point(z[0], y[0])
@@ -323,17 +323,17 @@ def _mse8(z, y):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def point8(head, z, y):  # type: ignore[no-untyped-def]
+def point8(head, z, y):
     """Per-row loss and dl/dz of eight rows (tuples z, y): identity + MSE (head 0) or
     sigmoid + BCE (head 1). Returns sixteen float64: the eight losses, then the eight dl/dz.
     """
     if head == 0:
         return _mse8(z, y)
-    return bce8(z, y)
+    return bce8(z, y)  # type: ignore[call-arg]  # numba's @intrinsic stub keeps typingctx as the first parameter
 
 
 @njit(cache=True, error_model="numpy", fastmath=_PT, inline="always")
-def weigh8(o, w):  # type: ignore[no-untyped-def]
+def weigh8(o, w):
     """:func:`point8`'s sixteen values with row u's loss and dl/dz times the weight w[u]."""
     return (w[0] * o[0], w[1] * o[1], w[2] * o[2], w[3] * o[3], w[4] * o[4], w[5] * o[5],
             w[6] * o[6], w[7] * o[7], w[0] * o[8], w[1] * o[9], w[2] * o[10], w[3] * o[11],

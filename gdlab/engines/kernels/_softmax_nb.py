@@ -75,7 +75,7 @@ def suits(m: int, n: int, K: int) -> bool:
 # the same rows gave results 1 ulp apart from call to call. Not inline="always": LLVM
 # inlines the call into the caller's vectorised loop and keeps these strict semantics.
 @njit(cache=True)
-def exp_nonpositive(x):  # type: ignore[no-untyped-def]
+def exp_nonpositive(x):
     """exp(x) for x <= 0 (or NaN), within ~2 ulp of libm; 0 below _EXP_MIN (subnormals)."""
     c = _INV_FACT
     xc = _EXP_MIN if x < _EXP_MIN else x  # NaN passes through (the comparison is false)
@@ -95,12 +95,12 @@ def exp_nonpositive(x):  # type: ignore[no-untyped-def]
     p = p * r + c[2]
     p = p * r + c[1]
     p = p * r + c[0]
-    e = p * f64_from_bits((np.int64(kf) + 1023) << 52)  # times 2^k, k >= -1022 here
+    e = p * f64_from_bits((np.int64(kf) + 1023) << 52)  # type: ignore[call-arg]  # numba's @intrinsic stub keeps typingctx as the first parameter (times 2^k, k >= -1022 here)
     return 0.0 if x < _EXP_MIN else e
 
 
 @njit(cache=True)
-def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):  # type: ignore[no-untyped-def]
+def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):
     """Softmax + CCE for the logits Z (nr, K) of rows i0 .. i0 + nr (bias not yet added).
 
     Writes D (K, nr) = s * (softmax(Z + b) - onehot(y))^T in D's dtype, adds its row sums to
@@ -149,7 +149,7 @@ def _softmax_block(Z, b, y, s, i0, weighted, T, D, v, acc, gb):  # type: ignore[
 
 
 @njit(cache=True)
-def _chunk_work(X, R, K):  # type: ignore[no-untyped-def]
+def _chunk_work(X, R, K):
     """A chunk's sums and block buffers: G (K, n) and gb (K,) zeroed; Gb, Z, D, T, v, acc."""
     n = X.shape[1]
     return (np.zeros((K, n)), np.zeros(K), np.empty((K, n), dtype=X.dtype),
@@ -158,7 +158,7 @@ def _chunk_work(X, R, K):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=VEC)
-def _block_pass(Xb, W, b, y, s, i0, weighted, Zbuf, Dbuf, T, v, acc, gb, Gb, G):  # type: ignore[no-untyped-def]
+def _block_pass(Xb, W, b, y, s, i0, weighted, Zbuf, Dbuf, T, v, acc, gb, Gb, G):
     """One row block Xb (nr, n) (C- or Fortran-ordered) of rows i0 .. i0 + nr: G += D^T Xb.
 
     ``Z = Xb W`` by BLAS (X_b comes from memory, or the sweep's cache, here ...), softmax and
@@ -178,7 +178,7 @@ def _block_pass(Xb, W, b, y, s, i0, weighted, Zbuf, Dbuf, T, v, acc, gb, Gb, G):
     return total
 
 
-def _softmax_c_py(X, y, W, b, s, nchunks, R, touch):  # type: ignore[no-untyped-def]
+def _softmax_c_py(X, y, W, b, s, nchunks, R, touch):
     m, n = X.shape
     K = W.shape[1]
     P = np.zeros((nchunks, K, n + 1))  # K-major partial gradients, bias in column n
@@ -214,7 +214,7 @@ def _softmax_c_py(X, y, W, b, s, nchunks, R, touch):  # type: ignore[no-untyped-
     return P, losses, swept
 
 
-def _softmax_f_py(X, y, W, b, s, nchunks, R):  # type: ignore[no-untyped-def]
+def _softmax_f_py(X, y, W, b, s, nchunks, R):
     """The pass for Fortran-ordered X: each block is first copied column by column."""
     m, n = X.shape
     K = W.shape[1]
@@ -251,7 +251,7 @@ _softmax_c_nb = njit(parallel=True, cache=True, fastmath=VEC)(_softmax_c_py)
 _softmax_f_nb = njit(parallel=True, cache=True, fastmath=VEC)(_softmax_f_py)
 
 
-def softmax_c_nb(X, y, W, b, s, nchunks):  # type: ignore[no-untyped-def]
+def softmax_c_nb(X, y, W, b, s, nchunks):
     """Per-chunk partial gradients (nchunks, K, n + 1) and losses (nchunks,) of softmax + CCE.
 
     X (m, n) C- or Fortran-contiguous float64 or float32; y (m,) intp labels; W (n, K)
