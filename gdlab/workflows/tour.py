@@ -36,7 +36,7 @@ from gdlab.io.atomic import atomic_write_bytes
 MODEL_RUNS = (
     # (dataset, task, estimator, [(optimizer, lr, batch_size), ...])
     ("diabetes", "regression", "LinearRegression",
-     [("gd", 0.1, None), ("adam", 0.1, 32)]),
+     [("gd", 0.1, None), ("adam", 0.01, 32)]),
     ("breast_cancer", "binary", "LogisticRegression",
      [("momentum", 0.05, 32), ("adam", 0.01, 32)]),
     ("digits", "multiclass", "SoftmaxRegression",
