@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the modules that hold compiled code: they import numba (and need it), nothing else does
 COMPILED_MODULES = {
     "gdlab.engines.fastepoch",
+    "gdlab.engines.mlp_epoch",
     "gdlab.engines.kernels._numba",
     "gdlab.engines.kernels._linear_nb",
     "gdlab.engines.kernels._linear_f_nb",
@@ -103,7 +104,8 @@ def test_every_module_imports_with_numba_blocked() -> None:
     out = json.loads(_python(BLOCK + IMPORT_ALL, json.dumps(sorted(COMPILED_MODULES))))
     assert out["numba"] == []
     assert set(out["compiled_failed"]) == COMPILED_MODULES - {
-        "gdlab.engines.fastepoch", "gdlab.engines.kernels._numba"}
+        "gdlab.engines.fastepoch",
+    "gdlab.engines.mlp_epoch", "gdlab.engines.kernels._numba"}
 
 
 @pytest.mark.parametrize("how", ["import block", "GDLAB_NO_NUMBA=1"])

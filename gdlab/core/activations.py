@@ -15,6 +15,11 @@ Definitions (they match ``torch.nn`` with its defaults):
     sigmoid     f(z) = 1 / (1 + e^-z)                   f' = a (1 - a)
     gelu        f(z) = z Phi(z)  (exact, erf form)      f' = Phi(z) + z phi(z)
 
+Every activation but gelu also has ``da(a) = f'(z)`` from the output alone (relu, leaky_relu
+and elu are positive exactly where z is). ``f`` and ``da`` use only arithmetic and NumPy
+ufuncs (``np.where`` included; sigmoid calls ``expit``), so the same functions run on arrays
+here and on scalars inside the compiled engine (:mod:`gdlab.engines.mlp_epoch`).
+
 Phi and phi are the standard normal CDF and density. At z = 0 the derivative of relu and
 leaky_relu is taken from the left (0 and 0.01), as PyTorch does. ``logistic`` (scikit-learn's
 name) is accepted for sigmoid and ``linear`` for identity.
@@ -42,11 +47,13 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 class Activation(NamedTuple):
-    """An activation: ``f(z) -> a`` and ``df(z, a) -> f'(z)``, element-wise."""
+    """An activation: ``f(z) -> a``, ``df(z, a) -> f'(z)`` and (None for gelu) ``da(a) ->
+    f'(z)`` from the output alone, element-wise."""
 
     name: str
     f: Callable[[Array], Array]
     df: Callable[[Array, Array], Array]
+    da: Callable[[Array], Array] | None = None
 
 
 def _identity(z: Array) -> Array:
@@ -58,7 +65,11 @@ def _one(z: Array, a: Array) -> Array:
 
 
 def _relu(z: Array) -> Array:
-    return np.maximum(z, 0)
+    return np.maximum(z, 0.0)
+
+
+def _relu_da(a: Array) -> Array:
+    return a > 0.0  # a boolean mask: 1 where z > 0, 0 elsewhere
 
 
 def _drelu(z: Array, a: Array) -> Array:
@@ -73,6 +84,10 @@ def _dleaky_relu(z: Array, a: Array) -> Array:
     return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
 
 
+def _leaky_relu_da(a: Array) -> Array:
+    return np.where(a > 0.0, 1.0, LEAKY_SLOPE)
+
+
 def _elu(z: Array) -> Array:
     # expm1 on min(z, 0): exp would overflow for large positive z in the unused branch
     return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
@@ -82,11 +97,19 @@ def _delu(z: Array, a: Array) -> Array:
     return np.where(z > 0, 1.0, a + 1.0).astype(z.dtype)
 
 
+def _elu_da(a: Array) -> Array:
+    return np.where(a > 0.0, 1.0, a + 1.0)
+
+
 def _tanh(z: Array) -> Array:
     return np.tanh(z)
 
 
 def _dtanh(z: Array, a: Array) -> Array:
+    return _tanh_da(a)
+
+
+def _tanh_da(a: Array) -> Array:
     return 1.0 - a * a
 
 
@@ -95,6 +118,10 @@ def _sigmoid(z: Array) -> Array:
 
 
 def _dsigmoid(z: Array, a: Array) -> Array:
+    return _sigmoid_da(a)
+
+
+def _sigmoid_da(a: Array) -> Array:
     return a * (1.0 - a)
 
 
@@ -109,11 +136,11 @@ def _dgelu(z: Array, a: Array) -> Array:
 
 ACTIVATIONS: dict[str, Activation] = {
     "identity": Activation("identity", _identity, _one),
-    "relu": Activation("relu", _relu, _drelu),
-    "leaky_relu": Activation("leaky_relu", _leaky_relu, _dleaky_relu),
-    "elu": Activation("elu", _elu, _delu),
-    "tanh": Activation("tanh", _tanh, _dtanh),
-    "sigmoid": Activation("sigmoid", _sigmoid, _dsigmoid),
+    "relu": Activation("relu", _relu, _drelu, _relu_da),
+    "leaky_relu": Activation("leaky_relu", _leaky_relu, _dleaky_relu, _leaky_relu_da),
+    "elu": Activation("elu", _elu, _delu, _elu_da),
+    "tanh": Activation("tanh", _tanh, _dtanh, _tanh_da),
+    "sigmoid": Activation("sigmoid", _sigmoid, _dsigmoid, _sigmoid_da),
     "gelu": Activation("gelu", _gelu, _dgelu),
 }
 
@@ -142,23 +169,16 @@ def forward_inplace(name: str, Z: Array) -> Array:
 
 
 def backward_inplace(name: str, dA: Array, Z: Array | None, A: Array) -> Array:
-    """dA * f'(Z), overwriting dA; A = f(Z). Z is needed only for gelu (see forward_inplace:
-    relu, leaky_relu and elu are positive exactly where z is)."""
-    if name == "relu":
-        return np.multiply(dA, A > 0, out=dA)
-    if name == "leaky_relu":
-        return np.multiply(dA, np.where(A > 0, 1.0, LEAKY_SLOPE).astype(dA.dtype), out=dA)
-    if name == "tanh":
-        return np.multiply(dA, 1.0 - A * A, out=dA)
-    if name == "sigmoid":
-        return np.multiply(dA, A * (1.0 - A), out=dA)
-    if name == "elu":
-        return np.multiply(dA, np.where(A > 0, 1.0, A + 1.0).astype(dA.dtype), out=dA)
+    """dA * f'(Z), overwriting dA; A = f(Z). Z is needed only for gelu (every other
+    derivative comes from A: ``Activation.da``)."""
     if name == "identity":
         return dA
+    act = ACTIVATIONS[name]
+    if act.da is not None:
+        return np.multiply(dA, act.da(A), out=dA)
     if Z is None:
         raise ValueError(f"The derivative of {name!r} needs the pre-activation Z.")
-    return np.multiply(dA, ACTIVATIONS[name].df(Z, A), out=dA)
+    return np.multiply(dA, act.df(Z, A), out=dA)
 
 
 def canonical_name(name: Any, *, what: str = "activation", owner: str | None = None) -> str:

@@ -24,6 +24,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from gdlab.core._blas import one_blas_thread
 from gdlab.core.loop import TrainState
 from gdlab.core.models import MLP
 from gdlab.core.sources import resolve_batch_size
@@ -84,9 +85,7 @@ class _MLPEstimator(_GDEstimator):
              resume_from: TrainState | None = None) -> Any:
         """The base's run, with one BLAS thread when every step's products are small."""
         if self._small_steps(X):
-            from threadpoolctl import threadpool_limits
-
-            with threadpool_limits(limits=1, user_api="blas"):
+            with one_blas_thread():
                 return super()._fit(X, y, sample_weight, partial=partial, classes=classes,
                                     resume_from=resume_from)
         return super()._fit(X, y, sample_weight, partial=partial, classes=classes,
@@ -94,9 +93,7 @@ class _MLPEstimator(_GDEstimator):
 
     def _small_steps(self, X: Any) -> bool:
         """Whether the largest product of a step, rows x n_in x n_out, is under
-        SMALL_PRODUCT multiply-adds. For those OpenBLAS's second thread gains little on an
-        idle machine and, when the cores are busy, costs up to ~20x (measured on digits with
-        256-row batches: 38 ms per step against 1.9 ms on one thread)."""
+        SMALL_PRODUCT multiply-adds (see :mod:`gdlab.core._blas`)."""
         shape = getattr(X, "shape", None)
         if shape is None or len(shape) != 2:
             return False

@@ -76,12 +76,20 @@ from gdlab.core.models.glm import LINKS
 
 Array = NDArray[Any]
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "l2_weights"]
 
 #: activations whose layer is initialized with He's bound under weight_init='auto' (the rest
 #: use Glorot's)
 HE_INIT = frozenset({"relu", "leaky_relu", "elu", "gelu"})
 INITS = ("auto", "he", "glorot")
+
+
+def l2_weights(theta: Array, scale: Array, alpha: float) -> tuple[Any, Array]:
+    """The L2 term ``alpha / 2 sum_p scale_p theta_p^2`` and its gradient ``alpha scale theta``
+    (scale: 1 at the weights, 0 at the biases; all of shape (n_params,)). Arithmetic only, so
+    the compiled engine calls it too (:mod:`gdlab.engines.mlp_epoch`)."""
+    grad = theta * scale
+    return 0.5 * alpha * np.dot(grad, theta), grad * alpha
 
 
 def _per_layer(value: Any, n: int, name: str, owner: str) -> tuple[Any, ...]:
@@ -502,8 +510,8 @@ class MLP:
         biases)."""
         if not alpha:
             return 0.0, np.zeros_like(theta)
-        grad = theta * self._weight_scale(theta.dtype)
-        return 0.5 * alpha * float(np.dot(grad, theta)), grad * theta.dtype.type(alpha)
+        loss, grad = l2_weights(theta, self._weight_scale(theta.dtype), alpha)
+        return float(loss), grad
 
     def _weight_scale(self, dtype: Any) -> Array:
         """1 at the weights, 0 at the biases, in ``dtype`` (cached per dtype)."""

@@ -35,6 +35,7 @@ VEC = {"reassoc", "contract"}
 COMPILED_SOURCES = (
     "teach/_bench.py", "engines/fastepoch.py", "core/shuffle.py",
     "core/pointwise.py", "core/optim/rules.py", "core/models/glm.py",
+    "core/activations.py", "core/models/mlp.py", "engines/mlp_epoch.py",
     "engines/kernels/_formulas_nb.py",
     "engines/_compiler.py", "engines/compiled.py",  # compile core/shuffle.py's plain loops
     "engines/kernels/_linear_f_nb.py", "engines/kernels/_linear_nb.py",
