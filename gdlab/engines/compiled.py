@@ -206,7 +206,7 @@ def _epoch_loaded() -> bool:
     for module, kernel in (("gdlab.engines.fastepoch", "_epoch_nb"),
                            ("gdlab.engines.mlp_epoch", "_epoch_mlp")):
         found = getattr(sys.modules.get(module), kernel, None)
-        if found is not None and getattr(found, "signatures", ()):
+        if found is not None and bool(getattr(found, "signatures", None)):
             return True
     return False
 
