@@ -284,19 +284,18 @@ if HAVE_NUMBA:
     # finiteness checks) instead of a raise whose test per element stops LLVM vectorizing the
     # loops: the Adam update took 40 us per 7,818 parameters, 9 us with it
     @njit(cache=True, error_model="numpy")
-    def softmax_cce_rows(Z, dZ, bias, ylab, s, idx, lo, m, total, weighted):
+    def softmax_cce_rows(Z, dZ, bias, ylab, s, idx, lo, m, total, weighted, inv_m):
         """The softmax + CCE head of one batch: :func:`gdlab.core.pointwise.cce_point` fused
         with the polynomial exp (exp_nonpositive); tests/test_fastepoch.py holds the epochs
         equal to the Python loop, which calls cce_point, to rtol 1e-12.
 
         Z (>= m, K) holds the batch's logits without the bias (K = bias.shape[0]); row i's
         label and weight are ``ylab[idx[lo + i]]`` and ``s[idx[lo + i]]``. Fills dZ[:m] with
-        dL/dz (mean over the rows, or weighted by s / total) and returns the loss: the sum of
-        the rows' losses without weights (the caller divides by m), the weighted mean with
-        them. Z[:m] is overwritten.
+        dL/dz (each row's times inv_m, or times s / total) and returns the loss: the sum of
+        the rows' losses without weights (the caller multiplies by inv_m), their weighted sum
+        over total with them. Z[:m] is overwritten.
         """
         K = bias.shape[0]
-        inv_m = 1.0 / m
         loss = 0.0
         # shifted logits z - max(z) per row; Z[i, 0] then keeps z[y] - max(z) (the
         # rest of the row is not needed again)
@@ -428,7 +427,7 @@ if HAVE_NUMBA:
                 W = theta[:nK].reshape((n, K))
                 _logits_k(src, idx, lo, m, W, Z, xb, w64)
                 loss = softmax_cce_rows(Z, dZ, theta[nK:nK + K], ylab, s, idx, lo, m, total,
-                                        weighted)
+                                        weighted, inv_m)
                 G = g64.reshape((n, K))
                 _grad_k(xb, m, dZ, G)
                 for k in range(K):

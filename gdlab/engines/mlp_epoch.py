@@ -24,6 +24,8 @@ Float64 epochs agree with the Python loop to rounding (``tests/test_mlp_epoch.py
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import numpy as np
@@ -43,7 +45,8 @@ ACT_CODES = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "tanh": 4, "si
 _HEADS = {"mse": 0, "bce": 1, "cce": 2}
 
 if fastepoch.HAVE_NUMBA:
-    from numba import njit
+    import numba
+    from numba import njit, prange
 
     from gdlab.engines.fastepoch import _sumsq_nan, softmax_cce_rows, update_params
     from gdlab.engines.kernels._formulas_nb import backward_act as _backward
@@ -75,79 +78,71 @@ if fastepoch.HAVE_NUMBA:
                 A[i, j] = r[j]
 
     @njit(cache=True, error_model="numpy")
-    def _mlp_step(X, yf, ylab, s, order, lo, m, head, sizes, offs, acts, alpha, scale, theta,
-                  buf1, buf2, buf3, opt, hp, lr, t, stats, abuf, aoff, zbuf, d1, d2, g,
-                  new_theta, new1, new2, new3, cast):
-        """One optimizer step on rows X[order[lo:lo + m]]; True if committed (see
-        :func:`gdlab.engines.fastepoch._step`, which this follows for an MLP)."""
+    def _half(X, yf, ylab, s, order, lo, m, inv_m, total, weighted, head, sizes, offs, acts,
+              theta, abuf, aoff, zbuf, d1, d2, g):
+        """Forward and backward pass over rows X[order[lo:lo + m]] (half of a batch): g (the
+        gradient of theta's shape) gets their share of dL/dtheta, each row's term scaled by
+        inv_m (or s / total); returns their loss sum (weighted: over total)."""
+        g[:] = 0.0
+        if m == 0:
+            return 0.0
         L = sizes.shape[0] - 1
         n0, K = sizes[0], sizes[L]
-        weighted = s.shape[0] > 0
-        total = 0.0
-        zero_batch = weighted
-        if weighted:
-            for i in range(m):
-                w = s[order[lo + i]]
-                total += w
-                if w != 0.0:
-                    zero_batch = False
-        if zero_batch:  # rows of zero weight only: a zero step (the loop's ArraySource)
-            loss = 0.0
-            g[:] = 0.0
+        A = abuf[:m * n0].reshape((m, n0))
+        _gather(X, order, lo, m, A)
+        for layer in range(L - 1):
+            s_, w_, e_ = offs[layer]
+            n_out = sizes[layer + 1]
+            H = abuf[aoff[layer + 1]:aoff[layer + 1] + m * n_out].reshape((m, n_out))
+            np.dot(A, theta[s_:w_].reshape((sizes[layer], n_out)), H)
+            _forward(acts[layer], H, theta[w_:e_])
+            A = H
+        s_, w_, e_ = offs[L - 1]
+        Z = zbuf[:m * K].reshape((m, K))
+        np.dot(A, theta[s_:w_].reshape((sizes[L - 1], K)), Z)
+        dZ = d1[:m * K].reshape((m, K))
+        if head == 2:
+            loss = softmax_cce_rows(Z, dZ, theta[w_:e_], ylab, s, order, lo, m, total,
+                                    weighted, inv_m)
         else:
-            A = abuf[:m * n0].reshape((m, n0))
-            _gather(X, order, lo, m, A)
-            for layer in range(L - 1):
-                s_, w_, e_ = offs[layer]
-                W = theta[s_:w_].reshape((sizes[layer], sizes[layer + 1]))
-                H = abuf[aoff[layer + 1]:aoff[layer + 1] + m * sizes[layer + 1]].reshape(
-                    (m, sizes[layer + 1]))
-                np.dot(A, W, H)
-                _forward(acts[layer], H, theta[w_:e_])
-                A = H
-            s_, w_, e_ = offs[L - 1]
-            Z = zbuf[:m * K].reshape((m, K))
-            np.dot(A, theta[s_:w_].reshape((sizes[L - 1], K)), Z)
-            dZ = d1[:m * K].reshape((m, K))
-            inv_m = 1.0 / m
-            if head == 2:
-                loss = softmax_cce_rows(Z, dZ, theta[w_:e_], ylab, s, order, lo, m, total,
-                                        weighted)
-            else:
-                loss = 0.0
-                b0 = np.float64(theta[w_])
-                for i in range(m):
-                    r = order[lo + i]
-                    li, di = pointwise_one(head, np.float64(Z[i, 0]) + b0, yf[r])
-                    c = s[r] / total if weighted else inv_m
-                    loss += li * c if weighted else li
-                    dZ[i, 0] = di * c
-            if not weighted:
-                loss = loss * inv_m
-            # backward: dL/dW = A^T dZ, dL/db = column sums of dZ, dZ <- (dZ W^T) f'(A)
-            flip = 0
-            for layer in range(L - 1, -1, -1):
-                s_, w_, e_ = offs[layer]
-                n_in, n_out = sizes[layer], sizes[layer + 1]
-                A = abuf[aoff[layer]:aoff[layer] + m * n_in].reshape((m, n_in))
-                np.dot(A.T, dZ, g[s_:w_].reshape((n_in, n_out)))
-                gb = g[w_:e_]
-                gb[:] = 0.0
-                for i in range(m):
-                    for j in range(n_out):
-                        gb[j] += dZ[i, j]
-                if layer == 0:
-                    break
-                nxt = (d2 if flip == 0 else d1)[:m * n_in].reshape((m, n_in))
-                np.dot(dZ, theta[s_:w_].reshape((n_in, n_out)).T, nxt)
-                _backward(acts[layer - 1], nxt, A)
-                dZ = nxt
-                flip = 1 - flip
-            if alpha != 0.0:
-                p_loss, p_grad = l2_weights(theta, scale, alpha)
-                loss += p_loss
-                for p in range(g.shape[0]):
-                    g[p] += p_grad[p]
+            loss = 0.0
+            b0 = np.float64(theta[w_])
+            for i in range(m):
+                r = order[lo + i]
+                li, di = pointwise_one(head, np.float64(Z[i, 0]) + b0, yf[r])
+                c = s[r] / total if weighted else inv_m
+                loss += li * c if weighted else li
+                dZ[i, 0] = di * c
+        # backward: dL/dW = A^T dZ, dL/db = column sums of dZ, dZ <- (dZ W^T) f'(A)
+        flip = 0
+        for layer in range(L - 1, -1, -1):
+            s_, w_, e_ = offs[layer]
+            n_in, n_out = sizes[layer], sizes[layer + 1]
+            A = abuf[aoff[layer]:aoff[layer] + m * n_in].reshape((m, n_in))
+            np.dot(A.T, dZ, g[s_:w_].reshape((n_in, n_out)))
+            gb = g[w_:e_]
+            for i in range(m):
+                for j in range(n_out):
+                    gb[j] += dZ[i, j]
+            if layer == 0:
+                break
+            nxt = (d2 if flip == 0 else d1)[:m * n_in].reshape((m, n_in))
+            np.dot(dZ, theta[s_:w_].reshape((n_in, n_out)).T, nxt)
+            _backward(acts[layer - 1], nxt, A)
+            dZ = nxt
+            flip = 1 - flip
+        return loss
+
+    @njit(cache=True, error_model="numpy")
+    def _finish(loss, g, alpha, scale, theta, buf1, buf2, buf3, opt, hp, lr, t, m, stats,
+                new_theta, new1, new2, new3, cast):
+        """The L2 term, the finiteness checks, the optimizer step and the epoch sums of one
+        batch (as :func:`gdlab.engines.fastepoch._step`); True if committed."""
+        if alpha != 0.0:
+            p_loss, p_grad = l2_weights(theta, scale, alpha)
+            loss += p_loss
+            for p in range(g.shape[0]):
+                g[p] += p_grad[p]
         cast[0] = loss
         gsq, nan = _sumsq_nan(g)
         if not (np.isfinite(cast[0]) and nan == 0.0):
@@ -162,39 +157,71 @@ if fastepoch.HAVE_NUMBA:
         stats[3] = lf
         return True
 
-    @njit(nogil=True, cache=True, error_model="numpy")
+    @njit(nogil=True, cache=True, parallel=True, error_model="numpy")
     def _epoch_mlp(X, yf, ylab, s, order, bs, head, sizes, offs, acts, alpha, scale, theta,
                    buf1, buf2, buf3, opt, hp, lr, count0, stats):
-        """Every batch of one epoch; returns the steps committed (see :func:`_mlp_step`).
+        """Every batch of one epoch; returns the steps committed (the first non-finite step
+        is not).
 
+        Each batch is cut in two halves of rows (the first ``ceil(m / 2)``), passed forward
+        and backward side by side (``prange``: on two threads when numba has two, else one
+        after the other) and their gradients added: the same sums whatever the threads.
         sizes (L + 1,) the layer widths, offs (L, 3) each layer's (start of W, start of b, end
         of b) in theta, acts (L - 1,) the hidden layers' ACT_CODES, scale (n_params,) 1 at the
         weights and 0 at the biases.
         """
         L = sizes.shape[0] - 1
+        half = (bs + 1) // 2
         aoff = np.zeros(L + 1, dtype=np.int64)
         for layer in range(L):
-            aoff[layer + 1] = aoff[layer] + bs * sizes[layer]
+            aoff[layer + 1] = aoff[layer] + half * sizes[layer]
         widest = 0
         for layer in range(L + 1):
             widest = max(widest, sizes[layer])
         dt = theta.dtype
-        abuf = np.empty(aoff[L], dtype=dt)
-        zbuf = np.empty(bs * sizes[L], dtype=dt)
-        d1 = np.empty(bs * widest, dtype=dt)
-        d2 = np.empty(bs * widest, dtype=dt)
+        P = theta.shape[0]
+        abuf = np.empty((2, aoff[L]), dtype=dt)
+        zbuf = np.empty((2, half * sizes[L]), dtype=dt)
+        d1 = np.empty((2, half * widest), dtype=dt)
+        d2 = np.empty((2, half * widest), dtype=dt)
+        gh = np.empty((2, P), dtype=dt)
+        losses = np.zeros(2)
         g = np.empty_like(theta)
         new_theta = np.empty_like(theta)
         new1, new2, new3 = np.empty_like(buf1), np.empty_like(buf2), np.empty_like(buf3)
         cast = np.empty(1, dtype=dt)
+        weighted = s.shape[0] > 0
         n_rows = X.shape[0]
         n_batches = (n_rows + bs - 1) // bs
         for bi in range(n_batches):
             lo = bi * bs
             m = min(bs, n_rows - lo)
-            if not _mlp_step(X, yf, ylab, s, order, lo, m, head, sizes, offs, acts, alpha,
-                             scale, theta, buf1, buf2, buf3, opt, hp, lr, count0 + bi + 1, stats,
-                             abuf, aoff, zbuf, d1, d2, g, new_theta, new1, new2, new3, cast):
+            total = 0.0
+            zero_batch = weighted
+            if weighted:
+                for i in range(m):
+                    w = s[order[lo + i]]
+                    total += w
+                    if w != 0.0:
+                        zero_batch = False
+            if zero_batch:  # rows of zero weight only: a zero step (the loop's ArraySource)
+                loss = 0.0
+                g[:] = 0.0
+            else:
+                m0 = (m + 1) // 2
+                inv_m = 1.0 / m
+                for h in prange(2):
+                    losses[h] = _half(X, yf, ylab, s, order, lo + h * m0,
+                                      m0 if h == 0 else m - m0, inv_m, total, weighted, head,
+                                      sizes, offs, acts, theta, abuf[h], aoff, zbuf[h], d1[h],
+                                      d2[h], gh[h])
+                for p in range(P):
+                    g[p] = gh[0, p] + gh[1, p]
+                loss = losses[0] + losses[1]
+                if not weighted:
+                    loss = loss * inv_m
+            if not _finish(loss, g, alpha, scale, theta, buf1, buf2, buf3, opt, hp, lr,
+                           count0 + bi + 1, m, stats, new_theta, new1, new2, new3, cast):
                 return bi
         return n_batches
 
@@ -237,6 +264,19 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
     return None
 
 
+#: Threads that run a batch's two halves: "auto" times epochs on 2 and on 1 thread (the
+#: results are the same bits) and keeps the faster, timing the other again every
+#: THREADS_RETRY epochs: a second core halves the products on an idle machine, and when the
+#: cores are busy the hand-off between the threads costs more than it saves. 1 or 2 fixes it.
+THREADS: str | int = "auto"
+THREADS_RETRY = 8
+
+
+def _max_threads() -> int:
+    """numba's thread pool size (NUMBA_NUM_THREADS)."""
+    return int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+
+
 class MLPEpoch(fastepoch.FastEpoch):
     """A compiled MLP epoch for one problem and optimizer (made by :func:`plan`); the state
     handling is :class:`gdlab.engines.fastepoch.FastEpoch`'s."""
@@ -264,16 +304,46 @@ class MLPEpoch(fastepoch.FastEpoch):
         self.opt, hp, self.keys = spec
         self.hp = np.asarray(hp, dtype=np.float64)
 
+        #: wall time of the last whole epoch on 1 and on 2 threads (THREADS = "auto")
+        self.thread_seconds: dict[int, float] = {}
+        self._epochs = 0
+
     def staged(self, shuffled: bool = True) -> bool:
         return False
 
+    def threads(self) -> int:
+        """The threads of the next epoch (see THREADS)."""
+        if THREADS != "auto":
+            return int(THREADS)
+        if _max_threads() < 2 or (os.cpu_count() or 1) < 2:
+            return 1
+        t1, t2 = self.thread_seconds.get(1), self.thread_seconds.get(2)
+        if t2 is None:
+            return 2
+        if t1 is None:
+            return 1
+        best = 2 if t2 <= t1 else 1
+        return 3 - best if self._epochs % THREADS_RETRY == 0 else best
+
     def run_kernel(self, order: Array, theta: Array, bufs: list[Array], lr: float,
                    count0: int, stats: Array) -> int:
-        with one_blas_thread():
-            return int(_epoch_mlp(self.X, self.yf, self.ylab, self.s, order, self.bs, self.head,
-                                  self.sizes, self.offs, self.acts, self.alpha, self.scale,
-                                  theta, bufs[0], bufs[1], bufs[2], self.opt, self.hp, lr,
-                                  count0, stats))
+        threads = self.threads()
+        before = numba.get_num_threads()
+        numba.set_num_threads(min(threads, _max_threads()))
+        t0 = time.perf_counter()
+        try:
+            with one_blas_thread():
+                done = int(_epoch_mlp(self.X, self.yf, self.ylab, self.s, order, self.bs,
+                                      self.head, self.sizes, self.offs, self.acts, self.alpha,
+                                      self.scale, theta, bufs[0], bufs[1], bufs[2], self.opt,
+                                      self.hp, lr, count0, stats))
+        finally:
+            numba.set_num_threads(before)
+        self._epochs += 1
+        if self._epochs > 1 and done == -(-self.X.shape[0] // self.bs):
+            # whole epochs after the first (which may include loading the kernel)
+            self.thread_seconds[threads] = time.perf_counter() - t0
+        return done
 
 
 def plan(problem: Any, optimizer: Any, config: Any, step_callbacks: Any = ()
