@@ -296,7 +296,12 @@
     slider.max = String(N - 1);
     slider.addEventListener("input", function () { stop(); show(Number(slider.value)); });
     document.getElementById("play").addEventListener("click", play);
-    window.addEventListener("resize", function () { show(current); });
+    // redraw at the screen's resolution whenever the layout changes the canvas's size
+    var drawn = null;
+    new ResizeObserver(function () {
+      var w = document.getElementById("boundary").clientWidth;
+      if (w !== drawn) { drawn = w; show(current); }
+    }).observe(document.getElementById("boundary"));
     show(N - 1);
     return N;
   });
