@@ -139,8 +139,8 @@
         var lim = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
         sharp(canvas, 84, 84);
         paintMap(canvas, snap.units[l][n], U, function (v) { return v / lim; });
-        document.getElementById("unit-cap-" + l + "-" + n).textContent =
-          "unit " + (n + 1) + ": |a|\u2264" + fmt(lim);
+        document.getElementById("unit-max-" + l + "-" + n).textContent =
+          "|a| \u2264 " + fmt(lim);
       }
     }
   }
@@ -250,8 +250,10 @@
         c.id = "unit-" + l + "-" + k;
         c.width = 84; c.height = 84;
         c.setAttribute("aria-label", "layer " + (l + 1) + ", unit " + (k + 1));
-        var cap = document.createElement("figcaption");
-        cap.id = "unit-cap-" + l + "-" + k;
+        var cap = document.createElement("figcaption"), most = document.createElement("span");
+        cap.textContent = "unit " + (k + 1);
+        most.id = "unit-max-" + l + "-" + k;
+        cap.appendChild(most);
         fig.appendChild(c); fig.appendChild(cap);
         cells.appendChild(fig);
       }
@@ -284,10 +286,19 @@
       "), white at 0.5; axes " + S.features[0] + " (across) and " + S.features[1] + " (up)";
     legend.appendChild(note);
     var files = document.getElementById("files");
-    files.textContent = "The fitted model is beside this page: " + S.model_file +
-      " (gdlab's model file, with its column scaling). Predict with: gdlab predict " +
-      S.model_file + " TABLE.csv --proba (TABLE with columns " + S.features.join(", ") +
-      "). The data: " + S.recipe + ".";
+    files.innerHTML = "";
+    [["The fitted model is beside this page: ", S.model_file],
+     [" (gdlab's model file, with the columns' scaling). Predict with ",
+      "gdlab predict " + S.model_file + " TABLE.csv --proba"],
+     [" for a table with columns " + S.features.join(", ") + ". The data: ", S.recipe],
+     [".", null]].forEach(function (part) {
+      files.appendChild(document.createTextNode(part[0]));
+      if (part[1] !== null) {
+        var code = document.createElement("code");
+        code.textContent = part[1];
+        files.appendChild(code);
+      }
+    });
   }
 
   var ready = inflate(S.maps).then(function (raw) {
