@@ -139,6 +139,16 @@ def test_a_wide_network_gets_fewer_snapshots_in_the_same_budget() -> None:
     assert spec["maps_bytes"] <= 2_000_000
 
 
+def test_test_size_zero_trains_on_every_point() -> None:
+    rep = train_network(network_data("gaussians", samples=60), hidden=(3,), epochs=40,
+                        test_size=0)
+    assert len(rep.train) == 60 and len(rep.test) == 0 and np.isnan(rep.test_loss).all()
+    spec = build_network_spec(rep)
+    assert spec["n_test"] == 0 and spec["loss"]["test"] == [None] * 41
+    assert spec["accuracy"]["test"] is None and spec["accuracy"]["train"] > 0.9
+    json.dumps(spec, allow_nan=False)
+
+
 def _table(path: Path, text: str) -> Path:
     path.write_text(text)
     return path

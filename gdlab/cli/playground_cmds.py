@@ -13,7 +13,7 @@ from gdlab.cli._common import optimizer_choice
 from gdlab.cli.data_cmds import _activation, _batch_size, _hidden
 from gdlab.cli.descent_cmds import _domain, _objective
 
-# option -> default of the network page's settings (None: the page's own default)
+# the options of --network (named in the error when given without it)
 _NETWORK_OPTIONS = ("hidden_text", "activation_text", "optimizer", "lr", "batch_size_text",
                     "epochs", "samples", "noise", "target", "test_size", "seed")
 
@@ -55,7 +55,8 @@ _NETWORK_OPTIONS = ("hidden_text", "activation_text", "optimizer", "lr", "batch_
 @click.option("--target", "-t", default=None,
               help="--network with a table: the column of the two classes (default: label).")
 @click.option("--test-size", default=None, type=click.FloatRange(0, 1, max_open=True),
-              help="--network: share of points held out for the test loss (default: 0.2).")
+              help="--network: share of points held out for the test loss (default: 0.2; 0: "
+                   "none).")
 @click.option("--seed", default=None, type=int,
               help="--network: seeds the data set, the split, the weights and the shuffles "
                    "(default: 0).")

@@ -243,16 +243,20 @@ def train_network(data: NetworkData, *, hidden: Sequence[int] = (8, 8),
                   activation: Any = "tanh", optimizer: str = "adam", lr: float = 0.01,
                   batch_size: int | None = 16, epochs: int = 400, alpha: float = 1e-4,
                   test_size: float = 0.2, seed: int = 0) -> NetworkReplay:
-    """Fit gdlab's MLPClassifier on data (standardized columns, a stratified test split),
-    keeping theta after every epoch; ``epochs`` run in full (tol=None)."""
+    """Fit gdlab's MLPClassifier on data (standardized columns, a stratified test split of
+    ``test_size``, none when 0), keeping theta after every epoch; ``epochs`` run in full
+    (tol=None)."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(data.y))
-    try:
-        train, test = train_test_split(idx, test_size=test_size, random_state=seed,
-                                       stratify=data.y)
-    except ValueError:  # a class too small to stratify
-        train, test = train_test_split(idx, test_size=test_size, random_state=seed)
+    if test_size == 0:
+        train, test = idx, idx[:0]
+    else:
+        try:
+            train, test = train_test_split(idx, test_size=test_size, random_state=seed,
+                                           stratify=data.y)
+        except ValueError:  # a class too small to stratify
+            train, test = train_test_split(idx, test_size=test_size, random_state=seed)
     frame = pd.DataFrame({data.feature_names[0]: data.X[:, 0],
                           data.feature_names[1]: data.X[:, 1]})
     encoder = FeatureEncoder(standardize=True).fit(frame.iloc[train])

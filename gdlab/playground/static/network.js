@@ -269,11 +269,13 @@
       S.n_train + " training points, " + S.n_test + " test points; " + s.optimizer +
       ", learning rate " + s.lr + ", batch " + (s.batch_size === null ? "full" : s.batch_size) +
       ", " + s.epochs + " epochs, L2 penalty " + s.alpha + ", seed " + s.seed +
-      ". Accuracy at the end: training " + pct(acc.train) + ", test " + pct(acc.test) + ".";
+      ". Accuracy at the end: training " + pct(acc.train) +
+      (S.n_test ? ", test " + pct(acc.test) : "") + ".";
     var legend = document.getElementById("legend");
     legend.innerHTML = "";
-    [[ORANGE, S.classes[0], ""], [BLUE, S.classes[1], ""], [ORANGE, "training point", ""],
-     [ORANGE, "test point", " test"]].forEach(function (item, k) {
+    var items = [[ORANGE, S.classes[0], ""], [BLUE, S.classes[1], ""],
+                 [ORANGE, "training point", ""], [ORANGE, "test point", " test"]];
+    items.slice(0, S.n_test ? 4 : 3).forEach(function (item, k) {
       var span = document.createElement("span"), dot = document.createElement("i");
       dot.className = "dot" + item[2];
       dot.style.background = k < 2 ? "rgb(" + item[0].join(",") + ")" : "#bbb";
