@@ -61,14 +61,14 @@ def test_each_snapshot_is_the_network_after_that_many_epochs(replay) -> None:  #
     assert (len(replay.train), len(replay.test)) == (160, 40)
     # a separate fit of the same network stopped after 7 epochs has the same weights, and
     # its predict_proba on the grid is the replay's map of epoch 7
-    Xs = replay._encoded(data.X)
+    Xs = replay.encode(data.X)
     seven = MLPClassifier((4, 3), activation="tanh", lr=0.01, batch_size=16, epochs=7,
                           tol=None, random_state=3).fit(Xs[replay.train], data.y[replay.train])
     theta7 = seven.model_.pack(seven.coefs_, seven.intercepts_)
     np.testing.assert_array_equal(replay.thetas[7], theta7)
     xs, ys = replay.axes(GRID)
     xx, yy = np.meshgrid(xs, ys)
-    plane = replay._encoded(np.column_stack([xx.ravel(), yy.ravel()]))
+    plane = replay.encode(np.column_stack([xx.ravel(), yy.ravel()]))
     np.testing.assert_allclose(replay.proba_map(7), seven.predict_proba(plane)[:, 1]
                                .reshape(GRID, GRID), rtol=0, atol=1e-12)
     # the last snapshot is the fitted estimator; the losses are scikit-learn's log-loss
@@ -85,7 +85,7 @@ def test_each_snapshot_is_the_network_after_that_many_epochs(replay) -> None:  #
     assert [m.shape for m in maps] == [(4, UNIT_GRID, UNIT_GRID), (3, UNIT_GRID, UNIT_GRID)]
     xs, ys = replay.axes(UNIT_GRID)
     W, b = seven.coefs_[0], seven.intercepts_[0]
-    point = replay._encoded(np.array([[xs[5], ys[20]]]))
+    point = replay.encode(np.array([[xs[5], ys[20]]]))
     np.testing.assert_allclose(maps[0][:, 20, 5], np.tanh(point @ W + b)[0], atol=1e-12)
 
 
@@ -128,7 +128,7 @@ def test_the_default_page_is_small_self_contained_and_its_model_predicts(tmp_pat
     model = load_model(model_path)
     assert isinstance(model, TabularModel) and model.target == "label"
     df = pd.DataFrame({"x1": data.X[:, 0], "x2": data.X[:, 1]})
-    np.testing.assert_array_equal(model.predict(df), rep.estimator.predict(rep._encoded(data.X)))
+    np.testing.assert_array_equal(model.predict(df), rep.estimator.predict(rep.encode(data.X)))
 
 
 def test_a_wide_network_gets_fewer_snapshots_in_the_same_budget() -> None:

@@ -38,8 +38,8 @@ from gdlab.io.tables import DataFileError, FeatureEncoder, read_table, split_fea
 Array = NDArray[Any]
 
 __all__ = ["GRID", "MAP_BUDGET", "MAX_SNAPSHOTS", "UNIT_GRID", "NetworkData", "NetworkReplay",
-           "network_data", "render_network_page", "snapshot_epochs", "train_network",
-           "write_network_playground"]
+           "build_network_spec", "network_data", "render_network_page", "snapshot_epochs",
+           "train_network", "write_network_playground"]
 
 #: cells per axis of the output map, and of each hidden unit's map
 GRID = 60
@@ -205,13 +205,14 @@ class NetworkReplay:
 
     def accuracy(self) -> dict[str, float | None]:
         """Accuracy of the fitted network on the training and the test rows (None: no rows)."""
-        pred = self.estimator.predict(self._encoded(self.data.X))
+        pred = self.estimator.predict(self.encode(self.data.X))
         correct = pred == self.data.y
         return {"train": float(correct[self.train].mean()) if len(self.train) else None,
                 "test": float(correct[self.test].mean()) if len(self.test) else None}
 
-    def _encoded(self, X: Array) -> Array:
-        """Raw feature values of shape (m, 2) as the network takes them (standardized)."""
+    def encode(self, X: Array) -> Array:
+        """Points of shape (m, 2) in the features' units as the network takes them
+        (standardized), shape (m, 2)."""
         names = self.data.feature_names
         return self.model.encoder.transform(pd.DataFrame({names[0]: X[:, 0],
                                                           names[1]: X[:, 1]}))
@@ -222,9 +223,10 @@ class NetworkReplay:
                 np.linspace(self.box[1, 0], self.box[1, 1], n))
 
     def _plane(self, n: int) -> Array:
+        """The n x n grid over the box, encoded: shape (n * n, 2), row-major along y."""
         xs, ys = self.axes(n)
         xx, yy = np.meshgrid(xs, ys)
-        return self._encoded(np.column_stack([xx.ravel(), yy.ravel()]))
+        return self.encode(np.column_stack([xx.ravel(), yy.ravel()]))
 
     def proba_map(self, epoch: int, n: int = GRID) -> Array:
         """P(second class) after ``epoch`` epochs on the n x n grid, shape (n, n), rows along
