@@ -55,10 +55,8 @@ PLAYGROUNDS = (
     ("playground_quadratic_bowl.html", "quadratic_bowl",
      "a quadratic bowl (condition number 10) with the convergence-rate map of momentum"),
 )
-# the network page: (file, data set, what it shows); trained with the page's defaults
-NETWORK_PAGE = ("playground_network.html", "spirals",
-                "a network (8-8 tanh) learning two spirals: scrub through its 400 epochs and "
-                "watch the boundary, every hidden unit and the losses")
+# the network page: (file, data set); trained with the page's defaults
+NETWORK_PAGE = ("playground_network.html", "spirals")
 
 
 def _sklearn_reference(task: str, alpha: float, n_train: int) -> tuple[Any, str]:
@@ -148,9 +146,13 @@ def _playgrounds(out: Path, seed: int) -> list[dict[str, str]]:
     for name, function, text in PLAYGROUNDS:
         write_playground(function, out / name)
         pages.append({"file": name, "function": function, "text": text})
-    name, dataset, text = NETWORK_PAGE
-    _, model = write_network_playground(
-        train_network(network_data(dataset, seed=seed), seed=seed), out / name)
+    name, dataset = NETWORK_PAGE
+    replay = train_network(network_data(dataset, seed=seed), seed=seed)
+    _, model = write_network_playground(replay, out / name)
+    s = replay.settings
+    shape = f"{'-'.join(map(str, s['hidden']))} {'/'.join(sorted(set(s['activation'])))}"
+    text = (f"a network ({shape}) learning two {dataset}: scrub through its {s['epochs']} "
+            "epochs and watch the boundary, every hidden unit and the losses")
     pages.append({"file": name, "function": f"a network on {dataset}", "text": text,
                   "model": model.name})
     return pages
