@@ -105,6 +105,12 @@ def test_the_page_s_bytes_decode_to_the_maps_within_quantization(replay) -> None
             values = lo + q.reshape(UNIT_GRID, UNIT_GRID) * (hi - lo) / 255.0
             tol = 0.5 * (hi - lo) / 255 + 1e-6 * max(abs(lo), abs(hi))
             np.testing.assert_allclose(values, units[u], atol=tol)
+    # the links of the drawing: every weight matrix, row-major, layer by layer
+    for i in (0, 25):
+        Ws = [W for W, _ in replay.estimator.model_.unpack(replay.thetas[i])]
+        assert [W.shape for W in Ws] == [(2, 4), (4, 3), (3, 1)]
+        np.testing.assert_allclose(spec["weights"][i], np.concatenate([W.ravel() for W in Ws]),
+                                   rtol=5e-4)
     assert spec["loss"]["train"][25] == pytest.approx(replay.train_loss[25], rel=1e-6)
     assert spec["points"]["label"] == (replay.data.y == 1).astype(int).tolist()
     assert sum(spec["points"]["test"]) == 40
@@ -117,7 +123,7 @@ def test_the_default_page_is_small_self_contained_and_its_model_predicts(tmp_pat
     assert model_path == tmp_path / "spirals.npz"
     text = page.read_text()
     # 101 snapshots of a 60 x 60 output map and 16 maps of 30 x 30: 1.82 MB of bytes, about
-    # 0.8 MB in the page after deflate and base64
+    # 0.8 MB in the page after deflate and base64; the weights of the links ~70 kB
     assert 600_000 < len(text) < 1_000_000, len(text)
     assert "http://" not in text and "https://" not in text and not re.search(r"\bsrc\s*=", text)
     assert "fetch(" not in text and "XMLHttpRequest" not in text and "{{" not in text

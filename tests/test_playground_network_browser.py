@@ -129,6 +129,10 @@ def test_the_page_s_maps_are_the_python_model_s_after_each_epoch(driver: Any, pa
     P = model.estimator.predict_proba(model.transform(pd.DataFrame({"x1": xx.ravel(),
                                                                     "x2": yy.ravel()})))
     np.testing.assert_allclose(_snapshot(driver, 100)["proba"], P[:, 1], atol=0.5 / 255 + 1e-9)
+    # and the links of the drawing are its weights (4 significant digits)
+    weights = driver.execute_script("return window.gdlab.network.spec.weights[100]")
+    np.testing.assert_allclose(weights, np.concatenate([W.ravel() for W in
+                                                        model.estimator.coefs_]), rtol=5e-4)
     assert driver.get_log("browser") == []
 
 
@@ -141,7 +145,8 @@ def test_the_scrubber_and_play_move_through_the_epochs(driver: Any, page: Path) 
     assert driver.execute_script("return window.gdlab.network.current()") == 100
     out = driver.find_element(By.ID, "epoch-out")
     assert out.text == "epoch 150 / 150"
-    end = {c: _canvas(driver, c) for c in ("boundary", "loss", "unit-0-0", "unit-1-2")}
+    end = {c: _canvas(driver, c) for c in ("boundary", "loss", "unit-0-0", "unit-1-2",
+                                            "graph")}
     slider = driver.find_element(By.ID, "epoch")
     slider.send_keys(Keys.HOME)
     assert driver.execute_script("return window.gdlab.network.current()") == 0

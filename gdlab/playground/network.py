@@ -353,6 +353,10 @@ def build_network_spec(replay: NetworkReplay, *, grid: int = GRID, unit_grid: in
         "loss": {"train": [_f(v) for v in replay.train_loss],
                  "test": [_f(v) for v in replay.test_loss]},
         "epochs": shown,
+        # per snapshot: the weight matrices W_l (n_{l-1}, n_l) flattened row-major, layer by
+        # layer (the biases left out), 4 significant digits: the links of the drawing
+        "weights": [[float(f"{w:.4g}") for W, _ in est.model_.unpack(replay.thetas[e])
+                     for w in W.ravel()] for e in shown],
         "grid": grid,
         "unit_grid": unit_grid,
         "ranges": ranges,

@@ -145,6 +145,66 @@
     }
   }
 
+  // the inputs' maps: each feature itself over the plane, from -1 (orange) to 1 (blue)
+  var INPUTS = [0, 1].map(function (axis) {
+    var c = document.createElement("canvas"), v = new Array(U * U);
+    c.width = U; c.height = U;
+    for (var r = 0; r < U; r++) {
+      for (var k = 0; k < U; k++) v[r * U + k] = 2 * (axis === 0 ? k : r) / (U - 1) - 1;
+    }
+    paintMap(c, v, U, function (t) { return t; });
+    return c;
+  });
+
+  // the network as TensorFlow Playground draws it: one column per layer, every unit's map as
+  // its node, every weight as a link
+  function drawNetwork(i) {
+    var canvas = document.getElementById("graph");
+    var sizes = [2].concat(S.layers, [1]), most = Math.max.apply(null, sizes);
+    var cssW = canvas.clientWidth || 560;
+    var node = Math.max(12, Math.min(40, Math.floor(320 / most)));
+    var gap = Math.round(node * 0.3), cssH = most * (node + gap) + gap;
+    canvas.style.height = cssH + "px";
+    var ctx = sharp(canvas, cssW, cssH), ratio = canvas.width / cssW;
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, cssW, cssH);
+    var step = (cssW - node) / (sizes.length - 1);
+    function at(l, k) {
+      var top = (cssH - sizes[l] * (node + gap) + gap) / 2;
+      return [l * step, top + k * (node + gap)];
+    }
+    var W = S.weights[i], off = 0, big = 0;
+    for (var w = 0; w < W.length; w++) big = Math.max(big, Math.abs(W[w]));
+    for (var l = 0; l + 1 < sizes.length; l++) {
+      for (var a = 0; a < sizes[l]; a++) {
+        for (var b = 0; b < sizes[l + 1]; b++) {
+          var v = W[off + a * sizes[l + 1] + b], p = at(l, a), q = at(l + 1, b);
+          var x0 = p[0] + node, y0 = p[1] + node / 2, x1 = q[0], y1 = q[1] + node / 2;
+          ctx.beginPath();
+          ctx.moveTo(x0, y0);
+          ctx.bezierCurveTo((x0 + x1) / 2, y0, (x0 + x1) / 2, y1, x1, y1);
+          ctx.strokeStyle = "rgba(" + (v < 0 ? ORANGE : BLUE).join(",") + ",0.75)";
+          ctx.lineWidth = 0.4 + 3.6 * (big ? Math.abs(v) / big : 0);
+          ctx.stroke();
+        }
+      }
+      off += sizes[l] * sizes[l + 1];
+    }
+    for (l = 0; l < sizes.length; l++) {
+      for (var k = 0; k < sizes[l]; k++) {
+        var image = l === 0 ? INPUTS[k] : l === sizes.length - 1 ?
+          document.getElementById("boundary") :
+          document.getElementById("unit-" + (l - 1) + "-" + k);
+        var xy = at(l, k);
+        ctx.drawImage(image, xy[0], xy[1], node, node);
+        ctx.strokeStyle = "#888";
+        ctx.lineWidth = 1;
+        ctx.strokeRect(xy[0] + 0.5, xy[1] + 0.5, node - 1, node - 1);
+      }
+    }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+  }
+
   function fmt(v) {
     if (v === null || v === undefined) return "-";
     return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e4 ? v.toPrecision(3) : v.toExponential(2);
@@ -207,6 +267,7 @@
     var snap = snapshot(i);
     drawBoundary(snap);
     drawUnits(snap);
+    drawNetwork(i);
     drawLoss(snap.epoch);
     document.getElementById("epoch").value = String(i);
     document.getElementById("epoch-out").textContent = "epoch " + snap.epoch + " / " +
