@@ -258,7 +258,7 @@ def test_cli_reads_a_table_and_gdlab_predict_takes_the_model(tmp_path: Path) -> 
     (["--network", "xor", "--activation", "swish"], 1, "swish"),
     (["--network", "xor", "--out", "page.png"], 2, "must end in .html or .htm"),
     (["peaks", "--network", "xor"], 2, "leave out FUNCTION, --vars and --domain"),
-    (["peaks", "--hidden", "3"], 2, "--hidden only apply with --network DATA"),
+    (["peaks", "--hidden", "3", "--seed", "1"], 2, "--hidden, --seed: only with --network DATA"),
     ([], 2, "Missing FUNCTION"),
 ])
 def test_bad_network_input_is_one_line_and_a_non_zero_exit(tmp_path: Path, args: list[str],

@@ -77,7 +77,8 @@ def playground(function: str | None, out_path: Path | None, variables: str | Non
         raise click.UsageError("Missing FUNCTION (e.g. peaks or 'x^2 + 3*y^2'), or pass "
                                "--network DATA (e.g. --network spirals).")
     if given:
-        raise click.UsageError(f"{', '.join(given)} only apply with --network DATA.")
+        raise click.UsageError(f"{', '.join(given)}: only with --network DATA (a network "
+                               "page), not with FUNCTION.")
     from gdlab.playground import write_playground
 
     out_path = out_path or Path("playground.html")
