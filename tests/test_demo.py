@@ -26,6 +26,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert proc.returncode == 0, proc.stderr
     assert "open " in proc.stdout and "index.html" in proc.stdout
     assert "theta_new = [0.5448615, 0.21403]" in proc.stdout
+    assert ("playgrounds: playground_peaks.html, playground_quartic_1d.html, "
+            "playground_quadratic_bowl.html, playground_network.html") in proc.stdout
     return out
 
 
@@ -80,11 +82,19 @@ def test_demo_page_teaches_inputs_scores_and_markers(demo_dir: Path) -> None:
     # the playgrounds are written next to index.html and linked
     files = [g["file"] for g in summary["playgrounds"]]
     assert files == ["playground_peaks.html", "playground_quartic_1d.html",
-                     "playground_quadratic_bowl.html"]
+                     "playground_quadratic_bowl.html", "playground_network.html"]
     for name in files:
         assert f'href="{name}"' in page
         text = (demo_dir / name).read_text()
         assert "window.gdlab = {" in text and "https://" not in text
+    # the network playground: linked from the playgrounds and the network section, its
+    # model file beside it
+    assert page.count('href="playground_network.html"') == 2
+    assert summary["playgrounds"][-1]["model"] == "playground_network.npz"
+    from gdlab.estimators.persist import load_model
+
+    model = load_model(demo_dir / "playground_network.npz")
+    assert model.target == "label" and [W.shape[1] for W in model.estimator.coefs_] == [8, 8, 1]
 
 
 @pytest.mark.slow
@@ -137,6 +147,11 @@ def test_demo_page_shows_every_figure_in_headless_chromium(demo_dir: Path) -> No
         driver.find_element("css selector", 'a[href="playground_peaks.html"]').click()
         assert driver.title == "gdlab playground: peaks"
         assert driver.execute_script("return window.gdlab.race().length") == 4
+        driver.get((demo_dir / "index.html").as_uri())
+        driver.find_element("css selector", '#network a[href="playground_network.html"]').click()
+        assert driver.title == "gdlab playground: a network on spirals"
+        assert driver.execute_script("return window.gdlab.network.ready") == 101
+        assert driver.get_log("browser") == []
     finally:
         driver.quit()
     for width, m in layout.items():

@@ -17,7 +17,8 @@ from gdlab.cli._app import cli
 @click.option("--grid", default=61, show_default=True, type=click.IntRange(5, 301),
               help="Starts per axis of the peaks basin map.")
 def demo(out_dir: Path, seed: int, grid: int) -> None:
-    """Tour gdlab: the worked step, three models on bundled data, descent on peaks."""
+    """Tour gdlab: the worked step, three models on bundled data, descent on peaks, the
+    playgrounds (a network's training among them) and a network on two spirals."""
     from gdlab.teach.explain import format_value
     from gdlab.workflows.tour import run_demo
 
@@ -33,4 +34,5 @@ def demo(out_dir: Path, seed: int, grid: int) -> None:
                    f"{r['seconds']:.2f} s)")
     shares = ", ".join(f"{k} {v:.1%}" for k, v in summary["peaks"]["basins"]["shares"].items())
     click.echo(f"peaks basins: {shares}")
+    click.echo(f"playgrounds: {', '.join(g['file'] for g in summary['playgrounds'])}")
     click.echo(f"done in {summary['seconds']:.1f} s; open {out_dir.resolve() / 'index.html'}")

@@ -7,8 +7,9 @@
 3. the softmax loss comparison (CCE vs MSE vs BCE on the softmax outputs);
 4. peaks (L3): trajectories of three optimizers (together and one panel each), a basin map
    from a grid of starts, an animated GIF of the descent;
-5. three playground pages (peaks, a 1-D quartic, a quadratic bowl) that race the optimizers
-   live in the browser;
+5. playground pages: three (peaks, a 1-D quartic, a quadratic bowl) race the optimizers live
+   in the browser, one replays a network's fit on two spirals epoch by epoch (its model file
+   beside it);
 6. a neural network (L5's neurons and layers) on two interleaved spirals beside logistic
    regression, with its boundary during training and its hidden units over the plane.
 
@@ -54,6 +55,8 @@ PLAYGROUNDS = (
     ("playground_quadratic_bowl.html", "quadratic_bowl",
      "a quadratic bowl (condition number 10) with the convergence-rate map of momentum"),
 )
+# the network page: (file, data set); trained with the page's defaults
+NETWORK_PAGE = ("playground_network.html", "spirals")
 
 
 def _sklearn_reference(task: str, alpha: float, n_train: int) -> tuple[Any, str]:
@@ -135,13 +138,23 @@ def _peaks(out: Path, seed: int, grid: int) -> dict[str, Any]:
     }
 
 
-def _playgrounds(out: Path) -> list[dict[str, str]]:
+def _playgrounds(out: Path, seed: int) -> list[dict[str, str]]:
     from gdlab.playground import write_playground
+    from gdlab.playground.network import network_data, train_network, write_network_playground
 
     pages = []
     for name, function, text in PLAYGROUNDS:
         write_playground(function, out / name)
         pages.append({"file": name, "function": function, "text": text})
+    name, dataset = NETWORK_PAGE
+    replay = train_network(network_data(dataset, seed=seed), seed=seed)
+    _, model = write_network_playground(replay, out / name)
+    s = replay.settings
+    shape = f"{'-'.join(map(str, s['hidden']))} {'/'.join(sorted(set(s['activation'])))}"
+    text = (f"a network ({shape}) learning two {dataset}: scrub through its {s['epochs']} "
+            "epochs and watch the boundary, every hidden unit and the losses")
+    pages.append({"file": name, "function": f"a network on {dataset}", "text": text,
+                  "model": model.name})
     return pages
 
 
@@ -178,8 +191,8 @@ def run_demo(out: str | Path = "gdlab-demo", *, seed: int = 0, grid: int = 61,
     _save(plot_softmax_losses(loss_curves), out / "softmax_losses.png")
     say(f"4/6 peaks: trajectories, a {grid}x{grid} basin map, an animation")
     peaks = _peaks(out, seed, grid)
-    say("5/6 playgrounds: peaks, a 1-D function, a quadratic bowl")
-    playgrounds = _playgrounds(out)
+    say("5/6 playgrounds: peaks, a 1-D function, a quadratic bowl, a network's training")
+    playgrounds = _playgrounds(out, seed)
     say("6/6 a network on two spirals, beside logistic regression")
     network = _network(out, seed)
     summary = {
@@ -422,6 +435,10 @@ def _network_section(summary: dict[str, Any]) -> str:
     rows = [["logistic regression", "-", f"{n['linear_accuracy']:.4f}"],
             [f"MLP {n['hidden'][0]}-{n['hidden'][1]} {_esc(n['activation'])}",
              str(n["epochs"]), f"<b>{n['network_accuracy']:.4f}</b>"]]
+    replay = next((g for g in summary.get("playgrounds", []) if "model" in g), None)
+    watch = (f'<p class="try">Watch a network learn the spirals epoch by epoch: <a '
+             f'href="{_esc(replay["file"])}">the network playground</a> (a scrubber over its '
+             "training, every hidden unit, the losses).</p>" if replay else "")
     return f"""
 <section id="network">
 <h2>6. A network: what a linear boundary cannot separate</h2>
@@ -436,6 +453,7 @@ than a coin; the network, trained by the same loop and Adam, separates them.</p>
 {_figure("network_units.png", "Every hidden unit's output over the plane (first 8 of each "
          "layer): the first layer draws soft lines, the second combines them into curves; "
          "the last panel is the output.")}
+{watch}
 <p class="note">Reproduce: <code>gdlab dataset spirals --out spirals.csv --noise 0.15</code>
 then <code>gdlab fit spirals.csv --target label --model mlp --hidden 16,16 --activation tanh
 --lr 0.01 --batch-size 32 --epochs 400 --tol none --baseline</code>; one forward and backward
@@ -444,8 +462,12 @@ pass by hand: <code>gdlab explain --model mlp</code>.</p>
 
 
 def _playground_section(summary: dict[str, Any]) -> str:
+    pages = summary.get("playgrounds", [])
     items = "".join(f'<li><a href="{_esc(g["file"])}">{_esc(g["function"])}</a>: '
-                    f"{_esc(g['text'])}</li>" for g in summary.get("playgrounds", []))
+                    f"{_esc(g['text'])}</li>" for g in pages if "model" not in g)
+    nets = "".join(f'<li><a href="{_esc(g["file"])}">{_esc(g["function"])}</a>: '
+                   f"{_esc(g['text'])} (the fitted model: <code>{_esc(g['model'])}</code>)</li>"
+                   for g in pages if "model" in g)
     return f"""
 <section id="play">
 <h2>5. Try it: playgrounds</h2>
@@ -456,8 +478,14 @@ and show the basin map for any optimizer. The pages work offline; they run gdlab
 update rules in the browser, and gdlab's tests check that their paths equal
 <code>minimize</code>'s point for point.</p>
 <ul class="links">{items}</ul>
+<p class="claim">A network's training, replayed: gdlab fits a small network in Python and the
+page steps through its epochs, as TensorFlow Playground shows a network: the boundary over
+the data, every hidden unit's output over the plane, and the training and test loss. The
+model file beside the page predicts with <code>gdlab predict</code>.</p>
+<ul class="links">{nets}</ul>
 <p class="note">Any function: <code>gdlab playground "x^2 + 3*y^2 - x*y" --out
-bowl.html</code>.</p>
+bowl.html</code>; any data set or table of two features: <code>gdlab playground --network
+xor --hidden 4,4 --out xor.html</code>.</p>
 </section>"""
 
 
