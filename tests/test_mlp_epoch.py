@@ -164,16 +164,40 @@ def test_one_or_two_threads_give_the_same_bits(loss: str, spy: list[int],
         assert [r.loss for r in runs[0].history] == [r.loss for r in other.history]
 
 
-def test_auto_times_both_thread_counts_and_keeps_the_faster() -> None:
+def test_auto_times_both_thread_counts_and_keeps_the_faster(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     X, y, K = _data("cce")
     problem = ModelProblem.from_arrays(MLP(D, (5,), K, "relu", "cce"), X, y, engine="compiled")
     runner = mlp_epoch.plan(problem, Adam(), TrainConfig(batch_size=BS))
     assert runner is not None
-    assert runner.threads() == 2  # nothing timed yet: two threads first
-    runner.thread_seconds[2] = 0.5
-    assert runner.threads() == 1  # then one
-    runner.thread_seconds[1] = 0.2
+    monkeypatch.setattr(mlp_epoch, "_max_threads", lambda: 2)
+    monkeypatch.setattr(mlp_epoch.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(mlp_epoch.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert runner.threads() == 1  # nothing timed yet: one thread first
+    runner.thread_seconds[1], runner._epochs = 0.2, 2
+    assert runner.threads() == 2  # then two, on an idle machine
+    monkeypatch.setattr(mlp_epoch.os, "getloadavg", lambda: (1.5, 0.5, 0.5))
+    assert runner.threads() == 1  # not while the other core is busy
+    runner.thread_seconds[2] = 0.1
+    assert runner.threads() == 2  # two threads won: kept
+    runner.thread_seconds[2] = 0.3
+    runner._next_try = 3 + mlp_epoch.THREADS_RETRY
+    monkeypatch.setattr(mlp_epoch.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert runner.threads() == 1  # they lost: one thread until the next try
+    runner._epochs = runner._next_try
+    assert runner.threads() == 2
+
+
+def test_two_threads_that_lose_are_tried_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, y, K = _data("cce")
+    model = MLP(D, (5,), K, "relu", "cce")
+    problem = ModelProblem.from_arrays(model, X, y, engine="compiled")
+    runner = mlp_epoch.plan(problem, Adam(), TrainConfig(batch_size=BS))
+    assert runner is not None
+    monkeypatch.setattr(mlp_epoch, "THREADS", 2)
+    state = TrainState.start(model.init(0), Adam(), random_state=0)
+    runner.thread_seconds[1] = 0.0  # any real epoch is slower
     runner._epochs = 1
-    assert runner.threads() == 1  # the faster
-    runner._epochs = mlp_epoch.THREADS_RETRY
-    assert runner.threads() == 2  # and the other again every THREADS_RETRY epochs
+    runner.run_epoch(state, 0.01)
+    assert runner._retry == 2 * mlp_epoch.THREADS_RETRY
+    assert runner._next_try == 2 + 2 * mlp_epoch.THREADS_RETRY

@@ -264,10 +264,12 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
     return None
 
 
-#: Threads that run a batch's two halves: "auto" times epochs on 2 and on 1 thread (the
-#: results are the same bits) and keeps the faster, timing the other again every
-#: THREADS_RETRY epochs: a second core halves the products on an idle machine, and when the
-#: cores are busy the hand-off between the threads costs more than it saves. 1 or 2 fixes it.
+#: Threads that run a batch's two halves: "auto" times epochs on 1 and on 2 threads (the
+#: results are the same bits) and keeps the faster: a second core halves the products on an
+#: idle machine, and when the cores are busy the hand-offs between the threads cost more than
+#: they save (10x slower epochs measured at load 5 on 2 cores). Two threads are tried only
+#: while the 1-minute load average leaves a core free, first after THREADS_RETRY epochs,
+#: then again after twice as many each time they lose. 1 or 2 fixes it.
 THREADS: str | int = "auto"
 THREADS_RETRY = 8
 
@@ -307,6 +309,8 @@ class MLPEpoch(fastepoch.FastEpoch):
         #: wall time of the last whole epoch on 1 and on 2 threads (THREADS = "auto")
         self.thread_seconds: dict[int, float] = {}
         self._epochs = 0
+        self._retry = THREADS_RETRY
+        self._next_try = 2  # two threads timed on the third epoch
 
     def staged(self, shuffled: bool = True) -> bool:
         return False
@@ -315,15 +319,17 @@ class MLPEpoch(fastepoch.FastEpoch):
         """The threads of the next epoch (see THREADS)."""
         if THREADS != "auto":
             return int(THREADS)
-        if _max_threads() < 2 or (os.cpu_count() or 1) < 2:
+        cpus = os.cpu_count() or 1
+        if _max_threads() < 2 or cpus < 2:
             return 1
         t1, t2 = self.thread_seconds.get(1), self.thread_seconds.get(2)
-        if t2 is None:
-            return 2
         if t1 is None:
-            return 1
-        best = 2 if t2 <= t1 else 1
-        return 3 - best if self._epochs % THREADS_RETRY == 0 else best
+            return 1  # the first epochs on one thread (the first one is not timed)
+        if t2 is not None and t2 < t1:
+            return 2
+        if self._epochs >= self._next_try and os.getloadavg()[0] <= cpus - 1:
+            return 2
+        return 1
 
     def run_kernel(self, order: Array, theta: Array, bufs: list[Array], lr: float,
                    count0: int, stats: Array) -> int:
@@ -343,6 +349,9 @@ class MLPEpoch(fastepoch.FastEpoch):
         if self._epochs > 1 and done == -(-self.X.shape[0] // self.bs):
             # whole epochs after the first (which may include loading the kernel)
             self.thread_seconds[threads] = time.perf_counter() - t0
+            if threads == 2 and self.thread_seconds[2] >= self.thread_seconds.get(1, 0.0):
+                self._retry *= 2  # two threads lost: try them again later
+                self._next_try = self._epochs + self._retry
         return done
 
 
