@@ -509,7 +509,7 @@ figcaption { font-size: 0.92em; color: #333; margin-top: 0.3em; }
        margin: 0.3em 0; }
 .k { display: inline-flex; align-items: center; gap: 0.35em; } .t { display: block; }
 .m { display: inline-block; font-style: normal; text-align: center; width: 1.1em;
-     line-height: 1.1em; }
+     line-height: 1.1em; flex: none; }
 .m.circle { width: 0.9em; height: 0.9em; border-radius: 50%; background: #ff9f0a;
             border: 1.5px solid #000; }
 .m.square { width: 0.8em; height: 0.8em; background: #ff9f0a; border: 1.5px solid #000; }
