@@ -42,7 +42,7 @@ from gdlab.engines._compiler import announce, compile_plain, is_cached, numba_av
 Array = NDArray[Any]
 
 __all__ = ["COLD_SIZE_FACTOR", "COMPILE", "COMPILE_SECONDS", "ENGINE", "LOAD_SECONDS",
-           "MLP_STEP_SECONDS", "STEP_SECONDS", "CompiledEngine"]
+           "MLP_ELEMENT_SECONDS", "MLP_STEP_SECONDS", "STEP_SECONDS", "CompiledEngine"]
 
 #: "auto": load or compile only when it repays (see the module docstring); "always": whenever
 #: a compiled path serves the case.
@@ -50,9 +50,12 @@ COMPILE = os.environ.get("GDLAB_COMPILE", "auto")
 #: Python-loop time of one mini-batch step that a compiled epoch saves (the loop's ~150 us
 #: per step: `python benchmarks/minibatch_epoch.py`).
 STEP_SECONDS = 150e-6
-#: The same for a step of a multilayer perceptron (`python benchmarks/mlp.py`: the loop's
-#: step on a 200-row batch of a 50-128-10 network ~0.5 ms, the compiled one ~0.1 ms).
-MLP_STEP_SECONDS = 400e-6
+#: The same for a step of a multilayer perceptron: MLP_STEP_SECONDS plus MLP_ELEMENT_SECONDS
+#: per element of the step's element-wise work (batch rows x hidden units, and five passes
+#: over the parameters). Measured: a 200-row batch of a 50-128-10 network ~0.5 ms in the loop,
+#: ~0.13 ms compiled; 16 rows of a 2-8-8-1 network 90 us and 13 us.
+MLP_STEP_SECONDS = 60e-6
+MLP_ELEMENT_SECONDS = 5e-9
 #: Importing numba and loading the cached compiled epoch and shuffle in a new process, and
 #: compiling them with a cold cache: `python benchmarks/startup.py --compile` measured 1.1 s
 #: and 32 s with the 2-core machine at load 8 (the Python loop then ~3x slower as well), so
@@ -169,9 +172,7 @@ class CompiledEngine:
                      step_callbacks: Any = ()) -> Any:
         """A :class:`gdlab.engines.fastepoch.FastEpoch` when it serves the run and repays
         loading (or compiling) it, else None."""
-        per_step = (MLP_STEP_SECONDS if isinstance(getattr(problem, "model", None), MLP)
-                    else STEP_SECONDS)
-        saving = _max_steps(problem, config) * per_step
+        saving = _max_steps(problem, config) * _step_seconds(problem, config)
         loaded = _epoch_loaded()
         if COMPILE != "always" and not loaded and saving < LOAD_SECONDS:
             return None  # cheaper in Python than importing numba
@@ -190,6 +191,16 @@ class CompiledEngine:
         announce("the mini-batch epoch kernels", kernels)
         self.twin("shuffle", load=True)  # the run's shuffles take the compiled loops too
         return runner
+
+
+def _step_seconds(problem: Any, config: Any) -> float:
+    """The Python-loop time a compiled step saves (STEP_SECONDS; for an MLP, by its size)."""
+    model, source = getattr(problem, "model", None), getattr(problem, "source", None)
+    if not isinstance(model, MLP) or source is None:
+        return STEP_SECONDS
+    rows = resolve_batch_size(config.batch_size, source.n_samples) or source.n_samples
+    work = rows * sum(model.hidden_layer_sizes) + 5 * model.n_params
+    return MLP_STEP_SECONDS + MLP_ELEMENT_SECONDS * work
 
 
 def _max_steps(problem: Any, config: Any) -> int:
