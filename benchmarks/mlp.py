@@ -149,10 +149,12 @@ def _peak_during(fn: Any) -> tuple[float, int]:
 
 
 def _warm_up(lib: str, X: Any, y: Any, classes: Any, dtype: Any) -> None:
-    """Imports, first calls, gdlab's compiled epoch loaded (or compiled) and run on one and
-    on two threads (the BLAS buffers of each thread are allocated before the timed fit)."""
+    """Imports, first calls, gdlab's compiled epoch and shuffle loaded (or compiled) and run
+    on one and on two threads (the BLAS buffers of each thread allocated) before the timed
+    fit: two epochs on up to 20,000 rows (the shuffle is compiled from 16,385)."""
+    X, y = X[:20_000], y[:20_000]
     if lib != "gdlab":
-        _Trainer(lib, X.shape[1], classes, dtype).fit(X[:2000], y[:2000], 2)
+        _Trainer(lib, X.shape[1], classes, dtype).fit(X, y, 2)
         return
     import gdlab.engines.compiled as compiled
     from gdlab.engines import mlp_epoch
@@ -160,7 +162,7 @@ def _warm_up(lib: str, X: Any, y: Any, classes: Any, dtype: Any) -> None:
     compiled.COMPILE = "always"
     for threads in (2, 1):
         mlp_epoch.THREADS = threads
-        _Trainer(lib, X.shape[1], classes, dtype).fit(X[:2000], y[:2000], 2)
+        _Trainer(lib, X.shape[1], classes, dtype).fit(X, y, 2)
     compiled.COMPILE, mlp_epoch.THREADS = "auto", "auto"
 
 
