@@ -13,9 +13,9 @@ Every measurement runs in its own process (``--worker``), one at a time, in pair
 down (PyTorch's and OpenBLAS's idle threads spin on the 2 cores). A worker loads the data,
 fits on a slice (imports, first calls; gdlab's compiled epoch loaded or compiled and run on
 one and two threads), then times one fit of E epochs (E = 50 on digits, 5 on the synthetic
-set) and samples its resident memory every 2 ms. The tables give the median time per epoch, each library's time over gdlab's in the
-same round (median), the held-out accuracy after those epochs and the peak memory the fit
-added to the process.
+set) and samples its resident memory every 2 ms. The tables give the median time per
+epoch, each library's time over gdlab's in the same round (median), the held-out accuracy
+after those epochs and the peak memory the fit added to the process.
 
 Two more tables: the time each library takes to reach a held-out accuracy (0.95 on digits,
 0.80 on the synthetic set; one epoch at a time, float64, evaluation included), and what the
