@@ -172,11 +172,11 @@ def test_auto_times_both_thread_counts_and_keeps_the_faster(
     assert runner is not None
     monkeypatch.setattr(mlp_epoch, "_max_threads", lambda: 2)
     monkeypatch.setattr(mlp_epoch.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(mlp_epoch.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    monkeypatch.setattr(mlp_epoch.os, "getloadavg", lambda: (1.2, 0.5, 0.5))
     assert runner.threads() == 1  # nothing timed yet: one thread first
     runner.thread_seconds[1], runner._epochs = 0.2, 2
     assert runner.threads() == 2  # then two, on an idle machine
-    monkeypatch.setattr(mlp_epoch.os, "getloadavg", lambda: (1.5, 0.5, 0.5))
+    monkeypatch.setattr(mlp_epoch.os, "getloadavg", lambda: (1.6, 0.5, 0.5))
     assert runner.threads() == 1  # not while the other core is busy
     runner.thread_seconds[2] = 0.1
     assert runner.threads() == 2  # two threads won: kept

@@ -268,8 +268,9 @@ def unsupported_reason(problem: Any, optimizer: Any, config: Any,
 #: results are the same bits) and keeps the faster: a second core halves the products on an
 #: idle machine, and when the cores are busy the hand-offs between the threads cost more than
 #: they save (10x slower epochs measured at load 5 on 2 cores). Two threads are tried only
-#: while the 1-minute load average leaves a core free, first after THREADS_RETRY epochs,
-#: then again after twice as many each time they lose. 1 or 2 fixes it.
+#: while the 1-minute load average (this process's own thread included) leaves a core free,
+#: below cpus - 0.5: first on the third epoch, and each time they lose again after twice as
+#: many epochs as before (2 x THREADS_RETRY, then 4 x ...). 1 or 2 fixes it.
 THREADS: str | int = "auto"
 THREADS_RETRY = 8
 
@@ -327,7 +328,7 @@ class MLPEpoch(fastepoch.FastEpoch):
             return 1  # the first epochs on one thread (the first one is not timed)
         if t2 is not None and t2 < t1:
             return 2
-        if self._epochs >= self._next_try and os.getloadavg()[0] <= cpus - 1:
+        if self._epochs >= self._next_try and os.getloadavg()[0] < cpus - 0.5:
             return 2
         return 1
 
