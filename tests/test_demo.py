@@ -5,16 +5,13 @@ and phone widths."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
+from _browser import chromium
 
 
 @pytest.fixture(scope="module")
@@ -100,23 +97,9 @@ def test_demo_page_teaches_inputs_scores_and_markers(demo_dir: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.browser
 def test_demo_page_shows_every_figure_in_headless_chromium(demo_dir: Path) -> None:
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("CI must have chromium and chromedriver (scripts/test.sh installs them)")
-        pytest.skip("chromium / chromedriver not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", f"--user-data-dir={demo_dir}/.chrome"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser = contextmanager(chromium)(demo_dir / ".chrome", window=None, logs=("browser",))
     layout = {}
-    try:
+    with browser as driver:
         for width in (1280, 390):  # desktop, and a phone's CSS width
             driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
                 "width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500})
@@ -152,8 +135,6 @@ def test_demo_page_shows_every_figure_in_headless_chromium(demo_dir: Path) -> No
         assert driver.title == "gdlab playground: a network on spirals"
         assert driver.execute_script("return window.gdlab.network.ready") == 101
         assert driver.get_log("browser") == []
-    finally:
-        driver.quit()
     for width, m in layout.items():
         # readable: no sideways scrolling of the page, body text of at least 16 px, and the
         # two scores of a model side by side inside the screen

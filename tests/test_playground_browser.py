@@ -8,9 +8,6 @@ change the drawn race; the console must stay clean and the page must load nothin
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _browser import chromium, need_browser, requested_urls
 
 from gdlab.core.optim import get_optimizer
 from gdlab.functions.descent import basins, minimize
@@ -26,23 +24,14 @@ from gdlab.functions.surfaces import SURFACES
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 EXPR = "x^2 + 3*y^2 + sin(x*y) + 0.5*x"  # a typed expression (not a named surface)
 EXPR_DOMAIN = [(-2.0, 2.0), (-2.0, 2.0)]
-
-
-def _need_browser() -> None:
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("CI must have chromium and chromedriver (scripts/test.sh installs them)")
-        pytest.skip("chromium / chromedriver not installed")
 
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Pages written through the real command line."""
-    _need_browser()
+    need_browser()
     out = tmp_path_factory.mktemp("playground")
     specs = {
         "peaks": ["peaks"],
@@ -64,25 +53,7 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    _need_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tmp_path_factory.mktemp("chrome")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1280,1000",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    drv.set_script_timeout(120)
-    try:
-        yield drv
-    finally:
-        drv.quit()
+    yield from chromium(tmp_path_factory.mktemp("chrome"))
 
 
 def _open(driver: Any, path: Path, fragment: str = "") -> None:
@@ -517,14 +488,7 @@ def test_the_page_makes_no_network_request(driver: Any, pages: dict[str, Path]) 
         _open(driver, path)
         driver.find_element(By.ID, "step").click()
         driver.find_element(By.ID, "basin").click()
-        resources = driver.execute_script(
-            "return performance.getEntriesByType('resource').map(e => e.name)")
-        assert resources == []
-        urls = []
-        for entry in driver.get_log("performance"):
-            msg = json.loads(entry["message"])["message"]
-            if msg["method"] == "Network.requestWillBeSent":
-                urls.append(msg["params"]["request"]["url"])
+        urls = requested_urls(driver)
         assert urls and all(u.startswith(("file:", "data:", "about:")) for u in urls), urls
         assert driver.get_log("browser") == []
 

@@ -5,9 +5,6 @@ nothing is loaded."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,28 +14,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from _browser import chromium, need_browser, requested_urls
 
 from gdlab.estimators.persist import load_model
 from gdlab.playground.network import GRID, UNIT_GRID, network_data, train_network
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 ARGS = ["--network", "circles", "--hidden", "5,3", "--epochs", "150", "--seed", "2"]
-
-
-def _need_browser() -> None:
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("CI must have chromium and chromedriver (scripts/test.sh installs them)")
-        pytest.skip("chromium / chromedriver not installed")
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A page written through the real command line."""
-    _need_browser()
+    need_browser()
     path = tmp_path_factory.mktemp("network") / "circles.html"
     proc = subprocess.run([sys.executable, "-m", "gdlab.cli", "playground", *ARGS, "--out",
                            str(path)], capture_output=True, text=True, check=False, timeout=300)
@@ -54,25 +43,7 @@ def replay() -> Any:
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    _need_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tmp_path_factory.mktemp("chrome")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--window-size=1280,1000",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    drv.set_script_timeout(120)
-    try:
-        yield drv
-    finally:
-        drv.quit()
+    yield from chromium(tmp_path_factory.mktemp("chrome"))
 
 
 def _open(driver: Any, path: Path) -> None:
@@ -193,14 +164,7 @@ def test_the_page_makes_no_network_request(driver: Any, page: Path) -> None:
     _open(driver, page)
     driver.find_element(By.ID, "play").click()
     driver.execute_script("return new Promise(r => setTimeout(r, 300))")
-    resources = driver.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)")
-    assert resources == []
-    urls = []
-    for entry in driver.get_log("performance"):
-        msg = json.loads(entry["message"])["message"]
-        if msg["method"] == "Network.requestWillBeSent":
-            urls.append(msg["params"]["request"]["url"])
+    urls = requested_urls(driver)
     assert urls and all(u.startswith(("file:", "data:", "about:", "blob:")) for u in urls), urls
     assert not [u for u in urls if u.startswith("file:") and not u.endswith(page.name)]
     assert driver.get_log("browser") == []

@@ -381,6 +381,27 @@ if HAVE_NUMBA:
                 buf3[:] = new3
         return True
 
+    @njit(cache=True, error_model="numpy")
+    def commit_step(loss, g, theta, buf1, buf2, buf3, opt, hp, lr, t, m, stats, new_theta, new1,
+                    new2, new3, cast):
+        """The end of a step over m rows: the loss in theta's dtype (``cast``), the loss and
+        the gradient g checked finite, the optimizer's update (:func:`update_params`) and the
+        epoch sums ``stats = [sum loss * rows, rows, sum |g|, last loss]``. True if committed;
+        nothing changes otherwise."""
+        cast[0] = loss
+        gsq, nan = _sumsq_nan(g)
+        if not (math.isfinite(cast[0]) and nan == 0.0):
+            return False
+        if not update_params(opt, hp, g, theta, buf1, buf2, buf3, lr, t, new_theta, new1, new2,
+                             new3):
+            return False
+        lf = np.float64(cast[0])
+        stats[0] += lf * m
+        stats[1] += m
+        stats[2] += math.sqrt(gsq)
+        stats[3] = lf
+        return True
+
     @njit(cache=True)
     def _step(src, yf, ylab, s, idx, lo, m, head, K, fit_intercept, alpha,
               theta, buf1, buf2, buf3, opt, hp, lr, t, stats, ws1, ws2, g64, g, new_theta,
@@ -451,19 +472,8 @@ if HAVE_NUMBA:
                 g[p] = g64[p]
             # the intercept rule and the L2 term (the loop's GLM.penalty): one definition
             loss = finish_flat(loss, g, theta, nK, alpha, fit_intercept)
-        cast[0] = loss
-        gsq, nan = _sumsq_nan(g)
-        if not (math.isfinite(cast[0]) and nan == 0.0):
-            return False
-        if not update_params(opt, hp, g, theta, buf1, buf2, buf3, lr, t, new_theta, new1, new2,
-                             new3):
-            return False
-        lf = np.float64(cast[0])
-        stats[0] += lf * m
-        stats[1] += m
-        stats[2] += math.sqrt(gsq)
-        stats[3] = lf
-        return True
+        return commit_step(loss, g, theta, buf1, buf2, buf3, opt, hp, lr, t, m, stats,
+                           new_theta, new1, new2, new3, cast)
 
     @njit(cache=True)
     def _scratch(theta, buf1, buf2, buf3, bs, n, K, head):

@@ -48,7 +48,7 @@ if fastepoch.HAVE_NUMBA:
     import numba
     from numba import njit, prange
 
-    from gdlab.engines.fastepoch import _sumsq_nan, softmax_cce_rows, update_params
+    from gdlab.engines.fastepoch import commit_step, softmax_cce_rows
     from gdlab.engines.kernels._formulas_nb import backward_act as _backward
     from gdlab.engines.kernels._formulas_nb import forward_act as _forward
     from gdlab.engines.kernels._formulas_nb import l2_weights
@@ -136,26 +136,14 @@ if fastepoch.HAVE_NUMBA:
     @njit(cache=True, error_model="numpy")
     def _finish(loss, g, alpha, scale, theta, buf1, buf2, buf3, opt, hp, lr, t, m, stats,
                 new_theta, new1, new2, new3, cast):
-        """The L2 term, the finiteness checks, the optimizer step and the epoch sums of one
-        batch (as :func:`gdlab.engines.fastepoch._step`); True if committed."""
+        """The L2 term, then :func:`gdlab.engines.fastepoch.commit_step`; True if committed."""
         if alpha != 0.0:
             p_loss, p_grad = l2_weights(theta, scale, alpha)
             loss += p_loss
             for p in range(g.shape[0]):
                 g[p] += p_grad[p]
-        cast[0] = loss
-        gsq, nan = _sumsq_nan(g)
-        if not (np.isfinite(cast[0]) and nan == 0.0):
-            return False
-        if not update_params(opt, hp, g, theta, buf1, buf2, buf3, lr, t, new_theta, new1, new2,
-                             new3):
-            return False
-        lf = np.float64(cast[0])
-        stats[0] += lf * m
-        stats[1] += m
-        stats[2] += np.sqrt(gsq)
-        stats[3] = lf
-        return True
+        return commit_step(loss, g, theta, buf1, buf2, buf3, opt, hp, lr, t, m, stats,
+                           new_theta, new1, new2, new3, cast)
 
     @njit(nogil=True, cache=True, parallel=True, error_model="numpy")
     def _epoch_mlp(X, yf, ylab, s, order, bs, head, sizes, offs, acts, alpha, scale, theta,
