@@ -6,6 +6,7 @@ the in-memory command on the same rows in one file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,16 @@ def test_a_bad_cell_gives_the_in_memory_error_naming_the_file(tmp_path, capsys,
     assert code == 1
     assert err_dask == err_memory
     assert str(d / "part2.csv") in err_dask and "line 19" in err_dask
+
+
+def test_without_a_scheduler_it_starts_a_local_cluster_and_says_so(table_dir, tmp_path,
+                                                                   capsys):
+    code, out, err = run(capsys, "fit", table_dir, "-t", "label", "--engine", "dask",
+                         "--workers", "1", *SETTINGS, "--epochs", "2",
+                         "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert re.fullmatch(r"started a Dask LocalCluster of 1 worker process \(dashboard: "
+                        r"http://[\w.\-]+:\d+/status\)", first), first
+    assert "LogisticRegression: 711 training rows, 0 held-out" in out
+    assert load_tabular_model(tmp_path / "m.npz").estimator.n_iter_ == 2

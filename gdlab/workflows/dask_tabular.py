@@ -106,8 +106,8 @@ def dask_client(scheduler: str | None = None, workers: int | None = None
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True)
     client = Client(cluster)
     try:
-        yield client, (f"started a Dask LocalCluster of {n} worker processes (dashboard: "
-                       f"{client.dashboard_link})")
+        what = "1 worker process" if n == 1 else f"{n} worker processes"
+        yield client, f"started a Dask LocalCluster of {what} (dashboard: {client.dashboard_link})"
     finally:
         client.close()
         cluster.close()
