@@ -209,18 +209,37 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def out_of_core(scale: float, workdir: Path, n_files: int) -> dict[str, Any]:
-    """Generate, fit (blocks re-read at every pass), measure, delete."""
+#: (c) writes files of at most this many bytes of float64 values (more files for more data)
+FILE_BYTES = 128 << 20
+
+
+def _read_all(files: list[Path], client: Any) -> float:
+    """Seconds to read every file once on the cluster, with the fit's reader."""
     import dask
-    import pandas as pd
+
+    from gdlab.io.tables import read_table
+
+    t0 = time.perf_counter()
+    dask.compute([dask.delayed(_n_rows, pure=False)(str(f), read_table) for f in files],
+                 scheduler=client)
+    return time.perf_counter() - t0
+
+
+def _n_rows(path: str, reader: Any) -> int:
+    return len(reader(path))
+
+
+def out_of_core(scale: float, workdir: Path, n_files: int, epochs: int = 3) -> dict[str, Any]:
+    """Generate, fit (blocks re-read at every pass), measure, delete."""
     import psutil
 
-    from gdlab.workflows.dask_tabular import dask_client, fit_files
-    from gdlab.workflows.tabular import FitSettings
+    from gdlab.workflows.dask_tabular import fit_files
+    from gdlab.workflows.tabular import UNLIMITED, FitSettings
 
     memory = psutil.virtual_memory().total
     target_bytes = int(1.5 * memory * scale)
     row_bytes = 8 * (N_FEATURES + 1)
+    n_files = max(n_files, -(-target_bytes // FILE_BYTES))
     rows_per_file = max(1000, target_bytes // row_bytes // n_files)
     need = rows_per_file * n_files * row_bytes
     free = shutil.disk_usage(workdir).free
@@ -229,18 +248,21 @@ def out_of_core(scale: float, workdir: Path, n_files: int) -> dict[str, Any]:
                          "are free; pass a smaller --scale.")
     d = Path(tempfile.mkdtemp(prefix="gdlab-ooc-", dir=workdir))
     try:
+        import pandas as pd
+
         rng = np.random.default_rng(0)
         w = rng.normal(size=N_FEATURES) / math.sqrt(N_FEATURES) * 2
+        t0 = time.perf_counter()
         for i in range(n_files):
             X = rng.normal(size=(rows_per_file, N_FEATURES))
             y = (rng.random(rows_per_file) < 1 / (1 + np.exp(-(X @ w)))).astype(np.int64)
             df = pd.DataFrame(X, columns=[f"x{j}" for j in range(N_FEATURES)])
             df["label"] = y
-            df.to_parquet(d / f"part{i:04d}.parquet", index=False)
+            df.to_parquet(d / f"part{i:05d}.parquet", index=False)
             del X, y, df
-        on_disk = sum(f.stat().st_size for f in d.iterdir())
-        from gdlab.io.tables import read_table
-
+        write_s = time.perf_counter() - t0
+        files = sorted(d.iterdir())
+        on_disk = sum(f.stat().st_size for f in files)
         peak = [0]
         stop = threading.Event()
 
@@ -249,22 +271,33 @@ def out_of_core(scale: float, workdir: Path, n_files: int) -> dict[str, Any]:
                 peak[0] = max(peak[0], _tree_rss(os.getpid()))
                 time.sleep(0.05)
 
-        with dask_client(None, 2) as (client, _):
-            t0 = time.perf_counter()
-            dask.compute([dask.delayed(lambda p: len(read_table(p)))(str(f))
-                          for f in sorted(d.iterdir())], scheduler=client)
-            read_s = time.perf_counter() - t0
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        s = FitSettings(batch_size=None, epochs=2, tol=None, optimizer="gd", lr=1.0,
-                        test_size=0.0)
-        res = fit_files(d, "label", s, workers=2, persist=False)
+        from gdlab.workflows.dask_tabular import dask_client
+
+        reads: list[float] = []
+
+        def read_between(state: Any, record: Any) -> None:
+            # one read of every file between epochs, on the fit's own cluster: the same
+            # page-cache state as the epoch before it
+            reads.append(_read_all(files, client))
+
+        with dask_client(None, 2) as (client, _):
+            reads.append(_read_all(files, client))  # right after writing (page cache warm)
+            s = FitSettings(batch_size="full", epochs=epochs, tol=UNLIMITED, optimizer="gd",
+                            lr=1.0, test_size=0.0)
+            t0 = time.perf_counter()
+            res = fit_files(d, "label", s, scheduler=client.scheduler.address, persist=False,
+                            callbacks=[read_between])
+            fit_s = time.perf_counter() - t0
         stop.set()
         sampler.join()
-        epoch_s = float(np.median([h["seconds"] for h in res.history]))
+        epoch_s = [float(h["seconds"]) for h in res.history]
+        read_s = float(np.median(reads))
         return {"scale": scale, "rows": rows_per_file * n_files, "files": n_files,
-                "bytes_on_disk": on_disk, "raw_bytes": need, "peak_rss": peak[0],
-                "read_once_s": read_s, "epoch_s": epoch_s, "epoch/read": epoch_s / read_s}
+                "bytes_on_disk": on_disk, "raw_bytes": need, "write_s": write_s,
+                "peak_rss": peak[0], "read_once_s": reads, "epoch_s": epoch_s,
+                "fit_s": fit_s, "epoch/read": float(np.median(epoch_s)) / read_s}
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -351,7 +384,10 @@ def main() -> None:
         r = out_of_core(scale, args.workdir, 4 if args.quick else args.files)
         note = "" if scale >= 1 else f" (SCALED DOWN: {scale} x the full size)"
         print(f"\n(c) out of core{note}:")
-        print(_bench.table(list(r), [list(r.values())]))
+        for k, v in r.items():
+            shown = ([round(x, 3) for x in v] if isinstance(v, list)
+                     else round(v, 3) if isinstance(v, float) else v)
+            print(f"  {k}: {shown}")
     if "d" in args.parts:
         rows = scaling(m, max(3, args.repeats // 2), None if args.quick else args.fig)
         print("\n(d) seconds per full-batch epoch by rows and workers:")

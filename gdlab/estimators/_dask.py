@@ -141,12 +141,13 @@ def _merge_counts(parts: list[tuple[Array, Array]]) -> tuple[Array, Array]:
 
 
 def _prepare(est: Any, X: Any, y: Any, sample_weight: Any, *, first: bool,
-             classes: Any) -> tuple[Any, Any, Any]:
+             classes: Any, keep_y: Any = None) -> tuple[Any, Any, Any]:
     """(X, encoded y, combined sample and class weights) as aligned dask arrays.
 
     One round trip to the cluster: the labels of every block with their counts (a classifier's
     first fit without ``classes``), together with y's first row, from which the encoding's
-    output type is known.
+    output type is known. ``keep_y``: a scheduler on which to persist y first (when X is
+    recomputed at every pass, y is kept, and the pass that finds the classes computes it).
     """
     import dask
     from dask import delayed
@@ -154,10 +155,13 @@ def _prepare(est: Any, X: Any, y: Any, sample_weight: Any, *, first: bool,
     X = _check_X(est, X, reset=first)
     rows = X.chunks[0]
     y = _aligned(y, rows, "y")
+    if keep_y is not None:
+        (y,) = dask.persist(y, scheduler=keep_y)
     counts = None
     is_clf = isinstance(est, ClassifierMixin)
     find = is_clf and first and classes is None
-    parts = ([delayed(_unique_counts, pure=True)(b) for b in y.to_delayed().ravel()]
+    parts = ([delayed(_unique_counts, pure=True)(b)
+              for b in y.to_delayed(optimize_graph=False).ravel()]
              if find else [])
     parts, y0 = dask.compute(parts, y[:1])
     if find:
@@ -223,7 +227,10 @@ def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool,
 
 
     first = not (partial or est.warm_start) or not hasattr(est, "state_")
-    X, y_enc, w = _prepare(est, X, y, sample_weight, first=first, classes=classes)
+    from dask.base import get_scheduler
+
+    X, y_enc, w = _prepare(est, X, y, sample_weight, first=first, classes=classes,
+                           keep_y=None if persist else get_scheduler(scheduler=scheduler))
     model = est._make_model(int(X.shape[1]))
     # the targets as the model takes them (float 0/1 for BCE), as ModelProblem makes them
     # in memory: the compiled kernels are then the ones an in-memory fit runs

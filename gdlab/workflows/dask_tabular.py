@@ -340,7 +340,8 @@ def _metrics(task: str, est: Any, X: Any, y: Any, client: Any) -> dict[str, floa
         return {"n": 0}
     light = _light(est)
     parts = [delayed(block_metric_sums, pure=False)(xb, yb, light, task)
-             for xb, yb in zip(X.to_delayed().ravel(), y.to_delayed().ravel(), strict=True)]
+             for xb, yb in zip(X.to_delayed(optimize_graph=False).ravel(),
+                               y.to_delayed(optimize_graph=False).ravel(), strict=True)]
     sums = dask.compute(parts, scheduler=client)[0]
     n = sum(p["n"] for p in sums)
     out: dict[str, float | None] = {"n": n}
@@ -375,10 +376,13 @@ def _fingerprint(files: list[Path], settings: dict[str, Any]) -> str:
 def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings | None = None,
               *, scheduler: str | None = None, workers: int | None = None,
               persist: bool = True, checkpoint_dir: str | os.PathLike[str] | None = None,
-              checkpoint_every: int = 1, resume: bool = False, verbose: int = 0) -> FitResult:
+              checkpoint_every: int = 1, resume: bool = False, verbose: int = 0,
+              callbacks: list[Any] | None = None) -> FitResult:
     """:func:`gdlab.workflows.tabular.fit_table` for files on a Dask cluster (module doc).
 
-    The result's ``notes`` start with the line saying which cluster ran the fit.
+    ``callbacks``: more epoch callbacks ``(state, record) -> bool | None`` for the estimator
+    (True stops the run). The result's ``notes`` start with the line saying which cluster ran
+    the fit.
     """
     import dask
 
@@ -402,7 +406,7 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
         X_tr, y_tr = _blocks(stats, target, encoder, task, s, False, y_dtype)
         X_te, y_te = _blocks(stats, target, encoder, task, s, True, y_dtype)
         names = [str(st["path"]) for st in stats if st["n"] - st["n_test"] > 0]
-        callbacks: list[Any] = []
+        callbacks = list(callbacks or [])
         resume_state, resumed_from, cb, ckpt_path = None, None, None, None
         if checkpoint_dir is not None:
             fp = _fingerprint(files, {**s.fingerprint_settings(), "task": task,

@@ -89,8 +89,9 @@ class DaskSource:
     X, y, sample_weight : dask arrays with known chunk sizes; y and sample_weight are cut at
         X's row chunks.
     persist : bool, default=True
-        Keep the blocks in the workers' memory (computed once). False recomputes them from
-        the collection's graph at every pass (data larger than the cluster's memory).
+        Keep the blocks in the workers' memory (computed once). False recomputes X's blocks
+        from the collection's graph at every pass (data larger than the cluster's memory)
+        and keeps only y and sample_weight (a few bytes a row).
     scheduler : None, a distributed Client, or a name ('threads', 'sync')
         None: Dask's current default (the active Client if there is one).
     block_names : list of str, optional
@@ -117,18 +118,23 @@ class DaskSource:
             sample_weight = sample_weight.rechunk({0: rows})
         self._get = get_scheduler(scheduler=scheduler, collections=[X])
         self.client = _client_of(scheduler) or _client_of(self._get)
+        # blocks computed on the workers, in aligned memory (see blocks.aligned)
+        y = y.map_blocks(aligned, dtype=y.dtype)
+        if sample_weight is not None:
+            sample_weight = sample_weight.map_blocks(aligned, dtype=sample_weight.dtype)
         if persist:
-            # blocks computed on the workers, in aligned memory (see blocks.aligned)
-            X, y = X.map_blocks(aligned, dtype=X.dtype), y.map_blocks(aligned, dtype=y.dtype)
-            if sample_weight is not None:
-                sample_weight = sample_weight.map_blocks(aligned, dtype=sample_weight.dtype)
+            X = X.map_blocks(aligned, dtype=X.dtype)
             X, y, sample_weight = dask.persist(X, y, sample_weight, scheduler=self._get)
+        else:
+            y, sample_weight = dask.persist(y, sample_weight, scheduler=self._get)
         self.X, self.y, self.sample_weight = X, y, sample_weight
         self.bounds = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
-        self._dx = list(X.to_delayed().ravel())
-        self._dy = list(y.to_delayed().ravel())
-        self._dw = (list(sample_weight.to_delayed().ravel()) if sample_weight is not None
-                    else [None] * len(rows))
+        # unoptimized: a block's X, y and w keep the keys of the tasks they share (e.g. a
+        # file read once for both), which an optimized graph would fuse into each of them
+        self._dx = list(X.to_delayed(optimize_graph=False).ravel())
+        self._dy = list(y.to_delayed(optimize_graph=False).ravel())
+        self._dw = (list(sample_weight.to_delayed(optimize_graph=False).ravel())
+                    if sample_weight is not None else [None] * len(rows))
         self.block_names = block_names
         self._cache: OrderedDict[int, tuple[Array, Array, Array | None]] = OrderedDict()
         # on a cluster the persisted blocks as futures, one per block: a step submits its
