@@ -1220,7 +1220,8 @@ class FeatureEncoder:
         dtypes = [X_df[c].dtype for c in cols]
         if not all(isinstance(d, np.dtype) and d.kind in "iuf" for d in dtypes):
             return None
-        M = X_df[cols].to_numpy(dtype=np.float64)
+        frame = X_df if cols == list(X_df.columns) else X_df[cols]
+        M = frame.to_numpy(dtype=np.float64, copy=False)  # often a view of pandas' block
         if not np.isfinite(M).all():
             return None
         X = np.empty(M.shape, dtype=np.float64)  # C order, as the column path gives

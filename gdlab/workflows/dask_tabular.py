@@ -269,8 +269,10 @@ def encode_file(path: str, target: str, encoder: FeatureEncoder, task: str, seed
     X_df, y_s = split_features_target(df, target, path=path)
     mask = _held_out(len(df), seed, position, test_size)
     keep = mask if held_out else ~mask
-    X = encoder.transform(X_df[keep], path=path)
-    y = _target_array(y_s[keep], task)
+    if not keep.all():  # a boolean selection copies every column
+        X_df, y_s = X_df[keep], y_s[keep]
+    X = encoder.transform(X_df, path=path)
+    y = _target_array(y_s, task)
     if task != "regression" and y_dtype == "object":
         y = y.astype(str).astype(object)
     return X, y

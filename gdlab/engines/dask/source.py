@@ -129,12 +129,13 @@ class DaskSource:
             y, sample_weight = dask.persist(y, sample_weight, scheduler=self._get)
         self.X, self.y, self.sample_weight = X, y, sample_weight
         self.bounds = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
-        # unoptimized: a block's X, y and w keep the keys of the tasks they share (e.g. a
-        # file read once for both), which an optimized graph would fuse into each of them
-        self._dx = list(X.to_delayed(optimize_graph=False).ravel())
-        self._dy = list(y.to_delayed(optimize_graph=False).ravel())
-        self._dw = (list(sample_weight.to_delayed(optimize_graph=False).ravel())
-                    if sample_weight is not None else [None] * len(rows))
+        # X's graph fused into one task per block (when X is recomputed at every pass, e.g.
+        # a file read and encoded); y and w are persisted above, so no task of X's graph is
+        # shared with theirs and computed twice
+        self._dx = list(X.to_delayed().ravel())
+        self._dy = list(y.to_delayed().ravel())
+        self._dw = (list(sample_weight.to_delayed().ravel()) if sample_weight is not None
+                    else [None] * len(rows))
         self.block_names = block_names
         self._cache: OrderedDict[int, tuple[Array, Array, Array | None]] = OrderedDict()
         # on a cluster the persisted blocks as futures, one per block: a step submits its
@@ -239,6 +240,8 @@ class DaskSource:
         th = self._ship(theta)
         parts = [delayed(block_sums, pure=False)(term, th, self._dx[b], self._dy[b],
                                                  self._dw[b]) for b in idx]
+        if len(idx) * theta.nbytes <= GATHER_BYTES:
+            return tree_reduce(list(self._compute(parts)[0]), add_sums)
         root = tree_reduce(parts, lambda a, b: delayed(add_sums, pure=False)(a, b))
         return self._compute(root)[0]
 
@@ -283,9 +286,9 @@ class DaskSource:
             parts = [delayed(block_sums, pure=False)(term, th, self._dx[b], self._dy[b],
                                                      self._dw[b])
                      for b in range(self.n_blocks)]
-            root = tree_reduce(parts, lambda a, b: delayed(add_sums, pure=False)(a, b))
             logits = [delayed(block_logits, pure=False)(model, th, x) for x in self._dx]
-            (loss, _, total), z = self._compute(root, logits)
+            sums, z = self._compute(parts, logits)
+            loss, _, total = tree_reduce(list(sums), add_sums)
         return loss / max(total, np.finfo(float).tiny), np.concatenate(z)
 
     def take(self, rows: Array) -> tuple[Array, Array, Array | None]:
