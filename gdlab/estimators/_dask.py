@@ -239,6 +239,7 @@ def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool,
                              meta=np.empty((0,) * meta.ndim, meta.dtype))
     source = DaskSource(X, y_enc, w, scheduler=scheduler, persist=persist,
                         block_names=block_names)
+    del y_enc, w  # their lazy graphs hold the raw targets' blocks on the workers
     validation = None
     if est.early_stopping and not partial:
         source, held = _holdout(est, source)
