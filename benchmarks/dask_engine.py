@@ -24,7 +24,7 @@
     file once with the fit's reader on the same cluster, measured before the fit and after
     each epoch (no root to drop the page cache: each read finds the cache as the epoch
     before it left it).
-(d) time per full-batch epoch against rows (m/8 .. m) and workers (1, 2), as a figure
+(d) time per full-batch epoch against rows (m/32 .. m) and workers (1, 2), as a figure
     (docs/img/dask_scaling.png).
 """
 
@@ -349,7 +349,7 @@ def scaling(m: int, repeats: int, fig: Path | None) -> list[list[Any]]:
     for workers in (1, 2):
         cluster, client = _cluster(workers)
         try:
-            for mm in (m // 8, m // 4, m // 2, m):
+            for mm in (m // 32, m // 16, m // 8, m // 4, m // 2, m):
                 X, y = _data(mm)
                 r = per_epoch(X, y, client, repeats)
                 rows.append([mm, workers, r["numpy"], r["cluster"]])

@@ -1211,7 +1211,8 @@ class FeatureEncoder:
                        out_dtype: np.dtype[Any]) -> NDArray[np.floating[Any]] | None:
         """What :meth:`transform` returns, in whole-matrix operations, when every training
         column is numeric, no value is imputed, every column of ``X_df`` has a NumPy
-        integer or float dtype and every value is finite; None otherwise (the column-by-column
+        integer or float dtype and every value (before and after scaling) is finite; None
+        otherwise (the column-by-column
         path then runs and names the first bad cell). The same numbers: each cell is converted
         to float64 and standardized by the same two operations."""
         if self.categories_ or self.imputes:
@@ -1222,14 +1223,16 @@ class FeatureEncoder:
             return None
         frame = X_df if cols == list(X_df.columns) else X_df[cols]
         M = frame.to_numpy(dtype=np.float64, copy=False)  # often a view of pandas' block
-        if not np.isfinite(M).all():
-            return None
         X = np.empty(M.shape, dtype=np.float64)  # C order, as the column path gives
         if self.standardize:
             np.subtract(M, self.means_, out=X)
             np.divide(X, self.scales_, out=X)
         else:
             X[...] = M
+        # one pass instead of isfinite's: a NaN or infinity anywhere makes the sum
+        # non-finite (a sum that overflows sends the call down the column path as well)
+        if not math.isfinite(float(X.sum())):
+            return None
         return np.ascontiguousarray(X, dtype=out_dtype)
 
     def _encode_category(self, s: pd.Series, name: str, src: str,
