@@ -359,6 +359,7 @@ def scaling(m: int, repeats: int, fig: Path | None) -> list[list[Any]]:
             cluster.close()
     if fig is not None:
         import matplotlib
+        import matplotlib.ticker
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -366,11 +367,15 @@ def scaling(m: int, repeats: int, fig: Path | None) -> list[list[Any]]:
         f, ax = plt.subplots(figsize=(6, 4))
         for workers in (1, 2):
             pts = [(r[0], r[3]) for r in rows if r[1] == workers]
-            ax.plot(*zip(*pts, strict=True), "o-", label=f"LocalCluster, {workers} worker(s)")
+            what = "1 worker" if workers == 1 else f"{workers} workers"
+            ax.plot(*zip(*pts, strict=True), "o-", label=f"LocalCluster, {what}")
         pts = [(r[0], r[2]) for r in rows if r[1] == 1]
         ax.plot(*zip(*pts, strict=True), "k--", label="NumPy, one process")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes = sorted({r[0] for r in rows})
+        ax.set_xticks(sizes, [f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k" for v in sizes])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(f"rows (x {N_FEATURES} float64, {N_CHUNKS} blocks)")
         ax.set_ylabel("seconds per full-batch epoch")
         ax.legend()
