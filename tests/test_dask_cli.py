@@ -126,3 +126,26 @@ def test_without_a_scheduler_it_starts_a_local_cluster_and_says_so(table_dir, tm
                         r"http://[\w.\-]+:\d+/status\)", first), first
     assert "LogisticRegression: 711 training rows, 0 held-out" in out
     assert load_tabular_model(tmp_path / "m.npz").estimator.n_iter_ == 2
+
+
+def test_fit_files_with_a_cache_of_encoded_blocks_gives_the_same_model(table_dir, tmp_path,
+                                                                       dask_client):
+    from gdlab.workflows.dask_tabular import fit_files
+    from gdlab.workflows.tabular import UNLIMITED, FitSettings
+
+    s = FitSettings(batch_size="full", epochs=5, tol=UNLIMITED, optimizer="adam", lr=0.05,
+                    test_size=0.25)
+    addr = dask_client.scheduler.address
+    plain = fit_files(table_dir, "label", s, scheduler=addr, persist=False)
+    cache = tmp_path / "cache"
+    first = fit_files(table_dir, "label", s, scheduler=addr, persist=False, cache_dir=cache)
+    written = sorted(cache.iterdir())
+    # X and y of the training and held-out rows of each of the 3 files
+    assert len(written) == 12 and all(f.name.endswith((".X.npy", ".y.npy")) for f in written)
+    stamps = [f.stat().st_mtime_ns for f in written]
+    again = fit_files(table_dir, "label", s, scheduler=addr, persist=False, cache_dir=cache)
+    assert sorted(cache.iterdir()) == written
+    assert [f.stat().st_mtime_ns for f in written] == stamps  # loaded, not written again
+    for res in (first, again):
+        np.testing.assert_array_equal(res.model.estimator.coef_, plain.model.estimator.coef_)
+        assert res.metrics == plain.metrics

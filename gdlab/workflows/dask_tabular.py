@@ -26,8 +26,10 @@ address a :class:`distributed.LocalCluster` is started for the fit and closed af
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
+import io
 import json
 import math
 import os
@@ -59,7 +61,8 @@ from gdlab.workflows.tabular import (
 
 Array = NDArray[Any]
 
-__all__ = ["data_files", "dask_client", "file_stats", "fit_files", "predict_files"]
+__all__ = ["data_files", "dask_client", "encode_file_cached", "file_stats", "fit_files",
+           "predict_files"]
 
 _EXTENSIONS = (".parquet", ".pq", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
 #: distinct target values a file reports (beyond this the target is continuous or an id)
@@ -278,8 +281,41 @@ def encode_file(path: str, target: str, encoder: FeatureEncoder, task: str, seed
     return X, y
 
 
+def encode_file_cached(cache: str, path: str, target: str, encoder: FeatureEncoder,
+                       task: str, seed: int, position: int, test_size: float, held_out: bool,
+                       y_dtype: str) -> tuple[Array, Array]:
+    """:func:`encode_file` through a directory of encoded blocks (runs on a worker).
+
+    The first call for a file writes its encoded X and y as ``.npy`` files (atomically) named
+    by a hash of the file (path, size, modification time), the encoder's state and every
+    argument; later calls load them instead of reading and encoding the file again.
+    """
+    from gdlab.io.atomic import atomic_write_bytes
+
+    st = os.stat(path)
+    h = hashlib.sha256(json.dumps(
+        [os.path.abspath(path), st.st_size, st.st_mtime_ns, target, task, seed, position,
+         test_size, held_out, y_dtype, encoder.to_meta()], default=str).encode())
+    for a in encoder.to_arrays().values():
+        h.update(np.ascontiguousarray(a).tobytes())
+    base = Path(cache) / h.hexdigest()[:32]
+    fx, fy = base.with_suffix(".X.npy"), base.with_suffix(".y.npy")
+    if fx.exists() and fy.exists():
+        X, y = np.load(fx), np.load(fy)
+        return X, (y.astype(object) if y_dtype == "object" else y)
+    X, y = encode_file(path, target, encoder, task, seed, position, test_size, held_out,
+                       y_dtype)
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    for f, a in ((fy, y.astype(str) if y_dtype == "object" else y), (fx, X)):
+        buf = io.BytesIO()
+        np.save(buf, a, allow_pickle=False)
+        atomic_write_bytes(f, buf.getvalue())
+    return X, y
+
+
 def _blocks(stats: list[dict[str, Any]], target: str, encoder: FeatureEncoder, task: str,
-            s: FitSettings, held_out: bool, y_dtype: Any) -> tuple[Any, Any]:
+            s: FitSettings, held_out: bool, y_dtype: Any, cache: str | None = None
+            ) -> tuple[Any, Any]:
     """X and y of every file as dask arrays, one block per file."""
     import dask
     import dask.array as da
@@ -290,7 +326,8 @@ def _blocks(stats: list[dict[str, Any]], target: str, encoder: FeatureEncoder, t
         rows = st["n_test"] if held_out else st["n"] - st["n_test"]
         if rows == 0:
             continue
-        pair = dask.delayed(encode_file, pure=True, nout=2)(
+        fn: Any = encode_file if cache is None else functools.partial(encode_file_cached, cache)
+        pair = dask.delayed(fn, pure=True, nout=2)(
             st["path"], target, encoder, task, s.seed, i, s.test_size, held_out,
             np.dtype(y_dtype).name if np.dtype(y_dtype) != object else "object")
         xs.append(da.from_delayed(pair[0], shape=(rows, p), dtype=np.float64))
@@ -379,12 +416,16 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
               *, scheduler: str | None = None, workers: int | None = None,
               persist: bool = True, checkpoint_dir: str | os.PathLike[str] | None = None,
               checkpoint_every: int = 1, resume: bool = False, verbose: int = 0,
-              callbacks: list[Any] | None = None) -> FitResult:
+              callbacks: list[Any] | None = None,
+              cache_dir: str | os.PathLike[str] | None = None) -> FitResult:
     """:func:`gdlab.workflows.tabular.fit_table` for files on a Dask cluster (module doc).
 
     ``callbacks``: more epoch callbacks ``(state, record) -> bool | None`` for the estimator
-    (True stops the run). The result's ``notes`` start with the line saying which cluster ran
-    the fit.
+    (True stops the run). ``cache_dir`` (with ``persist=False``): a directory, on a disk every
+    worker sees, where the first pass writes each file's encoded rows (as much space as the
+    data in float64) and later passes load them instead of reading and encoding the files
+    (:func:`encode_file_cached`). The result's ``notes`` start with the line saying which
+    cluster ran the fit.
     """
     import dask
 
@@ -405,8 +446,9 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
             for i, f in enumerate(files)], scheduler=client)[0]
         encoder, task, summary, inferred = _combine(stats, s, target)
         y_dtype = _y_dtype(stats, task)
-        X_tr, y_tr = _blocks(stats, target, encoder, task, s, False, y_dtype)
-        X_te, y_te = _blocks(stats, target, encoder, task, s, True, y_dtype)
+        cache = None if cache_dir is None or persist else str(cache_dir)
+        X_tr, y_tr = _blocks(stats, target, encoder, task, s, False, y_dtype, cache)
+        X_te, y_te = _blocks(stats, target, encoder, task, s, True, y_dtype, cache)
         names = [str(st["path"]) for st in stats if st["n"] - st["n_test"] > 0]
         callbacks = list(callbacks or [])
         resume_state, resumed_from, cb, ckpt_path = None, None, None, None
