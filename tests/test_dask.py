@@ -342,3 +342,26 @@ def test_mlp_regressor_standardizes_the_target_on_dask_as_in_memory():
     np.testing.assert_allclose(est._y_mean, [np.mean(y)], rtol=1e-12)
     np.testing.assert_allclose(est._y_scale, [np.std(y)], rtol=1e-12)
     assert _rel(est.theta_, ref.theta_) < 1e-8
+
+
+def test_auto_lr_takes_the_in_memory_subsample_block_by_block(client, monkeypatch):
+    """lr='auto' on more rows than _AUTO_LR_ROWS: the same seeded rows, fetched by one task
+    per block (DaskSource.take), give the in-memory rate exactly."""
+    monkeypatch.setattr(SoftmaxRegression, "_AUTO_LR_ROWS", 300)
+    X, y = _data("softmax", seed=16)
+    w = np.random.default_rng(17).uniform(0.5, 2.0, size=N)
+    kw = dict(optimizer="nesterov", lr="auto", batch_size=None, epochs=5, tol=None)
+    ref = SoftmaxRegression(**kw).fit(X, y, sample_weight=w)
+    Xd, yd, wd = _lazy(X, y, w)
+    with dask.config.set(scheduler="threads"):
+        threaded = SoftmaxRegression(**kw).fit(Xd, yd, sample_weight=wd)
+    with on_cluster(client):
+        on_dask = SoftmaxRegression(**kw).fit(Xd, yd, sample_weight=wd)
+    assert threaded.lr_ == on_dask.lr_ == ref.lr_
+    assert _rel(threaded.theta_, ref.theta_) < 1e-8
+    np.testing.assert_array_equal(on_dask.theta_, threaded.theta_)
+    rows = np.random.default_rng(0).choice(N, 300, replace=False)
+    source = DaskSource(Xd, yd, wd, scheduler="threads")
+    got = source.take(rows)
+    np.testing.assert_array_equal(got[0], X[rows])
+    np.testing.assert_array_equal(got[2], w[rows])
