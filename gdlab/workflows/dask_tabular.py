@@ -314,9 +314,11 @@ def encode_file_cached(cache: str, path: str, target: str, encoder: FeatureEncod
 
 
 def _blocks(stats: list[dict[str, Any]], target: str, encoder: FeatureEncoder, task: str,
-            s: FitSettings, held_out: bool, y_dtype: Any, cache: str | None = None
-            ) -> tuple[Any, Any]:
-    """X and y of every file as dask arrays, one block per file."""
+            s: FitSettings, held_out: bool, y_dtype: Any, cache: str | None = None,
+            fresh: bool = False) -> tuple[Any, Any]:
+    """X and y of every file as dask arrays, one block per file. ``fresh``: under keys of
+    their own (a pass whose graph is not optimized as the fit's is: the scheduler must not see
+    one key with two definitions)."""
     import dask
     import dask.array as da
 
@@ -327,7 +329,7 @@ def _blocks(stats: list[dict[str, Any]], target: str, encoder: FeatureEncoder, t
         if rows == 0:
             continue
         fn: Any = encode_file if cache is None else functools.partial(encode_file_cached, cache)
-        pair = dask.delayed(fn, pure=True, nout=2)(
+        pair = dask.delayed(fn, pure=not fresh, nout=2)(
             st["path"], target, encoder, task, s.seed, i, s.test_size, held_out,
             np.dtype(y_dtype).name if np.dtype(y_dtype) != object else "object")
         xs.append(da.from_delayed(pair[0], shape=(rows, p), dtype=np.float64))
@@ -448,7 +450,6 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
         y_dtype = _y_dtype(stats, task)
         cache = None if cache_dir is None or persist else str(cache_dir)
         X_tr, y_tr = _blocks(stats, target, encoder, task, s, False, y_dtype, cache)
-        X_te, y_te = _blocks(stats, target, encoder, task, s, True, y_dtype, cache)
         names = [str(st["path"]) for st in stats if st["n"] - st["n_test"] > 0]
         callbacks = list(callbacks or [])
         resume_state, resumed_from, cb, ckpt_path = None, None, None, None
@@ -487,8 +488,12 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
                     caught.append(text)
         if cb is not None:
             cb.save(est.state_)
-        metrics = {"train": _metrics(task, est, X_tr, y_tr, client),
-                   "test": _metrics(task, est, X_te, y_te, client)}
+        # the metrics read X and y of a file in one task (an unoptimized graph), under keys
+        # other than the fit's
+        metrics = {"train": _metrics(task, est, *_blocks(stats, target, encoder, task, s, False,
+                                                          y_dtype, cache, fresh=True), client),
+                   "test": _metrics(task, est, *_blocks(stats, target, encoder, task, s, True,
+                                                         y_dtype, cache, fresh=True), client)}
     from gdlab.estimators.persist import TabularModel
 
     n_test = sum(st["n_test"] for st in stats)
