@@ -274,3 +274,94 @@ def test_source_sums_add_in_a_fixed_tree():
                         for i in range(0, N, CHUNK)], add_sums)
     assert got[0] == want[0] and got[2] == want[2] == N
     np.testing.assert_array_equal(got[1], want[1])
+
+
+def _mlp_data(seed: int = 13):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, P))
+    return X, np.digitize(np.tanh(X @ rng.normal(size=P)) + 0.3 * rng.normal(size=N),
+                          [-0.3, 0.3])  # 3 classes
+
+
+def test_mlp_full_batch_equals_in_memory_threads_and_cluster(client):
+    from gdlab import MLPClassifier
+
+    X, y = _mlp_data()
+    kw = dict(hidden_layer_sizes=(8, 5), activation="tanh", optimizer="adam", lr=0.01,
+              batch_size=None, epochs=15, tol=None, random_state=0)
+    ref = MLPClassifier(**kw).fit(X, y)
+    Xd, yd, _ = _lazy(X, y)
+    with dask.config.set(scheduler="threads"):
+        threaded = MLPClassifier(**kw).fit(Xd, yd)
+        proba = threaded.predict_proba(Xd)
+        assert isinstance(proba, da.Array)
+        np.testing.assert_allclose(proba.compute(), ref.predict_proba(X), rtol=1e-7)
+    with on_cluster(client):
+        on_dask = MLPClassifier(**kw).fit(Xd, yd)
+    assert ref.loss_curve_[-1] < ref.loss_curve_[0]
+    assert _rel(threaded.theta_, ref.theta_) < 1e-8
+    np.testing.assert_allclose(threaded.loss_curve_, ref.loss_curve_, rtol=1e-8)
+    np.testing.assert_array_equal(on_dask.theta_, threaded.theta_)
+    for a, b in zip(on_dask.coefs_, ref.coefs_, strict=True):
+        assert a.shape == b.shape
+
+
+def test_mlp_minibatch_runs_and_is_the_same_on_a_cluster(client):
+    from gdlab import MLPClassifier
+
+    X, y = _mlp_data(seed=14)
+    Xd, yd, _ = _lazy(X, y)
+    kw = dict(hidden_layer_sizes=(16,), optimizer="adam", lr=0.01, batch_size=64, epochs=4,
+              tol=None, random_state=5)
+    with dask.config.set(scheduler="threads"):
+        threaded = MLPClassifier(**kw).fit(Xd, yd)
+        accuracy = float(threaded.score(Xd, yd).compute())
+    with on_cluster(client):
+        on_dask = MLPClassifier(**kw).fit(Xd, yd)
+    np.testing.assert_array_equal(on_dask.theta_, threaded.theta_)
+    assert threaded.n_iter_ == 4 and threaded.t_ == 4 * -(-N // 64)
+    assert threaded.loss_curve_[-1] < threaded.loss_curve_[0]
+    assert accuracy > 0.6  # 3 classes: chance is ~1/3
+
+
+def test_mlp_regressor_standardizes_the_target_on_dask_as_in_memory():
+    from gdlab import MLPRegressor
+
+    X, _ = _mlp_data(seed=15)
+    y = 1000.0 + 50.0 * np.sin(X[:, 0]) + 20.0 * X[:, 1]  # grams: far from unit scale
+    kw = dict(hidden_layer_sizes=(8,), optimizer="adam", lr=0.01, batch_size=None, epochs=10,
+              tol=None, random_state=0)
+    ref = MLPRegressor(**kw).fit(X, y)
+    Xd, yd, _ = _lazy(X, y)
+    with dask.config.set(scheduler="threads"):
+        est = MLPRegressor(**kw).fit(Xd, yd)
+        pred = est.predict(Xd)
+        assert isinstance(pred, da.Array)
+        np.testing.assert_allclose(pred.compute(), ref.predict(X), rtol=1e-8)
+        assert float(est.score(Xd, yd).compute()) == pytest.approx(ref.score(X, y), rel=1e-7)
+    np.testing.assert_allclose(est._y_mean, [np.mean(y)], rtol=1e-12)
+    np.testing.assert_allclose(est._y_scale, [np.std(y)], rtol=1e-12)
+    assert _rel(est.theta_, ref.theta_) < 1e-8
+
+
+def test_auto_lr_takes_the_in_memory_subsample_block_by_block(client, monkeypatch):
+    """lr='auto' on more rows than _AUTO_LR_ROWS: the same seeded rows, fetched by one task
+    per block (DaskSource.take), give the in-memory rate exactly."""
+    monkeypatch.setattr(SoftmaxRegression, "_AUTO_LR_ROWS", 300)
+    X, y = _data("softmax", seed=16)
+    w = np.random.default_rng(17).uniform(0.5, 2.0, size=N)
+    kw = dict(optimizer="nesterov", lr="auto", batch_size=None, epochs=5, tol=None)
+    ref = SoftmaxRegression(**kw).fit(X, y, sample_weight=w)
+    Xd, yd, wd = _lazy(X, y, w)
+    with dask.config.set(scheduler="threads"):
+        threaded = SoftmaxRegression(**kw).fit(Xd, yd, sample_weight=wd)
+    with on_cluster(client):
+        on_dask = SoftmaxRegression(**kw).fit(Xd, yd, sample_weight=wd)
+    assert threaded.lr_ == on_dask.lr_ == ref.lr_
+    assert _rel(threaded.theta_, ref.theta_) < 1e-8
+    np.testing.assert_array_equal(on_dask.theta_, threaded.theta_)
+    rows = np.random.default_rng(0).choice(N, 300, replace=False)
+    source = DaskSource(Xd, yd, wd, scheduler="threads")
+    got = source.take(rows)
+    np.testing.assert_array_equal(got[0], X[rows])
+    np.testing.assert_array_equal(got[2], w[rows])

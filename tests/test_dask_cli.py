@@ -6,6 +6,7 @@ the in-memory command on the same rows in one file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,39 @@ def test_a_bad_cell_gives_the_in_memory_error_naming_the_file(tmp_path, capsys,
     assert code == 1
     assert err_dask == err_memory
     assert str(d / "part2.csv") in err_dask and "line 19" in err_dask
+
+
+def test_without_a_scheduler_it_starts_a_local_cluster_and_says_so(table_dir, tmp_path,
+                                                                   capsys):
+    code, out, err = run(capsys, "fit", table_dir, "-t", "label", "--engine", "dask",
+                         "--workers", "1", *SETTINGS, "--epochs", "2",
+                         "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert re.fullmatch(r"started a Dask LocalCluster of 1 worker process \(dashboard: "
+                        r"http://[\w.\-]+:\d+/status\)", first), first
+    assert "LogisticRegression: 711 training rows, 0 held-out" in out
+    assert load_tabular_model(tmp_path / "m.npz").estimator.n_iter_ == 2
+
+
+def test_fit_files_with_a_cache_of_encoded_blocks_gives_the_same_model(table_dir, tmp_path,
+                                                                       dask_client):
+    from gdlab.workflows.dask_tabular import fit_files
+    from gdlab.workflows.tabular import UNLIMITED, FitSettings
+
+    s = FitSettings(batch_size="full", epochs=5, tol=UNLIMITED, optimizer="adam", lr=0.05,
+                    test_size=0.25)
+    addr = dask_client.scheduler.address
+    plain = fit_files(table_dir, "label", s, scheduler=addr, persist=False)
+    cache = tmp_path / "cache"
+    first = fit_files(table_dir, "label", s, scheduler=addr, persist=False, cache_dir=cache)
+    written = sorted(cache.iterdir())
+    # X and y of the training and held-out rows of each of the 3 files
+    assert len(written) == 12 and all(f.name.endswith((".X.npy", ".y.npy")) for f in written)
+    stamps = [f.stat().st_mtime_ns for f in written]
+    again = fit_files(table_dir, "label", s, scheduler=addr, persist=False, cache_dir=cache)
+    assert sorted(cache.iterdir()) == written
+    assert [f.stat().st_mtime_ns for f in written] == stamps  # loaded, not written again
+    for res in (first, again):
+        np.testing.assert_array_equal(res.model.estimator.coef_, plain.model.estimator.coef_)
+        assert res.metrics == plain.metrics

@@ -692,3 +692,24 @@ def test_a_long_column_name_is_cut_in_messages() -> None:
     with pytest.raises(DataFileError) as exc:
         split_features_target(pd.DataFrame({long: [1.0, np.nan], "x": [1, 2]}), long)
     assert "n" * 100 not in _err(exc) and "nnn...'" in _err(exc)
+
+
+def test_transform_of_plain_numeric_columns_equals_the_column_path():
+    """Float and integer columns take whole-matrix operations; a column with a pandas
+    extension dtype takes the column-by-column path: the same bits either way."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(5, 3, 300), "b": rng.integers(-9, 9, 300),
+                       "c": rng.normal(size=300) * 1e6})
+    for standardize in (True, False):
+        enc = FeatureEncoder(standardize=standardize).fit(df)
+        plain = enc.transform(df)
+        by_column = enc.transform(df.astype({"a": "Float64"}))
+        assert plain.flags.c_contiguous and plain.dtype == np.float64
+        np.testing.assert_array_equal(plain, by_column)
+        np.testing.assert_array_equal(enc.transform(df, dtype=np.float32),
+                                      by_column.astype(np.float32))
+        np.testing.assert_array_equal(enc.transform(df[["c", "a", "b"]]), plain)
+    bad = df.copy()
+    bad.loc[7, "c"] = np.inf
+    with pytest.raises(DataFileError, match=r"column 'c' has an infinite value \(inf\) at "):
+        enc.transform(bad)

@@ -2,8 +2,8 @@
 ``predict`` / ``predict_proba`` / ``decision_function`` / ``score`` returning Dask results.
 
 ``fit(X, y)`` with a dask array or DataFrame validates X's shape and dtype from its metadata,
-finds the classes in one pass (``dask.array.unique`` with counts, which also serves
-``class_weight='balanced'``), encodes y block by block with the estimator's own encoder, and
+finds the classes in one pass over y (each block's labels with their counts, which also
+serve ``class_weight='balanced'``), encodes y block by block with the estimator's own encoder, and
 trains the same model by the same loop on a :class:`DaskSource`. Non-finite values in X are
 found when a step turns non-finite, as in memory, and reported with the block (and file)
 holding them. Early stopping holds out whole blocks (``validation_fraction`` of them, at least
@@ -127,24 +127,48 @@ def _class_weights(est: Any, counts: Array, n: int) -> Array:
     return compute_class_weight(cw, classes=est.classes_, y=est.classes_)
 
 
+def _unique_counts(y: Array) -> tuple[Array, Array]:
+    """The labels of one block and how often each occurs."""
+    return np.unique(np.asarray(y), return_counts=True)
+
+
+def _merge_counts(parts: list[tuple[Array, Array]]) -> tuple[Array, Array]:
+    """The labels of all blocks (sorted, as ``np.unique`` of all of y) and their counts."""
+    labels, inverse = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate([p[1] for p in parts]),
+                         minlength=len(labels))
+    return labels, counts.astype(np.int64)
+
+
 def _prepare(est: Any, X: Any, y: Any, sample_weight: Any, *, first: bool,
-             classes: Any) -> tuple[Any, Any, Any]:
-    """(X, encoded y, combined sample and class weights) as aligned dask arrays."""
+             classes: Any, keep_y: Any = None) -> tuple[Any, Any, Any]:
+    """(X, encoded y, combined sample and class weights) as aligned dask arrays.
+
+    One round trip to the cluster: the labels of every block with their counts (a classifier's
+    first fit without ``classes``), together with y's first row, from which the encoding's
+    output type is known. ``keep_y``: a scheduler on which to persist y first (when X is
+    recomputed at every pass, y is kept, and the pass that finds the classes computes it).
+    """
     import dask
-    import dask.array as da
+    from dask import delayed
 
     X = _check_X(est, X, reset=first)
     rows = X.chunks[0]
     y = _aligned(y, rows, "y")
+    if keep_y is not None:
+        (y,) = dask.persist(y, scheduler=keep_y)
     counts = None
     is_clf = isinstance(est, ClassifierMixin)
-    if is_clf and first and classes is None:
-        labels, counts = dask.compute(*da.unique(y, return_counts=True))
-        classes = labels
-    y0 = y.blocks[0].compute()
+    find = is_clf and first and classes is None
+    parts = ([delayed(_unique_counts, pure=True)(b)
+              for b in y.to_delayed(optimize_graph=False).ravel()]
+             if find else [])
+    parts, y0 = dask.compute(parts, y[:1])
+    if find:
+        classes, counts = _merge_counts(parts)
     est._encode_y(y0, first=first, classes=classes)
     enc = _light(est)
-    meta = est._encode_y(y0[:1], first=False)
+    meta = est._encode_y(y0, first=False)
     y_enc = y.map_blocks(_encode_block, enc, dtype=meta.dtype,
                          meta=np.empty((0,) * meta.ndim, meta.dtype))
     w = None
@@ -155,11 +179,18 @@ def _prepare(est: Any, X: Any, y: Any, sample_weight: Any, *, first: bool,
     y_enc = est._standardize_y(y_enc, w, first=first)
     if is_clf and getattr(est, "class_weight", None) is not None:
         if counts is None:
-            counts = da.bincount(y_enc, minlength=len(est.classes_)).compute()
+            counts = _bincount(y_enc, len(est.classes_))
         per_class = _class_weights(est, np.asarray(counts), int(X.shape[0]))
         cw = y_enc.map_blocks(_lookup, per_class, dtype=np.float64)
         w = cw.astype(X.dtype) if w is None else w * cw
     return X, y_enc, w
+
+
+def _bincount(y_enc: Any, K: int) -> Array:
+    """Counts of the encoded labels 0..K-1 of a dask array."""
+    import dask.array as da
+
+    return np.asarray(da.bincount(y_enc, minlength=K).compute())
 
 
 def raise_if_nonfinite(source: Any) -> None:
@@ -196,15 +227,19 @@ def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool,
 
 
     first = not (partial or est.warm_start) or not hasattr(est, "state_")
-    X, y_enc, w = _prepare(est, X, y, sample_weight, first=first, classes=classes)
+    from dask.base import get_scheduler
+
+    X, y_enc, w = _prepare(est, X, y, sample_weight, first=first, classes=classes,
+                           keep_y=None if persist else get_scheduler(scheduler=scheduler))
     model = est._make_model(int(X.shape[1]))
     # the targets as the model takes them (float 0/1 for BCE), as ModelProblem makes them
     # in memory: the compiled kernels are then the ones an in-memory fit runs
-    meta = model.check_targets(y_enc.blocks[0][:1].compute(), 1)
+    meta = model.check_targets(np.zeros((1, *y_enc.shape[1:]), y_enc.dtype), 1)
     y_enc = y_enc.map_blocks(_model_targets, model, dtype=meta.dtype,
                              meta=np.empty((0,) * meta.ndim, meta.dtype))
     source = DaskSource(X, y_enc, w, scheduler=scheduler, persist=persist,
                         block_names=block_names)
+    del y_enc, w  # their lazy graphs hold the raw targets' blocks on the workers
     validation = None
     if est.early_stopping and not partial:
         source, held = _holdout(est, source)

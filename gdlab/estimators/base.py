@@ -219,7 +219,9 @@ class _GDEstimator(BaseEstimator):
         n = X.shape[0]
         if n > self._AUTO_LR_ROWS:  # a seeded subsample estimates the curvature as well
             rows = np.random.default_rng(0).choice(n, self._AUTO_LR_ROWS, replace=False)
-            X, y, w = X[rows], y[rows], (None if w is None else w[rows])
+            take = getattr(source, "take", None)  # rows on Dask: each block sends its own
+            X, y, w = (take(rows) if take is not None
+                       else (X[rows], y[rows], (None if w is None else w[rows])))
         if is_dask_collection(X):  # rows on Dask: the (sub)sample comes to this process
             import dask
 

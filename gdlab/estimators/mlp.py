@@ -28,6 +28,7 @@ from gdlab.core._blas import one_blas_thread
 from gdlab.core.loop import TrainState
 from gdlab.core.models import MLP
 from gdlab.core.sources import resolve_batch_size
+from gdlab.estimators._dask import dask_aware, is_dask_collection, score_dask
 from gdlab.estimators.base import _Classifier, _GDEstimator, register_estimator
 
 Array = NDArray[Any]
@@ -327,6 +328,7 @@ class MLPClassifier(_Classifier, _MLPEstimator):
     def _model_loss_for(self, K: int) -> str:
         return "bce" if K == 1 else _CLASSIFIER_LOSSES[self.loss]
 
+    @dask_aware
     def predict_proba(self, X: Any) -> Array:
         """Class probabilities of shape (n_samples, n_classes); rows sum to 1."""
         z = self._logits(X)
@@ -399,7 +401,7 @@ class MLPRegressor(RegressorMixin, _MLPEstimator):
         return self._fit(X, y, sample_weight, partial=True)
 
     def _encode_y(self, y: Any, *, first: bool, classes: Any = None) -> Array:
-        """Targets as float64; their number fixed by the first fit (scaled in _prepare)."""
+        """Targets as float64; their number fixed by the first fit (scaled in _standardize_y)."""
         y = np.asarray(y, dtype=np.float64)
         n_targets = 1 if y.ndim == 1 else y.shape[1]
         if first:
@@ -409,21 +411,21 @@ class MLPRegressor(RegressorMixin, _MLPEstimator):
                              f"fitted with {self._n_targets}.")
         return y
 
-    def _prepare(self, X: Any, y: Any, sample_weight: Any, *, first: bool, partial: bool,
-                 classes: Any = None, finite: bool = True
-                 ) -> tuple[Array, Array, Array | None, Any]:
-        """As the base, with y standardized by the (weighted) mean and standard deviation of
-        the first fit's targets."""
-        X, y_raw, w, model = super()._prepare(X, y, sample_weight, first=first,
-                                              partial=partial, classes=classes, finite=finite)
+    def _standardize_y(self, y_enc: Any, w: Any, *, first: bool) -> Any:
+        """y standardized by the (weighted) mean and standard deviation of the first fit's
+        targets (two reductions over the blocks when y is a dask array)."""
         if first:
-            weights = None if w is None or not w.sum() > 0 else w.astype(np.float64)
-            mean = np.average(y_raw, axis=0, weights=weights)
-            scale = np.sqrt(np.average((y_raw - mean) ** 2, axis=0, weights=weights))
+            weights = None if w is None or not np.sum(w) > 0 else w.astype(np.float64)
+            mean = np.average(y_enc, axis=0, weights=weights)
+            scale = np.sqrt(np.average((y_enc - mean) ** 2, axis=0, weights=weights))
+            if is_dask_collection(scale):
+                import dask
+
+                mean, scale = dask.compute(mean, scale)
             self._y_mean = np.atleast_1d(mean).astype(np.float64)
             self._y_scale = np.where(np.atleast_1d(scale) > 0, np.atleast_1d(scale), 1.0)
-        enc = (y_raw.reshape(len(y_raw), -1) - self._y_mean) / self._y_scale
-        return X, (enc[:, 0] if y_raw.ndim == 1 else enc), w, model
+        enc = (y_enc.reshape(y_enc.shape[0], -1) - self._y_mean) / self._y_scale
+        return enc[:, 0] if y_enc.ndim == 1 else enc
 
     def _n_outputs(self) -> int:
         return self._n_targets
@@ -433,6 +435,13 @@ class MLPRegressor(RegressorMixin, _MLPEstimator):
 
         return float(r2_score(y_enc, z.reshape(y_enc.shape)))
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """R^2 (averaged over targets); a 0-d dask array for Dask input."""
+        if is_dask_collection(X):
+            return score_dask(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)
+
+    @dask_aware
     def predict(self, X: Any) -> Array:
         """Predictions of shape (n_samples,) or (n_samples, n_targets), in y's units."""
         z = self._logits(X)

@@ -1173,6 +1173,9 @@ class FeatureEncoder:
                 f"{src}: unexpected column(s) {_names(extra)} not seen in training; drop them "
                 "(or allow extra columns to ignore them)."
             )
+        fast = self._plain_numeric(X_df, by_name, out_dtype)
+        if fast is not None:
+            return fast
         n = len(X_df)
         blocks: list[NDArray[np.float64]] = []
         numeric_cols: list[NDArray[np.float64]] = []
@@ -1202,6 +1205,34 @@ class FeatureEncoder:
         X = np.asarray(X, dtype=np.float64)
         if self.standardize:
             X = (X - self.means_) / self.scales_
+        return np.ascontiguousarray(X, dtype=out_dtype)
+
+    def _plain_numeric(self, X_df: pd.DataFrame, by_name: dict[str, Any],
+                       out_dtype: np.dtype[Any]) -> NDArray[np.floating[Any]] | None:
+        """What :meth:`transform` returns, in whole-matrix operations, when every training
+        column is numeric, no value is imputed, every column of ``X_df`` has a NumPy
+        integer or float dtype and every value (before and after scaling) is finite; None
+        otherwise (the column-by-column
+        path then runs and names the first bad cell). The same numbers: each cell is converted
+        to float64 and standardized by the same two operations."""
+        if self.categories_ or self.imputes:
+            return None
+        cols = [by_name[name] for name in self.feature_names_in_]
+        dtypes = [X_df[c].dtype for c in cols]
+        if not all(isinstance(d, np.dtype) and d.kind in "iuf" for d in dtypes):
+            return None
+        frame = X_df if cols == list(X_df.columns) else X_df[cols]
+        M = frame.to_numpy(dtype=np.float64, copy=False)  # often a view of pandas' block
+        X = np.empty(M.shape, dtype=np.float64)  # C order, as the column path gives
+        if self.standardize:
+            np.subtract(M, self.means_, out=X)
+            np.divide(X, self.scales_, out=X)
+        else:
+            X[...] = M
+        # one pass instead of isfinite's: a NaN or infinity anywhere makes the sum
+        # non-finite (a sum that overflows sends the call down the column path as well)
+        if not math.isfinite(float(X.sum())):
+            return None
         return np.ascontiguousarray(X, dtype=out_dtype)
 
     def _encode_category(self, s: pd.Series, name: str, src: str,

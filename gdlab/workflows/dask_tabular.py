@@ -26,8 +26,10 @@ address a :class:`distributed.LocalCluster` is started for the fit and closed af
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
+import io
 import json
 import math
 import os
@@ -59,7 +61,8 @@ from gdlab.workflows.tabular import (
 
 Array = NDArray[Any]
 
-__all__ = ["data_files", "dask_client", "file_stats", "fit_files", "predict_files"]
+__all__ = ["data_files", "dask_client", "encode_file_cached", "file_stats", "fit_files",
+           "predict_files"]
 
 _EXTENSIONS = (".parquet", ".pq", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
 #: distinct target values a file reports (beyond this the target is continuous or an id)
@@ -106,8 +109,8 @@ def dask_client(scheduler: str | None = None, workers: int | None = None
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True)
     client = Client(cluster)
     try:
-        yield client, (f"started a Dask LocalCluster of {n} worker processes (dashboard: "
-                       f"{client.dashboard_link})")
+        what = "1 worker process" if n == 1 else f"{n} worker processes"
+        yield client, f"started a Dask LocalCluster of {what} (dashboard: {client.dashboard_link})"
     finally:
         client.close()
         cluster.close()
@@ -269,16 +272,53 @@ def encode_file(path: str, target: str, encoder: FeatureEncoder, task: str, seed
     X_df, y_s = split_features_target(df, target, path=path)
     mask = _held_out(len(df), seed, position, test_size)
     keep = mask if held_out else ~mask
-    X = encoder.transform(X_df[keep], path=path)
-    y = _target_array(y_s[keep], task)
+    if not keep.all():  # a boolean selection copies every column
+        X_df, y_s = X_df[keep], y_s[keep]
+    X = encoder.transform(X_df, path=path)
+    y = _target_array(y_s, task)
     if task != "regression" and y_dtype == "object":
         y = y.astype(str).astype(object)
     return X, y
 
 
+def encode_file_cached(cache: str, path: str, target: str, encoder: FeatureEncoder,
+                       task: str, seed: int, position: int, test_size: float, held_out: bool,
+                       y_dtype: str) -> tuple[Array, Array]:
+    """:func:`encode_file` through a directory of encoded blocks (runs on a worker).
+
+    The first call for a file writes its encoded X and y as ``.npy`` files (atomically) named
+    by a hash of the file (path, size, modification time), the encoder's state and every
+    argument; later calls load them instead of reading and encoding the file again.
+    """
+    from gdlab.io.atomic import atomic_write_bytes
+
+    st = os.stat(path)
+    h = hashlib.sha256(json.dumps(
+        [os.path.abspath(path), st.st_size, st.st_mtime_ns, target, task, seed, position,
+         test_size, held_out, y_dtype, encoder.to_meta()], default=str).encode())
+    for a in encoder.to_arrays().values():
+        h.update(np.ascontiguousarray(a).tobytes())
+    base = Path(cache) / h.hexdigest()[:32]
+    fx, fy = base.with_suffix(".X.npy"), base.with_suffix(".y.npy")
+    if fx.exists() and fy.exists():
+        X, y = np.load(fx), np.load(fy)
+        return X, (y.astype(object) if y_dtype == "object" else y)
+    X, y = encode_file(path, target, encoder, task, seed, position, test_size, held_out,
+                       y_dtype)
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    for f, a in ((fy, y.astype(str) if y_dtype == "object" else y), (fx, X)):
+        buf = io.BytesIO()
+        np.save(buf, a, allow_pickle=False)
+        atomic_write_bytes(f, buf.getvalue())
+    return X, y
+
+
 def _blocks(stats: list[dict[str, Any]], target: str, encoder: FeatureEncoder, task: str,
-            s: FitSettings, held_out: bool, y_dtype: Any) -> tuple[Any, Any]:
-    """X and y of every file as dask arrays, one block per file."""
+            s: FitSettings, held_out: bool, y_dtype: Any, cache: str | None = None,
+            fresh: bool = False) -> tuple[Any, Any]:
+    """X and y of every file as dask arrays, one block per file. ``fresh``: under keys of
+    their own (a pass whose graph is not optimized as the fit's is: the scheduler must not see
+    one key with two definitions)."""
     import dask
     import dask.array as da
 
@@ -288,7 +328,8 @@ def _blocks(stats: list[dict[str, Any]], target: str, encoder: FeatureEncoder, t
         rows = st["n_test"] if held_out else st["n"] - st["n_test"]
         if rows == 0:
             continue
-        pair = dask.delayed(encode_file, pure=True, nout=2)(
+        fn: Any = encode_file if cache is None else functools.partial(encode_file_cached, cache)
+        pair = dask.delayed(fn, pure=not fresh, nout=2)(
             st["path"], target, encoder, task, s.seed, i, s.test_size, held_out,
             np.dtype(y_dtype).name if np.dtype(y_dtype) != object else "object")
         xs.append(da.from_delayed(pair[0], shape=(rows, p), dtype=np.float64))
@@ -340,7 +381,8 @@ def _metrics(task: str, est: Any, X: Any, y: Any, client: Any) -> dict[str, floa
         return {"n": 0}
     light = _light(est)
     parts = [delayed(block_metric_sums, pure=False)(xb, yb, light, task)
-             for xb, yb in zip(X.to_delayed().ravel(), y.to_delayed().ravel(), strict=True)]
+             for xb, yb in zip(X.to_delayed(optimize_graph=False).ravel(),
+                               y.to_delayed(optimize_graph=False).ravel(), strict=True)]
     sums = dask.compute(parts, scheduler=client)[0]
     n = sum(p["n"] for p in sums)
     out: dict[str, float | None] = {"n": n}
@@ -375,10 +417,17 @@ def _fingerprint(files: list[Path], settings: dict[str, Any]) -> str:
 def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings | None = None,
               *, scheduler: str | None = None, workers: int | None = None,
               persist: bool = True, checkpoint_dir: str | os.PathLike[str] | None = None,
-              checkpoint_every: int = 1, resume: bool = False, verbose: int = 0) -> FitResult:
+              checkpoint_every: int = 1, resume: bool = False, verbose: int = 0,
+              callbacks: list[Any] | None = None,
+              cache_dir: str | os.PathLike[str] | None = None) -> FitResult:
     """:func:`gdlab.workflows.tabular.fit_table` for files on a Dask cluster (module doc).
 
-    The result's ``notes`` start with the line saying which cluster ran the fit.
+    ``callbacks``: more epoch callbacks ``(state, record) -> bool | None`` for the estimator
+    (True stops the run). ``cache_dir`` (with ``persist=False``): a directory, on a disk every
+    worker sees, where the first pass writes each file's encoded rows (as much space as the
+    data in float64) and later passes load them instead of reading and encoding the files
+    (:func:`encode_file_cached`). The result's ``notes`` start with the line saying which
+    cluster ran the fit.
     """
     import dask
 
@@ -399,10 +448,10 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
             for i, f in enumerate(files)], scheduler=client)[0]
         encoder, task, summary, inferred = _combine(stats, s, target)
         y_dtype = _y_dtype(stats, task)
-        X_tr, y_tr = _blocks(stats, target, encoder, task, s, False, y_dtype)
-        X_te, y_te = _blocks(stats, target, encoder, task, s, True, y_dtype)
+        cache = None if cache_dir is None or persist else str(cache_dir)
+        X_tr, y_tr = _blocks(stats, target, encoder, task, s, False, y_dtype, cache)
         names = [str(st["path"]) for st in stats if st["n"] - st["n_test"] > 0]
-        callbacks: list[Any] = []
+        callbacks = list(callbacks or [])
         resume_state, resumed_from, cb, ckpt_path = None, None, None, None
         if checkpoint_dir is not None:
             fp = _fingerprint(files, {**s.fingerprint_settings(), "task": task,
@@ -439,8 +488,12 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
                     caught.append(text)
         if cb is not None:
             cb.save(est.state_)
-        metrics = {"train": _metrics(task, est, X_tr, y_tr, client),
-                   "test": _metrics(task, est, X_te, y_te, client)}
+        # the metrics read X and y of a file in one task (an unoptimized graph), under keys
+        # other than the fit's
+        metrics = {"train": _metrics(task, est, *_blocks(stats, target, encoder, task, s, False,
+                                                          y_dtype, cache, fresh=True), client),
+                   "test": _metrics(task, est, *_blocks(stats, target, encoder, task, s, True,
+                                                         y_dtype, cache, fresh=True), client)}
     from gdlab.estimators.persist import TabularModel
 
     n_test = sum(st["n_test"] for st in stats)

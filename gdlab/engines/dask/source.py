@@ -8,8 +8,11 @@ Full batch (``rows=None``): one task per block computes that block's loss and gr
 where the block lives (:func:`gdlab.engines.dask.blocks.block_sums`, with the fused kernels
 where the engine has them), the sums are added in a fixed binary tree by block index
 (0+1, 2+3, ...; then those pairs, and so on), and the total is divided by the total weight
-once. The parameters travel to the workers once per step (scattered, not hashed, on a
-distributed cluster; a plain argument with the threaded scheduler).
+once. On a distributed cluster the persisted blocks are held as futures and a step is one
+message to the scheduler: a task per block with the parameters as its argument (scattered to
+the workers instead, once, when they are large); the block sums come back to the driver and
+are added there in the same tree (on the cluster when they are large). With the threaded
+scheduler a step is one task graph.
 
 Mini-batch: :meth:`DaskSource.epoch_order` draws, from the run's generator, an order of the
 blocks and then an order of the rows inside each block, block after block; batches are
@@ -40,14 +43,20 @@ from gdlab.engines.dask.blocks import (
     block_logits,
     block_sums,
     nonfinite,
+    take_rows,
 )
 
 Array = NDArray[Any]
 
-__all__ = ["SCATTER_BYTES", "DaskSource", "is_dask_collection", "tree_reduce"]
+__all__ = ["GATHER_BYTES", "SCATTER_BYTES", "DaskSource", "is_dask_collection",
+           "tree_reduce"]
 
-#: parameters larger than this are scattered to the workers instead of sent in the graph
+#: parameters whose copies in a step's tasks (one per block) would exceed this are scattered
+#: to the workers instead
 SCATTER_BYTES = 1 << 20
+#: block sums are added on the driver when all of them together are at most this large (one
+#: gather per step, no transfers between workers), in the same tree on the cluster otherwise
+GATHER_BYTES = 64 << 20
 
 
 def is_dask_collection(obj: Any) -> bool:
@@ -80,8 +89,9 @@ class DaskSource:
     X, y, sample_weight : dask arrays with known chunk sizes; y and sample_weight are cut at
         X's row chunks.
     persist : bool, default=True
-        Keep the blocks in the workers' memory (computed once). False recomputes them from
-        the collection's graph at every pass (data larger than the cluster's memory).
+        Keep the blocks in the workers' memory (computed once). False recomputes X's blocks
+        from the collection's graph at every pass (data larger than the cluster's memory)
+        and keeps only y and sample_weight (a few bytes a row).
     scheduler : None, a distributed Client, or a name ('threads', 'sync')
         None: Dask's current default (the active Client if there is one).
     block_names : list of str, optional
@@ -108,20 +118,30 @@ class DaskSource:
             sample_weight = sample_weight.rechunk({0: rows})
         self._get = get_scheduler(scheduler=scheduler, collections=[X])
         self.client = _client_of(scheduler) or _client_of(self._get)
+        # blocks computed on the workers, in aligned memory (see blocks.aligned)
+        y = y.map_blocks(aligned, dtype=y.dtype)
+        if sample_weight is not None:
+            sample_weight = sample_weight.map_blocks(aligned, dtype=sample_weight.dtype)
         if persist:
-            # blocks computed on the workers, in aligned memory (see blocks.aligned)
-            X, y = X.map_blocks(aligned, dtype=X.dtype), y.map_blocks(aligned, dtype=y.dtype)
-            if sample_weight is not None:
-                sample_weight = sample_weight.map_blocks(aligned, dtype=sample_weight.dtype)
+            X = X.map_blocks(aligned, dtype=X.dtype)
             X, y, sample_weight = dask.persist(X, y, sample_weight, scheduler=self._get)
+        else:
+            y, sample_weight = dask.persist(y, sample_weight, scheduler=self._get)
         self.X, self.y, self.sample_weight = X, y, sample_weight
         self.bounds = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
+        # X's graph fused into one task per block (when X is recomputed at every pass, e.g.
+        # a file read and encoded); y and w are persisted above, so no task of X's graph is
+        # shared with theirs and computed twice
         self._dx = list(X.to_delayed().ravel())
         self._dy = list(y.to_delayed().ravel())
         self._dw = (list(sample_weight.to_delayed().ravel()) if sample_weight is not None
                     else [None] * len(rows))
         self.block_names = block_names
         self._cache: OrderedDict[int, tuple[Array, Array, Array | None]] = OrderedDict()
+        # on a cluster the persisted blocks as futures, one per block: a step submits its
+        # tasks on them directly (no task graph to build, optimize and send)
+        self._futures = (_block_futures(X, y, sample_weight)
+                         if persist and self.client is not None else None)
 
     # ---- the batch-source protocol --------------------------------------------------------
     @property
@@ -214,25 +234,91 @@ class DaskSource:
         where the blocks live and added in a fixed tree by block index."""
         from dask import delayed
 
+        idx = list(range(self.n_blocks) if blocks is None else blocks)
+        if self._futures is not None:
+            return self._sums_on_futures(term, theta, idx)
         th = self._ship(theta)
-        idx = range(self.n_blocks) if blocks is None else blocks
         parts = [delayed(block_sums, pure=False)(term, th, self._dx[b], self._dy[b],
                                                  self._dw[b]) for b in idx]
+        if len(idx) * theta.nbytes <= GATHER_BYTES:
+            return tree_reduce(list(self._compute(parts)[0]), add_sums)
         root = tree_reduce(parts, lambda a, b: delayed(add_sums, pure=False)(a, b))
         return self._compute(root)[0]
+
+    def _map(self, fn: Any, *columns: list[Any], name: str) -> list[Any]:
+        """``fn`` over the blocks' futures on the cluster: one message to the scheduler."""
+        tag = uuid.uuid4().hex[:12]
+        return list(self.client.map(fn, *columns, pure=False,
+                                    key=[f"{name}-{tag}-{i}" for i in range(len(columns[0]))]))
+
+    def _theta_arg(self, theta: Array, copies: int) -> Any:
+        """theta as a task argument: itself, or a future of it scattered to every worker when
+        ``copies`` of it would make a step's message large."""
+        if theta.nbytes * copies <= SCATTER_BYTES:
+            return theta
+        return self.client.scatter(theta, hash=False, broadcast=True)
+
+    def _sums_on_futures(self, term: Any, theta: Array, idx: list[int]) -> Sums:
+        fx, fy, fw = self._futures  # type: ignore[misc]  # checked by the caller
+        th = self._theta_arg(theta, len(idx))
+        futures = self._map(block_sums, [term] * len(idx), [th] * len(idx),
+                            [fx[b] for b in idx], [fy[b] for b in idx],
+                            [None if fw is None else fw[b] for b in idx], name="block-sums")
+        if len(idx) * theta.nbytes <= GATHER_BYTES:
+            return tree_reduce(self.client.gather(futures), add_sums)
+        root = tree_reduce(futures, lambda a, b: self.client.submit(add_sums, a, b, pure=False))
+        return root.result()
 
     def evaluate(self, model: Any, theta: Array) -> tuple[float, Array]:
         """(mean data loss, logits of every row in order), computed on the workers."""
         from dask import delayed
 
-        th = self._ship(theta)
         term = BlockTerm(model)
-        parts = [delayed(block_sums, pure=False)(term, th, self._dx[b], self._dy[b],
-                                                 self._dw[b]) for b in range(self.n_blocks)]
-        root = tree_reduce(parts, lambda a, b: delayed(add_sums, pure=False)(a, b))
-        logits = [delayed(block_logits, pure=False)(model, th, x) for x in self._dx]
-        (loss, _, total), z = self._compute(root, logits)
+        if self._futures is not None:
+            fx = self._futures[0]
+            logits = self._map(block_logits, [model] * len(fx),
+                               [self._theta_arg(theta, len(fx))] * len(fx), fx,
+                               name="block-logits")
+            loss, _, total = self._sums_on_futures(term, theta, list(range(len(fx))))
+            z = self.client.gather(logits)
+        else:
+            th = self._ship(theta)
+            parts = [delayed(block_sums, pure=False)(term, th, self._dx[b], self._dy[b],
+                                                     self._dw[b])
+                     for b in range(self.n_blocks)]
+            logits = [delayed(block_logits, pure=False)(model, th, x) for x in self._dx]
+            sums, z = self._compute(parts, logits)
+            loss, _, total = tree_reduce(list(sums), add_sums)
         return loss / max(total, np.finfo(float).tiny), np.concatenate(z)
+
+    def take(self, rows: Array) -> tuple[Array, Array, Array | None]:
+        """(X, y, sample_weight) of the given rows (global indices, in that order) on the
+        driver: each block sends only its rows (one task per block holding some)."""
+        from dask import delayed
+
+        rows = np.asarray(rows, dtype=np.int64)
+        owner = np.searchsorted(self.bounds, rows, side="right") - 1
+        blocks = [int(b) for b in np.unique(owner)]
+        local = [rows[owner == b] - self.bounds[b] for b in blocks]
+        if self._futures is not None:
+            fx, fy, fw = self._futures
+            got = self.client.gather(self._map(
+                take_rows, local, [fx[b] for b in blocks], [fy[b] for b in blocks],
+                [None if fw is None else fw[b] for b in blocks], name="take-rows"))
+        else:
+            got = self._compute([delayed(take_rows, pure=False)(i, self._dx[b], self._dy[b],
+                                                                self._dw[b])
+                                 for i, b in zip(local, blocks, strict=True)])[0]
+        X0, y0, w0 = got[0]
+        X = np.empty((len(rows), *X0.shape[1:]), dtype=X0.dtype)
+        y = np.empty((len(rows), *y0.shape[1:]), dtype=y0.dtype)
+        w = None if w0 is None else np.empty(len(rows), dtype=w0.dtype)
+        for b, (Xb, yb, wb) in zip(blocks, got, strict=True):
+            mask = owner == b
+            X[mask], y[mask] = Xb, yb
+            if w is not None:
+                w[mask] = wb
+        return X, y, w
 
     def targets(self) -> Array:
         """y of every row, in order, on the driver."""
@@ -243,7 +329,11 @@ class DaskSource:
         if b in self._cache:
             self._cache.move_to_end(b)
             return self._cache[b]
-        got = self._compute(self._dx[b], self._dy[b], self._dw[b])
+        if self._futures is not None:
+            fx, fy, fw = self._futures
+            got = self.client.gather([fx[b], fy[b], None if fw is None else fw[b]])
+        else:
+            got = self._compute(self._dx[b], self._dy[b], self._dw[b])
         self._cache[b] = (got[0], got[1], got[2])
         while len(self._cache) > 2:
             self._cache.popitem(last=False)
@@ -280,20 +370,39 @@ class DaskSource:
         w = (None if self.sample_weight is None
              else da.concatenate([self.sample_weight.blocks[b] for b in pick]))
         names = None if self.block_names is None else [self.block_names[b] for b in pick]
-        return DaskSource(X, y, w, persist=False, scheduler=self.client or self._get,
-                          block_names=names)
+        sub = DaskSource(X, y, w, persist=False, scheduler=self.client or self._get,
+                         block_names=names)
+        if self._futures is not None:
+            sub._futures = tuple(  # type: ignore[assignment]  # the same blocks' futures
+                None if f is None else [f[b] for b in pick] for f in self._futures)
+        return sub
 
     def find_nonfinite(self) -> str | None:
         """Where the first NaN or infinity of X is (block, row, column), or None."""
         from dask import delayed
 
-        found = self._compute([delayed(nonfinite, pure=False)(x) for x in self._dx])[0]
+        if self._futures is not None:
+            found = self.client.gather(self._map(nonfinite, self._futures[0], name="nonfinite"))
+        else:
+            found = self._compute([delayed(nonfinite, pure=False)(x) for x in self._dx])[0]
         for b, hit in enumerate(found):
             if hit is not None:
                 what, r, c = hit
                 return (f"{what} in {self.block_name(b)} at row {int(self.bounds[b]) + r}, "
                         f"column {c}")
         return None
+
+
+def _block_futures(X: Any, y: Any, w: Any) -> tuple[list[Any], list[Any], list[Any] | None]:
+    """The futures of persisted X, y and w, one per row block, in block order."""
+    from dask.core import flatten
+    from distributed import futures_of
+
+    def per_block(a: Any) -> list[Any]:
+        held = {f.key: f for f in futures_of(a)}
+        return [held[k] for k in flatten(a.__dask_keys__())]
+
+    return per_block(X), per_block(y), None if w is None else per_block(w)
 
 
 @functools.cache
