@@ -634,3 +634,29 @@ class _Classifier(ClassifierMixin, _GDEstimator):
     def predict_log_proba(self, X: Any) -> Array:
         """Log of predict_proba, shape (n_samples, n_classes)."""
         return np.log(np.clip(self.predict_proba(X), np.finfo(np.float64).tiny, None))
+
+
+class _Regressor(RegressorMixin, _GDEstimator):
+    """What the regressors share: fit, partial_fit and a Dask-aware R^2."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
+            resume_from: TrainState | None = None) -> _Regressor:
+        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,) or
+        (n_samples, n_targets). ``resume_from``: a TrainState from a checkpoint
+        (:func:`gdlab.io.checkpoint.load_checkpoint`) to continue exactly where it stopped."""
+        self._validate_params()
+        return self._fit(X, y, sample_weight, partial=False,
+                         resume_from=resume_from)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> _Regressor:
+        """One more epoch over (X, y), keeping the parameters, the optimizer state and the
+        target's scaling."""
+        if not hasattr(self, "state_"):
+            self._validate_params()
+        return self._fit(X, y, sample_weight, partial=True)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """R^2 (averaged over targets); a 0-d dask array for Dask input."""
+        if is_dask_collection(X):
+            return score_dask(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight=sample_weight)

@@ -15,17 +15,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit, softmax
-from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from gdlab.core.engine import get_engine
-from gdlab.core.loop import TrainState
 from gdlab.core.models import GLM
 from gdlab.core.sources import resolve_batch_size
 from gdlab.engines.gram import GramEngine
-from gdlab.estimators._dask import dask_aware, is_dask_collection, score_dask
-from gdlab.estimators.base import _Classifier, _GDEstimator, register_estimator
+from gdlab.estimators._dask import dask_aware
+from gdlab.estimators.base import _Classifier, _GDEstimator, _Regressor, register_estimator
 
 Array = NDArray[Any]
 
@@ -101,7 +99,7 @@ class _GLMEstimator(_GDEstimator):
 
 
 @register_estimator
-class LinearRegression(RegressorMixin, _GLMEstimator):
+class LinearRegression(_Regressor, _GLMEstimator):
     """Linear regression by gradient descent (lesson L1), mean squared error.
 
     Parameters
@@ -193,20 +191,6 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
             return GramEngine(X, fallback=get_engine("auto"))
         return "auto"
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-            resume_from: TrainState | None = None) -> LinearRegression:
-        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,) or
-        (n_samples, n_targets). ``resume_from``: a TrainState from a checkpoint
-        (:func:`gdlab.io.checkpoint.load_checkpoint`) to continue exactly where it stopped."""
-        self._validate_params()
-        return self._fit(X, y, sample_weight, partial=False,
-                         resume_from=resume_from)
-
-    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
-        """One more epoch over (X, y), keeping parameters and optimizer state."""
-        if not hasattr(self, "state_"):
-            self._validate_params()
-        return self._fit(X, y, sample_weight, partial=True)
 
     def _encode_y(self, y: Any, *, first: bool, classes: Any = None) -> Array:
         y = np.asarray(y)
@@ -250,12 +234,6 @@ class LinearRegression(RegressorMixin, _GLMEstimator):
     def _restore_fitted(self, arrays: dict[str, Array], meta: dict[str, Any]) -> None:
         super()._restore_fitted(arrays, meta)
         self._squeeze_single_target()
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
-        """R^2 (averaged over targets); a 0-d dask array for Dask input."""
-        if is_dask_collection(X):
-            return score_dask(self, X, y, sample_weight)
-        return super().score(X, y, sample_weight=sample_weight)
 
     @dask_aware
     def predict(self, X: Any) -> Array:

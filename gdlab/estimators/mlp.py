@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit, softmax
-from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -28,8 +27,8 @@ from gdlab.core._blas import one_blas_thread
 from gdlab.core.loop import TrainState
 from gdlab.core.models import MLP
 from gdlab.core.sources import resolve_batch_size
-from gdlab.estimators._dask import dask_aware, is_dask_collection, score_dask
-from gdlab.estimators.base import _Classifier, _GDEstimator, register_estimator
+from gdlab.estimators._dask import dask_aware, is_dask_collection
+from gdlab.estimators.base import _Classifier, _GDEstimator, _Regressor, register_estimator
 
 Array = NDArray[Any]
 
@@ -339,7 +338,7 @@ class MLPClassifier(_Classifier, _MLPEstimator):
 
 
 @register_estimator
-class MLPRegressor(RegressorMixin, _MLPEstimator):
+class MLPRegressor(_Regressor, _MLPEstimator):
     """Multilayer perceptron regressor trained by gradient descent (identity head, MSE).
 
     The targets are standardized inside the fit (each column to mean 0 and standard
@@ -385,20 +384,6 @@ class MLPRegressor(RegressorMixin, _MLPEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *,
-            resume_from: TrainState | None = None) -> MLPRegressor:
-        """Fit on X of shape (n_samples, n_features) and y of shape (n_samples,) or
-        (n_samples, n_targets). ``resume_from``: a TrainState from a checkpoint
-        (:func:`gdlab.io.checkpoint.load_checkpoint`) to continue exactly where it stopped."""
-        self._validate_params()
-        return self._fit(X, y, sample_weight, partial=False,
-                         resume_from=resume_from)
-
-    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
-        """One more epoch over (X, y), keeping weights, optimizer state and target scaling."""
-        if not hasattr(self, "state_"):
-            self._validate_params()
-        return self._fit(X, y, sample_weight, partial=True)
 
     def _encode_y(self, y: Any, *, first: bool, classes: Any = None) -> Array:
         """Targets as float64; their number fixed by the first fit (scaled in _standardize_y)."""
@@ -434,12 +419,6 @@ class MLPRegressor(RegressorMixin, _MLPEstimator):
         from sklearn.metrics import r2_score
 
         return float(r2_score(y_enc, z.reshape(y_enc.shape)))
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
-        """R^2 (averaged over targets); a 0-d dask array for Dask input."""
-        if is_dask_collection(X):
-            return score_dask(self, X, y, sample_weight)
-        return super().score(X, y, sample_weight=sample_weight)
 
     @dask_aware
     def predict(self, X: Any) -> Array:
