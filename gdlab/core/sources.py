@@ -28,7 +28,7 @@ Array = NDArray[Any]
 #: ``fn(theta, X, y, sample_weight) -> (mean loss, gradient)`` over the given rows
 DataTerm = Callable[[Array, Array, Array, "Array | None"], tuple[float, Array]]
 
-__all__ = ["DEFAULT_BATCH_SIZE", "ArraySource", "BatchSource", "resolve_batch_size"]
+__all__ = ["DEFAULT_BATCH_SIZE", "ArraySource", "BatchSource", "RowOrder", "resolve_batch_size"]
 
 #: rows per batch for ``batch_size="auto"``
 DEFAULT_BATCH_SIZE = 256
@@ -82,7 +82,29 @@ class BatchSource(Protocol):
         ...
 
 
-class ArraySource:
+class RowOrder:
+    """The batch arithmetic of a source whose epoch order is an array of row indices (or
+    None: rows in their stored order): batch ``index`` is rows ``index * k`` to
+    ``(index + 1) * k`` of the order. :class:`ArraySource` and the Dask source share it."""
+
+    @property
+    def n_samples(self) -> int:
+        raise NotImplementedError
+
+    def batch_rows(self, order: Array | None, index: int, batch_size: int | None
+                   ) -> Array | None:
+        if batch_size is None:
+            return None
+        lo, hi = index * batch_size, (index + 1) * batch_size
+        if order is None:
+            return np.arange(lo, min(hi, self.n_samples))
+        return order[lo:hi]
+
+    def n_rows(self, rows: Array | None) -> int:
+        return self.n_samples if rows is None else len(rows)
+
+
+class ArraySource(RowOrder):
     """Rows held in memory: X of shape (n_samples, n_features), targets y of shape
     (n_samples,) or (n_samples, K), optional sample_weight of shape (n_samples,)."""
 
@@ -103,18 +125,6 @@ class ArraySource:
         if shuffle and batch_size is not None:
             return permutation(rng, self.n_samples)
         return None
-
-    def batch_rows(self, order: Array | None, index: int, batch_size: int | None
-                   ) -> Array | None:
-        if batch_size is None:
-            return None
-        lo, hi = index * batch_size, (index + 1) * batch_size
-        if order is None:
-            return np.arange(lo, min(hi, self.n_samples))
-        return order[lo:hi]
-
-    def n_rows(self, rows: Array | None) -> int:
-        return self.n_samples if rows is None else len(rows)
 
     def rows(self, rows: Array | None) -> tuple[Array, Array, Array | None]:
         """(X, y, sample_weight) of the given rows (views of everything for None)."""

@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gdlab.core.shuffle import permutation
+from gdlab.core.sources import RowOrder
 from gdlab.engines.dask.blocks import (
     BlockTerm,
     Sums,
@@ -80,7 +81,7 @@ def _client_of(scheduler: Any) -> Any:
     return None
 
 
-class DaskSource:
+class DaskSource(RowOrder):
     """Rows in blocks of Dask arrays: X of shape (n_samples, n_features), y of shape
     (n_samples,) or (n_samples, K), sample_weight of shape (n_samples,) or None.
 
@@ -165,18 +166,6 @@ class DaskSource:
         blocks = permutation(rng, self.n_blocks)
         return np.concatenate([self.bounds[b] + permutation(rng, self.block_rows(b))
                                for b in blocks])
-
-    def batch_rows(self, order: Array | None, index: int, batch_size: int | None
-                   ) -> Array | None:
-        if batch_size is None:
-            return None
-        lo, hi = index * batch_size, (index + 1) * batch_size
-        if order is None:
-            return np.arange(lo, min(hi, self.n_samples))
-        return order[lo:hi]
-
-    def n_rows(self, rows: Array | None) -> int:
-        return self.n_samples if rows is None else len(rows)
 
     def loss_and_grad(self, fn: Any, theta: Array, rows: Array | None
                       ) -> tuple[float, Array] | None:
