@@ -149,3 +149,40 @@ def test_fit_files_with_a_cache_of_encoded_blocks_gives_the_same_model(table_dir
     for res in (first, again):
         np.testing.assert_array_equal(res.model.estimator.coef_, plain.model.estimator.coef_)
         assert res.metrics == plain.metrics
+
+
+def test_numeric_files_are_encoded_in_place_column_major_and_fit_as_in_memory(tmp_path,
+                                                                           dask_client):
+    """Plain numeric columns: each file's block is pandas' own column-major memory, scaled
+    in place (no matrix allocated), with the in-memory encoder's values; the fit re-reading
+    the files every pass (the fused column-major kernel) equals the in-memory fit."""
+    from gdlab.workflows.dask_tabular import encode_file, fit_files
+    from gdlab.workflows.tabular import UNLIMITED, FitSettings, fit_table
+
+    rng = np.random.default_rng(3)
+    d = tmp_path / "numeric"
+    d.mkdir()
+    frames = []
+    for i in range(3):
+        X = rng.normal(2.0, 3.0, size=(2500 + 100 * i, 6))
+        p = 1 / (1 + np.exp(-(X - 2.0) @ np.linspace(-1, 1, 6)))
+        df = pd.DataFrame(X, columns=[f"x{j}" for j in range(6)])
+        df["label"] = (rng.random(len(X)) < p).astype(np.int64)
+        df.to_parquet(d / f"part{i}.parquet", index=False)
+        frames.append(df)
+    whole = tmp_path / "whole.parquet"
+    pd.concat(frames, ignore_index=True).to_parquet(whole, index=False)
+    s = FitSettings(batch_size="full", epochs=30, tol=UNLIMITED, optimizer="adam", lr=0.1,
+                    test_size=0.0)
+    memory = fit_table(whole, "label", s)
+    files = fit_files(d, "label", s, scheduler=dask_client.scheduler.address, persist=False)
+    enc = files.model.encoder
+    X, y = encode_file(str(d / "part1.parquet"), "label", enc, "binary", s.seed, 1, 0.0,
+                       False, "int64")
+    assert X.flags.f_contiguous and not X.flags.c_contiguous
+    np.testing.assert_array_equal(X, enc.transform(frames[1].drop(columns=["label"])))
+    np.testing.assert_array_equal(y, frames[1]["label"].to_numpy())
+    a, b = files.model.estimator, memory.model.estimator
+    np.testing.assert_allclose(enc.means_, memory.model.encoder.means_, rtol=1e-12)
+    assert np.linalg.norm(a.coef_ - b.coef_) / np.linalg.norm(b.coef_) < 1e-8
+    assert a.intercept_ == pytest.approx(b.intercept_, rel=1e-8)

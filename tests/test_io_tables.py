@@ -713,3 +713,45 @@ def test_transform_of_plain_numeric_columns_equals_the_column_path():
     bad.loc[7, "c"] = np.inf
     with pytest.raises(DataFileError, match=r"column 'c' has an infinite value \(inf\) at "):
         enc.transform(bad)
+
+
+@pytest.mark.parametrize("kind", ["plain", "column path", "categories"])
+def test_transform_in_column_major_order_gives_the_same_values(kind: str) -> None:
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"a": rng.normal(5, 3, 200), "b": rng.integers(-9, 9, 200)})
+    if kind == "categories":
+        df["city"] = rng.choice(["x", "y", "z"], 200)
+    enc = FeatureEncoder().fit(df)
+    frame = df.astype({"a": "Float64"}) if kind == "column path" else df
+    rows = enc.transform(frame)
+    cols = enc.transform(frame, order="F")
+    assert cols.flags.f_contiguous and not cols.flags.c_contiguous
+    np.testing.assert_array_equal(cols, rows)
+    assert enc.transform(frame, order="F", dtype=np.float32).flags.f_contiguous
+    with pytest.raises(ValueError, match=r"'order' parameter .* must be 'C' or 'F'\. Got 'K'"):
+        enc.transform(frame, order="K")  # type: ignore[arg-type]
+
+
+def test_transform_without_copy_scales_the_frame_in_place() -> None:
+    """copy=False: the result is pandas' own block of float64 columns, scaled in place, with
+    the values of copy=True; a bad cell is named as before and leaves the frame unchanged."""
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame(rng.normal(3, 2, (500, 4)), columns=list("abcd"))
+    enc = FeatureEncoder().fit(df)
+    expected = enc.transform(df, order="F")
+    frame = df.copy()
+    block = frame.to_numpy(copy=False)
+    got = enc.transform(frame, order="F", copy=False)
+    assert np.shares_memory(got, block)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(frame.to_numpy(), expected)  # overwritten, as documented
+    # row-major asked of a column-major block: a new matrix, the frame untouched
+    frame = df.copy()
+    np.testing.assert_array_equal(enc.transform(frame, copy=False), expected)
+    np.testing.assert_array_equal(frame.to_numpy(), df.to_numpy())
+    bad = df.copy()
+    bad.iloc[7, 2] = np.nan
+    before = bad.to_numpy()
+    with pytest.raises(DataFileError, match=r"column 'c' has a missing value"):
+        enc.transform(bad, order="F", copy=False)
+    np.testing.assert_array_equal(bad.to_numpy(), before)

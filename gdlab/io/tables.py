@@ -1125,8 +1125,10 @@ class FeatureEncoder:
         path: str | os.PathLike[str] | None = None,
         dtype: type[np.floating[Any]] | np.dtype[Any] = np.float64,
         unknown: str | None = None,
+        order: Literal["C", "F"] = "C",
+        copy: bool = True,
     ) -> NDArray[np.floating[Any]]:
-        """Encode `X_df` into a C-contiguous float matrix, matching columns by name.
+        """Encode `X_df` into a contiguous float matrix, matching columns by name.
 
         Parameters
         ----------
@@ -1139,6 +1141,15 @@ class FeatureEncoder:
         dtype : float64 or float32
         unknown : {'error', 'ignore'}, optional
             Overrides the encoder's ``unknown`` rule for this call.
+        order : {'C', 'F'}
+            Row-major (the default) or column-major result, the same values. pandas holds
+            numeric columns column by column, so for them 'F' saves a transposing copy (the
+            kernels of :mod:`gdlab.engines.kernels` read either order in one pass).
+        copy : bool
+            False lets the result share memory with `X_df` when its columns are float64 of
+            that order, scaled in place (as scikit-learn's ``copy=False``): `X_df`'s values
+            are then overwritten. For a frame the caller discards; it saves allocating the
+            matrix, whose fresh pages cost more than the scaling.
 
         Returns
         -------
@@ -1158,6 +1169,11 @@ class FeatureEncoder:
                 "The 'unknown' parameter of FeatureEncoder.transform must be one of "
                 f"{{'error', 'ignore'}}. Got {unknown!r} instead."
             )
+        if order not in ("C", "F"):
+            raise ValueError(
+                f"The 'order' parameter of FeatureEncoder.transform must be 'C' or 'F'. Got "
+                f"{order!r} instead."
+            )
         names = self._column_names(X_df, src)
         by_name = dict(zip(names, X_df.columns, strict=True))
         missing = [c for c in self.feature_names_in_ if c not in by_name]
@@ -1173,7 +1189,7 @@ class FeatureEncoder:
                 f"{src}: unexpected column(s) {_names(extra)} not seen in training; drop them "
                 "(or allow extra columns to ignore them)."
             )
-        fast = self._plain_numeric(X_df, by_name, out_dtype)
+        fast = self._plain_numeric(X_df, by_name, out_dtype, order, copy)
         if fast is not None:
             return fast
         n = len(X_df)
@@ -1205,10 +1221,12 @@ class FeatureEncoder:
         X = np.asarray(X, dtype=np.float64)
         if self.standardize:
             X = (X - self.means_) / self.scales_
-        return np.ascontiguousarray(X, dtype=out_dtype)
+        return np.asarray(X, dtype=out_dtype, order=order)
 
     def _plain_numeric(self, X_df: pd.DataFrame, by_name: dict[str, Any],
-                       out_dtype: np.dtype[Any]) -> NDArray[np.floating[Any]] | None:
+                       out_dtype: np.dtype[Any], order: Literal["C", "F"],
+                       copy: bool = True
+                       ) -> NDArray[np.floating[Any]] | None:
         """What :meth:`transform` returns, in whole-matrix operations, when every training
         column is numeric, no value is imputed, every column of ``X_df`` has a NumPy
         integer or float dtype and every value (before and after scaling) is finite; None
@@ -1223,7 +1241,9 @@ class FeatureEncoder:
             return None
         frame = X_df if cols == list(X_df.columns) else X_df[cols]
         M = frame.to_numpy(dtype=np.float64, copy=False)  # often a view of pandas' block
-        X = np.empty(M.shape, dtype=np.float64)  # C order, as the column path gives
+        if not copy and out_dtype == np.float64 and M.flags[f"{order}_CONTIGUOUS"]:
+            return self._scale_in_place(M)
+        X = np.empty(M.shape, dtype=np.float64, order=order)
         if self.standardize:
             np.subtract(M, self.means_, out=X)
             np.divide(X, self.scales_, out=X)
@@ -1233,7 +1253,22 @@ class FeatureEncoder:
         # non-finite (a sum that overflows sends the call down the column path as well)
         if not math.isfinite(float(X.sum())):
             return None
-        return np.ascontiguousarray(X, dtype=out_dtype)
+        return np.asarray(X, dtype=out_dtype, order=order)
+
+    def _scale_in_place(self, M: NDArray[np.float64]) -> NDArray[np.float64] | None:
+        """:meth:`_plain_numeric`'s result in M's own memory (checked before it is changed,
+        so that the column path can name a bad cell), or None."""
+        if not math.isfinite(float(M.sum())):
+            return None
+        if not M.flags.writeable:
+            try:  # pandas' copy-on-write marks its views read-only; the caller gave X_df up
+                M.flags.writeable = True
+            except ValueError:  # memory that is read-only itself
+                return None
+        if self.standardize:
+            np.subtract(M, self.means_, out=M)
+            np.divide(M, self.scales_, out=M)
+        return M
 
     def _encode_category(self, s: pd.Series, name: str, src: str,
                          unknown: str) -> NDArray[np.float64]:

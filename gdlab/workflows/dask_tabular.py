@@ -158,7 +158,8 @@ def file_stats(path: str, target: str, categorical: str, seed: int, position: in
                          standardize=False).fit(X_df, path=path)
     test = _held_out(len(df), seed, position, test_size)
     numeric = enc.numeric_columns_
-    M = enc.transform(X_df[~test], path=path)[:, enc._numeric_positions()] if numeric else None
+    M = (enc.transform(X_df[~test], path=path, order="F", copy=False)[:, enc._numeric_positions()]
+         if numeric else None)
     values, is_numeric = _class_values(y, path, target)
     uniq, counts = np.unique(values.astype(str) if not is_numeric else values,
                              return_counts=True)
@@ -267,14 +268,16 @@ def _task(stats: list[dict[str, Any]], target: str, src: str) -> tuple[str, str]
 def encode_file(path: str, target: str, encoder: FeatureEncoder, task: str, seed: int,
                 position: int, test_size: float, held_out: bool, y_dtype: str
                 ) -> tuple[Array, Array]:
-    """(X, y) of the training (or held-out) rows of one file, encoded (runs on a worker)."""
+    """(X, y) of the training (or held-out) rows of one file, encoded (runs on a worker).
+    X is column-major."""
     df = read_table(path)
     X_df, y_s = split_features_target(df, target, path=path)
     mask = _held_out(len(df), seed, position, test_size)
     keep = mask if held_out else ~mask
     if not keep.all():  # a boolean selection copies every column
         X_df, y_s = X_df[keep], y_s[keep]
-    X = encoder.transform(X_df, path=path)
+    # in the frame's own memory, column-major as pandas holds it: no matrix allocated
+    X = encoder.transform(X_df, path=path, order="F", copy=False)
     y = _target_array(y_s, task)
     if task != "regression" and y_dtype == "object":
         y = y.astype(str).astype(object)
@@ -514,7 +517,7 @@ def predict_file(path: str, out: str, est: Any, encoder: FeatureEncoder, target:
 
     df = read_table(path)
     X_df = df.drop(columns=[target]) if target in [str(c) for c in df.columns] else df
-    X = encoder.transform(X_df, path=path, allow_extra=allow_extra)
+    X = encoder.transform(X_df, path=path, allow_extra=allow_extra, order="F")
     result = df.reset_index(drop=True)
     col = f"predicted_{target}"
     while col in result.columns:

@@ -64,10 +64,11 @@ def one_kernel_thread() -> Iterator[None]:
     kernel's chunks depend on X's shape only. numba's thread count is per thread; a process
     that has not imported numba runs no kernel.
     """
-    numba = sys.modules.get("numba")
-    if numba is None:
+    if "numba" not in sys.modules:
         yield
         return
+    import numba  # waits while another of the worker's threads is still importing it
+
     old = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
