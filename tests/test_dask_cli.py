@@ -54,13 +54,18 @@ SETTINGS = ["--batch-size", "full", "--epochs", "20", "--tol", "none", "--test-s
             "--optimizer", "adam", "--lr", "0.05"]
 
 
-def test_fit_on_a_directory_equals_the_in_memory_fit(table_dir, tmp_path, capsys, dask_client):
+@pytest.mark.parametrize("keep", ["auto", "--persist", "--no-persist", "--cache-dir"])
+def test_fit_on_a_directory_equals_the_in_memory_fit(table_dir, tmp_path, capsys, dask_client,
+                                                     keep):
+    extra = {"auto": [], "--cache-dir": ["--cache-dir", tmp_path / "cache"]}.get(keep, [keep])
     code, out, err = run(capsys, "fit", table_dir, "-t", "label", "--engine", "dask",
-                         "--scheduler", dask_client.scheduler.address, *SETTINGS,
+                         "--scheduler", dask_client.scheduler.address, *SETTINGS, *extra,
                          "--out", tmp_path / "dask.npz")
     assert code == 0, err
     assert f"connected to the Dask scheduler at {dask_client.scheduler.address}" in out
     assert "2 classes ('neg', 'pos') -> binary" in out
+    assert "workers' memory" not in out  # a few kB: kept in memory unless asked
+    assert (tmp_path / "cache").is_dir() == (keep == "--cache-dir")
     whole = tmp_path / "whole.parquet"
     pd.concat(_frames(), ignore_index=True).to_parquet(whole, index=False)
     code, _, err = run(capsys, "fit", whole, "-t", "label", *SETTINGS,
@@ -186,3 +191,40 @@ def test_numeric_files_are_encoded_in_place_column_major_and_fit_as_in_memory(tm
     np.testing.assert_allclose(enc.means_, memory.model.encoder.means_, rtol=1e-12)
     assert np.linalg.norm(a.coef_ - b.coef_) / np.linalg.norm(b.coef_) < 1e-8
     assert a.intercept_ == pytest.approx(b.intercept_, rel=1e-8)
+
+
+def test_files_too_large_for_the_workers_memory_are_re_read_at_every_pass(
+        table_dir, tmp_path, capsys, dask_client, monkeypatch):
+    from gdlab.workflows import dask_tabular
+
+    assert dask_tabular.keep_in_memory(10**9, [10**9, 10**9]) == (True, None)
+    assert dask_tabular.keep_in_memory(10**12, [0, 10**9]) == (True, None)  # 0: no limit
+    keep, note = dask_tabular.keep_in_memory(1_500_000_000, [10**9, 10**9])
+    assert not keep and note == (
+        "the encoded training rows (1.5 GB) exceed 50% of the workers' memory (2 GB): every "
+        "pass reads and encodes the files again (--persist keeps them in memory)")
+    monkeypatch.setattr(dask_tabular, "PERSIST_SHARE", 1e-9)
+    code, out, err = run(capsys, "fit", table_dir, "-t", "label", "--engine", "dask",
+                         "--scheduler", dask_client.scheduler.address, *SETTINGS,
+                         "--out", tmp_path / "m.npz")
+    assert code == 0, err
+    assert re.search(r"the encoded training rows \(\S+ GB\) exceed 0% of the workers' "
+                     r"memory \(\S+ GB\): every pass reads and encodes the files again", out)
+    code, out, err = run(capsys, "fit", table_dir, "-t", "label", "--engine", "dask",
+                         "--scheduler", dask_client.scheduler.address, *SETTINGS,
+                         "--persist", "--out", tmp_path / "p.npz")
+    assert code == 0 and "workers' memory" not in out, err
+    a = load_tabular_model(tmp_path / "m.npz").estimator
+    b = load_tabular_model(tmp_path / "p.npz").estimator
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--persist"], "--persist/--no-persist applies to --engine dask; add --engine dask"),
+    (["--cache-dir", "c"], "--cache-dir applies to --engine dask; add --engine dask"),
+    (["--engine", "dask", "--persist", "--cache-dir", "c"],
+     "--cache-dir serves fits that re-read the files at every pass; use it with --no-persist"),
+])
+def test_keeping_flags_that_do_not_apply_are_refused(table_dir, capsys, args, message):
+    code, _, err = run(capsys, "fit", table_dir / "part0.parquet", "-t", "label", *args)
+    assert code != 0 and message in err

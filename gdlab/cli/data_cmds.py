@@ -225,6 +225,14 @@ def _inferred_lines(res: Any) -> list[str]:
 @_DASK_OPTIONS["engine"]
 @_DASK_OPTIONS["scheduler"]
 @_DASK_OPTIONS["workers"]
+@click.option("--persist/--no-persist", default=None,
+              help="With --engine dask: keep the encoded files in the workers' memory, or read "
+                   "and encode them again at every pass (files larger than the cluster's "
+                   "memory). Default: keep them when they take at most half of it.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --engine dask: write each file's encoded rows to this directory in "
+                   "the first pass and load them in later passes (implies --no-persist; as "
+                   "much disk as the data in float64, on a disk every worker sees).")
 def fit(data: Path, target: str, model: str, hidden_text: str | None,
         activation_text: str | None, dropout: float | None, optimizer: str | None,
         lr: float | None,
@@ -234,7 +242,8 @@ def fit(data: Path, target: str, model: str, hidden_text: str | None,
         sep: str | None, test_size: float, seed: int, early_stopping: bool | None,
         baseline: bool, out: Path | None, plot_path: Path | None, as_json: bool,
         checkpoint_dir: Path | None, checkpoint_every: int, resume: bool,
-        engine: str, scheduler: str | None, workers: int | None) -> None:
+        engine: str, scheduler: str | None, workers: int | None, persist: bool | None,
+        cache_dir: Path | None) -> None:
     """Fit a linear, logistic or softmax model, or a network (--model mlp), on the table DATA
     (.csv, .tsv, .parquet; with --engine dask also a directory or glob of such files)."""
     from gdlab.workflows.tabular import UNLIMITED, FitSettings, fit_table
@@ -247,6 +256,12 @@ def fit(data: Path, target: str, model: str, hidden_text: str | None,
         check_output(out, (".npz",), "--out")
     if plot_path is not None:
         check_output(plot_path, (".png", ".svg", ".pdf"), "--plot")
+    if engine != "dask" and (persist is not None or cache_dir is not None):
+        flag = "--cache-dir" if cache_dir is not None else "--persist/--no-persist"
+        raise click.UsageError(f"{flag} applies to --engine dask; add --engine dask or drop it.")
+    if persist and cache_dir is not None:
+        raise click.UsageError("--cache-dir serves fits that re-read the files at every pass; "
+                               "use it with --no-persist (or alone), not with --persist.")
     tol: float | str | None = None
     if tol_text is not None:
         t = _tol(tol_text)
@@ -276,8 +291,8 @@ def fit(data: Path, target: str, model: str, hidden_text: str | None,
         from gdlab.workflows.dask_tabular import fit_files
 
         res = fit_files(data, target, settings, scheduler=scheduler, workers=workers,
-                        checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                        resume=resume, verbose=1)
+                        persist=persist, cache_dir=cache_dir, checkpoint_dir=checkpoint_dir,
+                        checkpoint_every=checkpoint_every, resume=resume, verbose=1)
         ready(res)
     else:
         res = fit_table(data, target, settings, checkpoint_dir=checkpoint_dir,

@@ -13,9 +13,11 @@ The steps of :func:`fit_files`:
 2. on the driver, the per-file results are combined in file order: the task (the rules of
    :func:`gdlab.io.infer_task`), the one-hot vocabulary, and the means and scales of
    :class:`gdlab.io.FeatureEncoder` (Chan's pairwise update of the moments);
-3. each file is encoded by that encoder on the worker that reads it, kept in the workers'
-   memory (or re-read at every pass with ``persist=False``) and the estimator is fitted on the
-   blocks (:mod:`gdlab.estimators._dask`);
+3. each file is encoded by that encoder on the worker that reads it (in the column-major
+   memory pandas reads it into, scaled in place), kept in the workers' memory when the
+   encoded rows take at most half of it (else, or with ``persist=False``, read and encoded
+   again at every pass) and the estimator is fitted on the blocks
+   (:mod:`gdlab.estimators._dask`);
 4. the metrics of both sets are computed block by block on the cluster.
 
 Held-out rows are drawn inside each file, ``ceil(test_size * rows)`` of them, from a
@@ -417,18 +419,47 @@ def _fingerprint(files: list[Path], settings: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+#: the encoded training rows are kept in the workers' memory when they take at most this
+#: share of it (Dask's workers start spilling to disk at 0.6 by default)
+PERSIST_SHARE = 0.5
+
+
+def keep_in_memory(encoded_bytes: int, worker_memory: list[int]) -> tuple[bool, str | None]:
+    """Whether to keep the encoded blocks in the workers' memory (``persist``), and the note
+    that says so when they do not fit: at most :data:`PERSIST_SHARE` of the workers' memory
+    together (a worker without a limit counts as unlimited)."""
+    if not worker_memory or any(m <= 0 for m in worker_memory):
+        return True, None
+    total = sum(worker_memory)
+    if encoded_bytes <= PERSIST_SHARE * total:
+        return True, None
+    return False, (f"the encoded training rows ({encoded_bytes / 1e9:.3g} GB) exceed "
+                   f"{PERSIST_SHARE:.0%} of the workers' memory ({total / 1e9:.3g} GB): every "
+                   "pass reads and encodes the files again (--persist keeps them in memory)")
+
+
+def _worker_memory(client: Any) -> list[int]:
+    """Each worker's memory limit in bytes (0: none)."""
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    return [int(w.get("memory_limit") or 0) for w in workers.values()]
+
+
 def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings | None = None,
               *, scheduler: str | None = None, workers: int | None = None,
-              persist: bool = True, checkpoint_dir: str | os.PathLike[str] | None = None,
+              persist: bool | None = None,
+              checkpoint_dir: str | os.PathLike[str] | None = None,
               checkpoint_every: int = 1, resume: bool = False, verbose: int = 0,
               callbacks: list[Any] | None = None,
               cache_dir: str | os.PathLike[str] | None = None) -> FitResult:
     """:func:`gdlab.workflows.tabular.fit_table` for files on a Dask cluster (module doc).
 
-    ``callbacks``: more epoch callbacks ``(state, record) -> bool | None`` for the estimator
-    (True stops the run). ``cache_dir`` (with ``persist=False``): a directory, on a disk every
-    worker sees, where the first pass writes each file's encoded rows (as much space as the
-    data in float64) and later passes load them instead of reading and encoding the files
+    ``persist``: keep the encoded blocks in the workers' memory (True), or read and encode
+    every file again at each pass, keeping only y (False); None decides by their size
+    (:func:`keep_in_memory`) and adds a note when they are re-read. ``callbacks``: more epoch
+    callbacks ``(state, record) -> bool | None`` for the estimator (True stops the run).
+    ``cache_dir`` (implies ``persist=False``): a directory, on a disk every worker sees, where
+    the first pass writes each file's encoded rows (as much space as the data in float64)
+    and later passes load them instead of reading and encoding the files
     (:func:`encode_file_cached`). The result's ``notes`` start with the line saying which
     cluster ran the fit.
     """
@@ -444,6 +475,11 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
     s = settings or FitSettings()
     s.validate()
     files = data_files(data)
+    if cache_dir is not None:
+        if persist:
+            raise ValueError("cache_dir serves fits that re-read the files at every pass; "
+                             "pass persist=False (--no-persist) with it, or leave it out.")
+        persist = False
     with dask_client(scheduler, workers) as (client, line):
         notes = [line]
         stats = dask.compute([dask.delayed(file_stats, pure=False)(
@@ -451,7 +487,13 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
             for i, f in enumerate(files)], scheduler=client)[0]
         encoder, task, summary, inferred = _combine(stats, s, target)
         y_dtype = _y_dtype(stats, task)
-        cache = None if cache_dir is None or persist else str(cache_dir)
+        if persist is None:
+            n_train = sum(st["n"] - st["n_test"] for st in stats)
+            persist, note = keep_in_memory(8 * n_train * encoder.n_features_out_,
+                                           _worker_memory(client))
+            if note is not None:
+                notes.append(note)
+        cache = None if cache_dir is None else str(cache_dir)
         X_tr, y_tr = _blocks(stats, target, encoder, task, s, False, y_dtype, cache)
         names = [str(st["path"]) for st in stats if st["n"] - st["n_test"] > 0]
         callbacks = list(callbacks or [])
