@@ -365,3 +365,36 @@ def test_auto_lr_takes_the_in_memory_subsample_block_by_block(client, monkeypatc
     got = source.take(rows)
     np.testing.assert_array_equal(got[0], X[rows])
     np.testing.assert_array_equal(got[2], w[rows])
+
+
+def _made_block(b: int, X: np.ndarray) -> np.ndarray:
+    """A block made by a task (as a file read and encoded is)."""
+    return X[b * CHUNK:(b + 1) * CHUNK] * 1.0
+
+
+def test_blocks_recomputed_at_every_pass_are_made_inside_the_summing_task(client):
+    """persist=False: one task per block and step, which makes the block and sums it where y's
+    block is; the sums equal those of the persisted blocks bit for bit."""
+    from gdlab.core.models import GLM
+    from gdlab.engines.dask.blocks import BlockTerm
+
+    X, y = _data("linear", seed=4)
+    parts = [da.from_delayed(dask.delayed(_made_block)(b, X), shape=(min(CHUNK, N - b * CHUNK), P),
+                             dtype=X.dtype) for b in range(-(-N // CHUNK))]
+    Xd, yd = da.concatenate(parts), da.from_array(y, chunks=CHUNK)
+    term = BlockTerm(GLM(P, 1, loss="mse"))
+    theta = np.linspace(-1, 1, P + 1)
+    kept = DaskSource(Xd, yd, persist=True, scheduler=client).sums(term, theta)
+    source = DaskSource(Xd, yd, persist=False, scheduler=client)
+    with distributed.get_task_stream(client) as ts:
+        again = source.sums(term, theta)
+    names = [str(t["key"][0] if isinstance(t["key"], tuple) else t["key"]).split("-")[0]
+             for t in ts.data]
+    # one task per block makes it and sums it (no task of X's own graph runs)
+    assert names.count("made_block_sums") == source.n_blocks
+    assert not {"_made_block", "block_sums"} & set(names)
+    assert again[0] == kept[0] and again[2] == kept[2]
+    np.testing.assert_array_equal(again[1], kept[1])
+    # blocks of a persisted collection are not remade: the sums run on them
+    held = DaskSource(Xd.persist(), yd, persist=False, scheduler=client)
+    np.testing.assert_array_equal(held.sums(term, theta)[1], kept[1])

@@ -20,8 +20,8 @@ A = TypeVar("A", bound="Array | None")
 #: (loss sum, gradient sum, weight sum) of some rows
 Sums = tuple[float, Array, float]
 
-__all__ = ["BlockTerm", "add_sums", "aligned", "block_logits", "block_sums", "nonfinite",
-           "one_kernel_thread", "take_rows"]
+__all__ = ["BlockRecipe", "BlockTerm", "add_sums", "aligned", "block_logits", "block_sums",
+           "made_block_sums", "nonfinite", "one_kernel_thread", "take_rows"]
 
 
 def aligned(a: A) -> A:
@@ -91,6 +91,27 @@ def block_sums(term: Any, theta: Array, X: Array, y: Array, w: Array | None) -> 
     with np.errstate(over="ignore", invalid="ignore"), one_kernel_thread():
         loss, grad = term(theta, X, y, w)
         return float(loss) * total, np.asarray(grad) * total, total
+
+
+class BlockRecipe:
+    """How to make one block of a collection: the block's task graph (culled to it) and its
+    key, run by dask's synchronous scheduler in the task that uses the block."""
+
+    __slots__ = ("graph", "key")
+
+    def __init__(self, graph: dict[Any, Any], key: Any) -> None:
+        self.graph, self.key = graph, key
+
+    def __call__(self) -> Array:
+        from dask.local import get_sync
+
+        return np.asarray(get_sync(self.graph, self.key))
+
+
+def made_block_sums(term: Any, theta: Array, recipe: BlockRecipe, y: Array, w: Array | None
+                    ) -> Sums:
+    """:func:`block_sums` of a block made by ``recipe`` in this task."""
+    return block_sums(term, theta, recipe(), y, w)
 
 
 def add_sums(a: Sums, b: Sums) -> Sums:

@@ -37,12 +37,14 @@ from numpy.typing import NDArray
 from gdlab.core.shuffle import permutation
 from gdlab.core.sources import RowOrder
 from gdlab.engines.dask.blocks import (
+    BlockRecipe,
     BlockTerm,
     Sums,
     add_sums,
     aligned,
     block_logits,
     block_sums,
+    made_block_sums,
     nonfinite,
     take_rows,
 )
@@ -137,6 +139,12 @@ class DaskSource(RowOrder):
         self._dy = list(y.to_delayed().ravel())
         self._dw = (list(sample_weight.to_delayed().ravel()) if sample_weight is not None
                     else [None] * len(rows))
+        # recomputed at every pass, a block of X is made inside the task that sums it: that
+        # task depends on y's block only, runs where y is, and no block of X is stored on a
+        # worker or sent between workers (not for a graph that holds futures: their data is
+        # on the cluster, not in the graph)
+        self._make_in_task = not persist and not _holds_futures(X)
+        self._recipes: list[BlockRecipe] | None = None
         self.block_names = block_names
         self._cache: OrderedDict[int, tuple[Array, Array, Array | None]] = OrderedDict()
         # on a cluster the persisted blocks as futures, one per block: a step submits its
@@ -227,8 +235,16 @@ class DaskSource(RowOrder):
         if self._futures is not None:
             return self._sums_on_futures(term, theta, idx)
         th = self._ship(theta)
-        parts = [delayed(block_sums, pure=False)(term, th, self._dx[b], self._dy[b],
-                                                 self._dw[b]) for b in idx]
+        if self._make_in_task:
+            if self._recipes is None:
+                self._recipes = [BlockRecipe(dict(d.__dask_graph__().cull({d.key})), d.key)
+                                 for d in self._dx]
+            parts = [delayed(made_block_sums, pure=False)(term, th, self._recipes[b],
+                                                          self._dy[b], self._dw[b])
+                     for b in idx]
+        else:
+            parts = [delayed(block_sums, pure=False)(term, th, self._dx[b], self._dy[b],
+                                                     self._dw[b]) for b in idx]
         if len(idx) * theta.nbytes <= GATHER_BYTES:
             return tree_reduce(list(self._compute(parts)[0]), add_sums)
         root = tree_reduce(parts, lambda a, b: delayed(add_sums, pure=False)(a, b))
@@ -380,6 +396,15 @@ class DaskSource(RowOrder):
                 return (f"{what} in {self.block_name(b)} at row {int(self.bounds[b]) + r}, "
                         f"column {c}")
         return None
+
+
+def _holds_futures(X: Any) -> bool:
+    """Whether X's graph refers to data held on a cluster (persisted blocks)."""
+    try:
+        from distributed import futures_of
+    except ImportError:
+        return False
+    return bool(futures_of(X))
 
 
 def _block_futures(X: Any, y: Any, w: Any) -> tuple[list[Any], list[Any], list[Any] | None]:
