@@ -12,7 +12,9 @@ once. On a distributed cluster the persisted blocks are held as futures and a st
 message to the scheduler: a task per block with the parameters as its argument (scattered to
 the workers instead, once, when they are large); the block sums come back to the driver and
 are added there in the same tree (on the cluster when they are large). With the threaded
-scheduler a step is one task graph.
+scheduler a step is one task graph. Blocks recomputed at every pass (``persist=False``, e.g.
+files read and encoded) are made inside the task that sums them
+(:class:`~gdlab.engines.dask.blocks.BlockRecipe`), which runs where y's block is kept.
 
 Mini-batch: :meth:`DaskSource.epoch_order` draws, from the run's generator, an order of the
 blocks and then an order of the rows inside each block, block after block; batches are
