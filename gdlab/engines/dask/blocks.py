@@ -64,7 +64,7 @@ def one_kernel_thread() -> Iterator[None]:
     kernel's chunks depend on X's shape only. numba's thread count is per thread; a process
     that has not imported numba runs no kernel.
     """
-    if "numba" not in sys.modules:
+    if sys.modules.get("numba") is None:  # not imported, or blocked (GDLAB_NO_NUMBA=1)
         yield
         return
     import numba  # waits while another of the worker's threads is still importing it
