@@ -398,3 +398,15 @@ def test_blocks_recomputed_at_every_pass_are_made_inside_the_summing_task(client
     # blocks of a persisted collection are not remade: the sums run on them
     held = DaskSource(Xd.persist(), yd, persist=False, scheduler=client)
     np.testing.assert_array_equal(held.sums(term, theta)[1], kept[1])
+
+
+def test_one_kernel_thread_leaves_a_blocked_numba_alone(monkeypatch):
+    """numba blocked in sys.modules (None: GDLAB_NO_NUMBA=1 does this) is neither imported nor
+    set; a block's sums run as without it."""
+    import sys
+
+    from gdlab.engines.dask.blocks import one_kernel_thread
+
+    monkeypatch.setitem(sys.modules, "numba", None)
+    with one_kernel_thread():
+        assert sys.modules["numba"] is None
