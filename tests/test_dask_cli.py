@@ -228,24 +228,3 @@ def test_files_too_large_for_the_workers_memory_are_re_read_at_every_pass(
 def test_keeping_flags_that_do_not_apply_are_refused(table_dir, capsys, args, message):
     code, _, err = run(capsys, "fit", table_dir / "part0.parquet", "-t", "label", *args)
     assert code != 0 and message in err
-
-
-def test_import_kernels_loads_the_compiled_kernels_in_each_worker():
-    """What fit_files runs on the workers before a fit on large blocks: the compiled kernels'
-    modules (and numba) are imported where numba is available, nothing otherwise."""
-    import distributed
-
-    from gdlab.engines._compiler import numba_available
-    from gdlab.workflows.dask_tabular import import_kernels
-
-    def loaded() -> bool:
-        import sys
-
-        return "gdlab.engines.kernels._linear_f_nb" in sys.modules
-
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster, set_as_default=False) as client:
-        assert list(client.run(loaded).values()) == [False]
-        client.run(import_kernels)
-        assert list(client.run(loaded).values()) == [numba_available()]
