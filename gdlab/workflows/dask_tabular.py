@@ -438,14 +438,6 @@ def keep_in_memory(encoded_bytes: int, worker_memory: list[int]) -> tuple[bool, 
                    "pass reads and encodes the files again (--persist keeps them in memory)")
 
 
-def import_kernels() -> None:
-    """Import numba and the fused kernels' modules in this process (runs on each worker)."""
-    from gdlab.engines._compiler import numba_available
-
-    if numba_available():
-        from gdlab.engines.kernels import _linear_f_nb, _linear_nb, _softmax_nb  # noqa: F401
-
-
 def _worker_memory(client: Any) -> list[int]:
     """Each worker's memory limit in bytes (0: none)."""
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
@@ -502,14 +494,6 @@ def fit_files(data: str | os.PathLike[str], target: str, settings: FitSettings |
             if note is not None:
                 notes.append(note)
         cache = None if cache_dir is None else str(cache_dir)
-        from gdlab.engines import kernels
-
-        if max(st["n"] for st in stats) * encoder.n_features_out_ >= min(
-                kernels.FUSED_MIN_SIZE, kernels.FUSED_MIN_SIZE_NARROW,
-                kernels.FUSED_MIN_SIZE_SOFTMAX):
-            # blocks that take the compiled kernels: the workers import numba now, while the
-            # disk is idle (~1 s; under the first pass's reads it cost ~7 s at full size)
-            client.run(import_kernels)
         X_tr, y_tr = _blocks(stats, target, encoder, task, s, False, y_dtype, cache)
         names = [str(st["path"]) for st in stats if st["n"] - st["n_test"] > 0]
         callbacks = list(callbacks or [])
