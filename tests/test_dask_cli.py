@@ -228,3 +228,12 @@ def test_files_too_large_for_the_workers_memory_are_re_read_at_every_pass(
 def test_keeping_flags_that_do_not_apply_are_refused(table_dir, capsys, args, message):
     code, _, err = run(capsys, "fit", table_dir / "part0.parquet", "-t", "label", *args)
     assert code != 0 and message in err
+
+
+def test_fit_files_refuses_a_cache_for_kept_blocks(table_dir, tmp_path):
+    from gdlab.workflows.dask_tabular import fit_files
+
+    with pytest.raises(ValueError, match=r"cache_dir serves fits that re-read the files at "
+                                         r"every pass; pass persist=False"):
+        fit_files(table_dir, "label", persist=True, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()

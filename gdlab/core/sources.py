@@ -16,6 +16,7 @@ the partial sums.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -82,14 +83,15 @@ class BatchSource(Protocol):
         ...
 
 
-class RowOrder:
+class RowOrder(abc.ABC):
     """The batch arithmetic of a source whose epoch order is an array of row indices (or
     None: rows in their stored order): batch ``index`` is rows ``index * k`` to
     ``(index + 1) * k`` of the order. :class:`ArraySource` and the Dask source share it."""
 
     @property
+    @abc.abstractmethod
     def n_samples(self) -> int:
-        raise NotImplementedError
+        """How many rows the source holds (each source says)."""
 
     def batch_rows(self, order: Array | None, index: int, batch_size: int | None
                    ) -> Array | None:
