@@ -1,8 +1,11 @@
-"""Comparison helpers shared by the kernel tests: (loss, grad_W, grad_b) triples."""
+"""Helpers shared by the tests: comparing (loss, grad_W, grad_b) triples, timing work."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -66,3 +69,23 @@ def assert_chunk_sums(P, X64, y, w, b, s, head, tol, msg="") -> None:
                                    err_msg=f"{msg} head={head} chunk={c}")
         assert P[c, n] == pytest.approx(d.sum(), rel=tol, abs=tol * scale)
         assert P[c, n + 1] == pytest.approx(loss, rel=tol)
+
+
+@contextmanager
+def thread_seconds() -> Iterator[Callable[[], float]]:
+    """CPU seconds of the calling thread inside the block, with the garbage collector paused.
+
+    For bounds on work done in the calling thread (parsing, refusing bad input): wall-clock and
+    process time also count other processes, other threads of the test process and collections
+    of the whole session's heap, none of which is that work.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    t0 = time.thread_time()
+    t1: list[float] = []
+    try:
+        yield lambda: (t1[0] if t1 else time.thread_time()) - t0
+    finally:
+        t1.append(time.thread_time())
+        if was_enabled:
+            gc.enable()
