@@ -410,3 +410,58 @@ def test_one_kernel_thread_leaves_a_blocked_numba_alone(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)
     with one_kernel_thread():
         assert sys.modules["numba"] is None
+
+
+@pytest.mark.parametrize("persist", [True, False])
+@pytest.mark.parametrize("kind", sorted(ESTIMATORS))
+def test_a_fit_computes_on_its_own_scheduler_only(kind, persist):
+    """fit_dask(scheduler=...) runs every computation there (the targets' pass, the target's
+    scaling, the auto learning rate, the steps), whatever Dask's default is: targets persisted
+    through one Client and then computed through another may reach the scheduler after the
+    computation that needs them ('lost dependencies')."""
+    from dask.threaded import get as threaded_get
+
+    from gdlab.estimators._dask import fit_dask
+
+    calls: list[int] = []
+
+    def ours(dsk, keys, **kwargs):
+        calls.append(1)
+        return threaded_get(dsk, keys, **kwargs)
+
+    def elsewhere(dsk, keys, **kwargs):
+        raise AssertionError("computed on Dask's default scheduler, not on the fit's")
+
+    X, y = _data(kind, seed=5)
+    Xd, yd, _ = _lazy(X, y)
+    est = ESTIMATORS[kind](epochs=4, random_state=0)
+    with dask.config.set(scheduler=elsewhere):
+        fit_dask(est, Xd, yd, None, partial=False, scheduler=ours, persist=persist)
+    assert len(calls) >= est.n_iter_
+    ref = ESTIMATORS[kind](epochs=4, random_state=0).fit(X, y)
+    assert _rel(est.coef_, ref.coef_) < 1e-8
+
+
+def test_a_fit_through_another_client_leaves_the_current_one_alone(client, monkeypatch):
+    """A fit given one Client (fit_files connects its own) while another is current computes
+    nothing through the current one."""
+    from gdlab.estimators._dask import fit_dask
+
+    other = distributed.Client(client.scheduler.address, set_as_default=False)
+
+    def elsewhere(*args, **kwargs):
+        raise AssertionError("computed through the current Client, not the fit's")
+
+    try:
+        X, y = _data("logistic", seed=6)
+        Xd, yd, _ = _lazy(X, y)
+        est = LogisticRegression(epochs=4, random_state=0)
+        with on_cluster(client):
+            monkeypatch.setattr(client, "get", elsewhere)
+            monkeypatch.setattr(client, "persist", elsewhere)
+            fit_dask(est, Xd, yd, None, partial=False, scheduler=other, persist=False)
+            monkeypatch.undo()
+    finally:
+        other.close()
+    ref = LogisticRegression(epochs=4, random_state=0).fit(X, y)
+    assert _rel(est.coef_, ref.coef_) < 1e-8

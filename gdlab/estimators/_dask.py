@@ -16,6 +16,7 @@ array.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from numpy.typing import NDArray
 from sklearn.base import ClassifierMixin
 
 from gdlab.core.loop import ModelProblem, TrainState
-from gdlab.engines.dask.source import DaskSource, is_dask_collection
+from gdlab.engines.dask.source import DaskSource, client_of, is_dask_collection
 
 Array = NDArray[Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -222,23 +223,45 @@ def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool,
              classes: Any = None, resume_from: TrainState | None = None,
              scheduler: Any = None, persist: bool = True,
              block_names: list[str] | None = None) -> Any:
-    """``est._fit`` for dask collections (see the module docstring)."""
+    """``est._fit`` for dask collections (see the module docstring).
+
+    Every computation of the fit runs on one scheduler: ``scheduler``, or the one Dask would
+    pick for X when it is None (the current Client, else X's own). The persisted targets live
+    on that scheduler's cluster, and a computation sent through another Client (the current
+    one, when ``scheduler`` names another) could reach the scheduler before them.
+    """
     import dask
-
-
-    first = not (partial or est.warm_start) or not hasattr(est, "state_")
     from dask.base import get_scheduler
 
+    get = get_scheduler(scheduler=scheduler, collections=[X])
+    client = client_of(get)
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            stack.enter_context(dask.config.set(scheduler=get))
+        else:  # made current, not put in dask's config: a nanny pickles the config to
+            # restart a killed worker, and a Client cannot be pickled
+            stack.enter_context(dask.config.set(scheduler="dask.distributed"))
+            stack.enter_context(client.as_current())
+        return _fit_on(est, X, y, sample_weight, get, partial=partial, classes=classes,
+                       resume_from=resume_from, persist=persist, block_names=block_names)
+
+
+def _fit_on(est: Any, X: Any, y: Any, sample_weight: Any, get: Any, *, partial: bool,
+            classes: Any, resume_from: TrainState | None, persist: bool,
+            block_names: list[str] | None) -> Any:
+    """:func:`fit_dask` with its scheduler resolved (``get``) and made Dask's default."""
+    import dask
+
+    first = not (partial or est.warm_start) or not hasattr(est, "state_")
     X, y_enc, w = _prepare(est, X, y, sample_weight, first=first, classes=classes,
-                           keep_y=None if persist else get_scheduler(scheduler=scheduler))
+                           keep_y=None if persist else get)
     model = est._make_model(int(X.shape[1]))
     # the targets as the model takes them (float 0/1 for BCE), as ModelProblem makes them
     # in memory: the compiled kernels are then the ones an in-memory fit runs
     meta = model.check_targets(np.zeros((1, *y_enc.shape[1:]), y_enc.dtype), 1)
     y_enc = y_enc.map_blocks(_model_targets, model, dtype=meta.dtype,
                              meta=np.empty((0,) * meta.ndim, meta.dtype))
-    source = DaskSource(X, y_enc, w, scheduler=scheduler, persist=persist,
-                        block_names=block_names)
+    source = DaskSource(X, y_enc, w, scheduler=get, persist=persist, block_names=block_names)
     del y_enc, w  # their lazy graphs hold the raw targets' blocks on the workers
     validation = None
     if est.early_stopping and not partial:

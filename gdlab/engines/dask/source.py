@@ -53,7 +53,7 @@ from gdlab.engines.dask.blocks import (
 
 Array = NDArray[Any]
 
-__all__ = ["GATHER_BYTES", "SCATTER_BYTES", "DaskSource", "is_dask_collection",
+__all__ = ["GATHER_BYTES", "SCATTER_BYTES", "DaskSource", "client_of", "is_dask_collection",
            "tree_reduce"]
 
 #: parameters whose copies in a step's tasks (one per block) would exceed this are scattered
@@ -77,7 +77,7 @@ def tree_reduce(parts: list[Any], add: Any) -> Any:
     return parts[0]
 
 
-def _client_of(scheduler: Any) -> Any:
+def client_of(scheduler: Any) -> Any:
     """The distributed Client behind a scheduler (a ``get`` function or a Client), or None."""
     owner = getattr(scheduler, "__self__", scheduler)
     if type(owner).__name__ == "Client" and type(owner).__module__.startswith("distributed"):
@@ -122,7 +122,7 @@ class DaskSource(RowOrder):
         if sample_weight is not None:
             sample_weight = sample_weight.rechunk({0: rows})
         self._get = get_scheduler(scheduler=scheduler, collections=[X])
-        self.client = _client_of(scheduler) or _client_of(self._get)
+        self.client = client_of(scheduler) or client_of(self._get)
         # blocks computed on the workers, in aligned memory (see blocks.aligned)
         y = y.map_blocks(aligned, dtype=y.dtype)
         if sample_weight is not None:
