@@ -465,3 +465,33 @@ def test_a_fit_through_another_client_leaves_the_current_one_alone(client, monke
         other.close()
     ref = LogisticRegression(epochs=4, random_state=0).fit(X, y)
     assert _rel(est.coef_, ref.coef_) < 1e-8
+
+
+def test_classifier_targets_are_checked_once_and_encoded_as_in_memory():
+    """The classes are found from the blocks, so each block is only indexed into them; a
+    continuous target is still refused with scikit-learn's message, one block's labels need
+    not be all of them, and the encoded targets equal the in-memory encoding."""
+    X, _ = _data("logistic")
+    y = np.repeat(np.array(["c", "a", "b", "a", "c"]), [250, 250, 250, 250, 100])
+    Xd, yd, _ = _lazy(X, y)  # blocks of 250: each block holds one label
+    est = SoftmaxRegression(epochs=3, random_state=0).fit(Xd, yd)
+    ref = SoftmaxRegression(epochs=3, random_state=0).fit(X, y)
+    assert est.classes_.tolist() == ["a", "b", "c"]
+    assert _rel(est.coef_, ref.coef_) < 1e-8
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        LogisticRegression(epochs=2).fit(Xd, da.from_array(X[:, 0] * 0.37, chunks=CHUNK))
+    # labels outside `classes` given up front are still named
+    with pytest.raises(ValueError, match=r"labels \['c'\] that are not in classes_"):
+        SoftmaxRegression(epochs=2).partial_fit(Xd, yd, classes=["a", "b"])
+
+
+@pytest.mark.parametrize("persist", [True, False])
+def test_a_source_on_a_cluster_is_ready_before_the_first_step(client, persist):
+    """Persisting on a cluster returns at once; the source waits until its persisted blocks
+    are made, so that the first epoch's time is the epoch's own."""
+    X, y = _data("linear", seed=7)
+    Xd, yd, _ = _lazy(X, y)
+    source = DaskSource(Xd, yd, persist=persist, scheduler=client)
+    held = distributed.futures_of([source.y] + ([source.X] if persist else []))
+    assert len(held) == source.n_blocks * (2 if persist else 1)
+    assert {f.status for f in held} == {"finished"}

@@ -132,6 +132,14 @@ class DaskSource(RowOrder):
             X, y, sample_weight = dask.persist(X, y, sample_weight, scheduler=self._get)
         else:
             y, sample_weight = dask.persist(y, sample_weight, scheduler=self._get)
+        if self.client is not None:
+            # on a cluster persist returns at once; the blocks are made before the first step
+            # so that its time, like every later one's, is the step's (measured at full size
+            # for fit_files: 283 target blocks, 5-8 s of the first epoch without this wait)
+            from distributed import futures_of, wait
+
+            with self.client.as_current():  # wait() asks the current Client
+                wait(futures_of([c for c in (X, y, sample_weight) if c is not None]))
         self.X, self.y, self.sample_weight = X, y, sample_weight
         self.bounds = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
         # X's graph fused into one task per block (when X is recomputed at every pass, e.g.
