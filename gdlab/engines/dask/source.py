@@ -133,9 +133,8 @@ class DaskSource(RowOrder):
         else:
             y, sample_weight = dask.persist(y, sample_weight, scheduler=self._get)
         if self.client is not None:
-            # on a cluster persist returns at once; the blocks are made before the first step
-            # so that its time, like every later one's, is the step's (measured at full size
-            # for fit_files: 283 target blocks, 5-8 s of the first epoch without this wait)
+            # on a cluster persist returns at once: the blocks are made before the first step,
+            # whose time is then the step's own, as every later one's is
             from distributed import futures_of, wait
 
             with self.client.as_current():  # wait() asks the current Client
