@@ -343,9 +343,7 @@ def out_of_core(scale: float, workdir: Path, n_files: int, epochs: int = 3,
                 "files": n_files,
                 "bytes_on_disk": on_disk, "raw_bytes": need, "write_s": write_s,
                 "peak_rss": peak[0], "read_once_s": reads, "epoch_s": epoch_s,
-                "fit_s": fit_s, "epoch/read": paired, "median epoch/read": float(np.median(paired)),
-                # the first epoch on fresh workers runs slower (docs/dask.md, "Measured")
-                "median epoch/read after the first": float(np.median(paired[1:] or paired))}
+                "fit_s": fit_s, "epoch/read": paired, "median epoch/read": float(np.median(paired))}
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
