@@ -9,7 +9,6 @@ runs the blocks. One LocalCluster serves the whole test session.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -21,22 +20,12 @@ distributed = pytest.importorskip("distributed")
 
 from gdlab.core.loop import ModelProblem, TrainConfig, TrainState, run  # noqa: E402
 from gdlab.core.optim import OPTIMIZERS  # noqa: E402
-from gdlab.engines.dask import DaskSource  # noqa: E402
+from gdlab.engines.dask import DaskSource, default_scheduler  # noqa: E402
 from gdlab.estimators.linear import (  # noqa: E402
     LinearRegression,
     LogisticRegression,
     SoftmaxRegression,
 )
-
-
-@contextlib.contextmanager
-def on_cluster(client):
-    """Make ``client`` Dask's scheduler here. Through ``as_current``, not by putting the Client
-    in dask's config: a nanny pickles the config to restart a killed worker, and a Client
-    cannot be pickled."""
-    with dask.config.set(scheduler="dask.distributed"), client.as_current():
-        yield
-
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -93,7 +82,7 @@ def test_full_batch_on_a_cluster_equals_threads_and_memory(kind, client):
     kw = dict(optimizer="adam", lr=0.05, batch_size=None, epochs=15, tol=None, random_state=0)
     ref = ESTIMATORS[kind](**kw).fit(X, y)
     Xd, yd, _ = _lazy(X, y)
-    with on_cluster(client):
+    with default_scheduler(client):
         on_dask = ESTIMATORS[kind](**kw).fit(Xd, yd)
     with dask.config.set(scheduler="threads"):
         threaded = ESTIMATORS[kind](**kw).fit(Xd, yd)
@@ -169,8 +158,7 @@ def test_predict_score_are_lazy_and_equal_in_memory():
 
 
 def _minibatch_fit(Xd, yd, scheduler, **kw):
-    with (on_cluster(scheduler) if not isinstance(scheduler, str)
-          else dask.config.set(scheduler=scheduler)):
+    with default_scheduler(scheduler):
         return SoftmaxRegression(optimizer="adam", lr=0.05, batch_size=64, epochs=3, tol=None,
                                  random_state=7, **kw).fit(Xd, yd)
 
@@ -296,7 +284,7 @@ def test_mlp_full_batch_equals_in_memory_threads_and_cluster(client):
         proba = threaded.predict_proba(Xd)
         assert isinstance(proba, da.Array)
         np.testing.assert_allclose(proba.compute(), ref.predict_proba(X), rtol=1e-7)
-    with on_cluster(client):
+    with default_scheduler(client):
         on_dask = MLPClassifier(**kw).fit(Xd, yd)
     assert ref.loss_curve_[-1] < ref.loss_curve_[0]
     assert _rel(threaded.theta_, ref.theta_) < 1e-8
@@ -316,7 +304,7 @@ def test_mlp_minibatch_runs_and_is_the_same_on_a_cluster(client):
     with dask.config.set(scheduler="threads"):
         threaded = MLPClassifier(**kw).fit(Xd, yd)
         accuracy = float(threaded.score(Xd, yd).compute())
-    with on_cluster(client):
+    with default_scheduler(client):
         on_dask = MLPClassifier(**kw).fit(Xd, yd)
     np.testing.assert_array_equal(on_dask.theta_, threaded.theta_)
     assert threaded.n_iter_ == 4 and threaded.t_ == 4 * -(-N // 64)
@@ -355,7 +343,7 @@ def test_auto_lr_takes_the_in_memory_subsample_block_by_block(client, monkeypatc
     Xd, yd, wd = _lazy(X, y, w)
     with dask.config.set(scheduler="threads"):
         threaded = SoftmaxRegression(**kw).fit(Xd, yd, sample_weight=wd)
-    with on_cluster(client):
+    with default_scheduler(client):
         on_dask = SoftmaxRegression(**kw).fit(Xd, yd, sample_weight=wd)
     assert threaded.lr_ == on_dask.lr_ == ref.lr_
     assert _rel(threaded.theta_, ref.theta_) < 1e-8
@@ -456,7 +444,7 @@ def test_a_fit_through_another_client_leaves_the_current_one_alone(client, monke
         X, y = _data("logistic", seed=6)
         Xd, yd, _ = _lazy(X, y)
         est = LogisticRegression(epochs=4, random_state=0)
-        with on_cluster(client):
+        with default_scheduler(client):
             monkeypatch.setattr(client, "get", elsewhere)
             monkeypatch.setattr(client, "persist", elsewhere)
             fit_dask(est, Xd, yd, None, partial=False, scheduler=other, persist=False)

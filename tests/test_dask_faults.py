@@ -8,7 +8,6 @@ the same parameters, bit for bit. A killed driver resumes from its last checkpoi
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -24,18 +23,9 @@ da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 pytest.importorskip("distributed")
 
+from gdlab.engines.dask import default_scheduler  # noqa: E402
 from gdlab.estimators.linear import SoftmaxRegression  # noqa: E402
 from gdlab.io import ModelFileError, load_arrays  # noqa: E402
-
-
-@contextlib.contextmanager
-def on_cluster(client):
-    """Make ``client`` Dask's scheduler here. Through ``as_current``, not by putting the Client
-    in dask's config: a nanny pickles the config to restart a killed worker, and a Client
-    cannot be pickled."""
-    with dask.config.set(scheduler="dask.distributed"), client.as_current():
-        yield
-
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -53,7 +43,7 @@ def test_a_worker_killed_during_the_fit_changes_nothing(dask_client, batch_size)
     Xd, yd = da.from_array(X, chunks=(250, 8)), da.from_array(y, chunks=250)
     kw = dict(optimizer="adam", lr=0.05, batch_size=batch_size, epochs=6, tol=None,
               random_state=1)
-    with on_cluster(dask_client):
+    with default_scheduler(dask_client):
         whole = SoftmaxRegression(**kw).fit(Xd, yd)
         killed: list[int] = []
 

@@ -16,7 +16,6 @@ array.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
 from gdlab.core.loop import ModelProblem, TrainState
-from gdlab.engines.dask.source import DaskSource, client_of, is_dask_collection
+from gdlab.engines.dask.source import DaskSource, default_scheduler, is_dask_collection
 
 Array = NDArray[Any]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -242,18 +241,10 @@ def fit_dask(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool,
     on that scheduler's cluster, and a computation sent through another Client (the current
     one, when ``scheduler`` names another) could reach the scheduler before them.
     """
-    import dask
     from dask.base import get_scheduler
 
     get = get_scheduler(scheduler=scheduler, collections=[X])
-    client = client_of(get)
-    with contextlib.ExitStack() as stack:
-        if client is None:
-            stack.enter_context(dask.config.set(scheduler=get))
-        else:  # made current, not put in dask's config: a nanny pickles the config to
-            # restart a killed worker, and a Client cannot be pickled
-            stack.enter_context(dask.config.set(scheduler="dask.distributed"))
-            stack.enter_context(client.as_current())
+    with default_scheduler(get):
         return _fit_on(est, X, y, sample_weight, get, partial=partial, classes=classes,
                        resume_from=resume_from, persist=persist, block_names=block_names)
 

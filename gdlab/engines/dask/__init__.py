@@ -9,6 +9,6 @@ a time. The functions that run on the workers live in :mod:`gdlab.engines.dask.b
 Imports :mod:`gdlab.core` only; dask is imported when a source is built.
 """
 
-from gdlab.engines.dask.source import DaskSource, is_dask_collection
+from gdlab.engines.dask.source import DaskSource, default_scheduler, is_dask_collection
 
-__all__ = ["DaskSource", "is_dask_collection"]
+__all__ = ["DaskSource", "default_scheduler", "is_dask_collection"]

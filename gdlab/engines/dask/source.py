@@ -28,9 +28,11 @@ computed there by the same function as in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -53,7 +55,7 @@ from gdlab.engines.dask.blocks import (
 
 Array = NDArray[Any]
 
-__all__ = ["GATHER_BYTES", "SCATTER_BYTES", "DaskSource", "client_of", "is_dask_collection",
+__all__ = ["GATHER_BYTES", "SCATTER_BYTES", "DaskSource", "default_scheduler", "is_dask_collection",
            "tree_reduce"]
 
 #: parameters whose copies in a step's tasks (one per block) would exceed this are scattered
@@ -77,12 +79,28 @@ def tree_reduce(parts: list[Any], add: Any) -> Any:
     return parts[0]
 
 
-def client_of(scheduler: Any) -> Any:
+def _client_of(scheduler: Any) -> Any:
     """The distributed Client behind a scheduler (a ``get`` function or a Client), or None."""
     owner = getattr(scheduler, "__self__", scheduler)
     if type(owner).__name__ == "Client" and type(owner).__module__.startswith("distributed"):
         return owner
     return None
+
+
+@contextlib.contextmanager
+def default_scheduler(scheduler: Any) -> Iterator[None]:
+    """``scheduler`` (a ``get`` function, a Client or a Client's ``get``) as Dask's default
+    inside the block. A Client is made current rather than put in dask's config: a nanny
+    pickles the config to restart a killed worker, and a Client cannot be pickled."""
+    import dask
+
+    client = _client_of(scheduler)
+    if client is None:
+        with dask.config.set(scheduler=scheduler):
+            yield
+    else:
+        with dask.config.set(scheduler="dask.distributed"), client.as_current():
+            yield
 
 
 class DaskSource(RowOrder):
@@ -122,7 +140,7 @@ class DaskSource(RowOrder):
         if sample_weight is not None:
             sample_weight = sample_weight.rechunk({0: rows})
         self._get = get_scheduler(scheduler=scheduler, collections=[X])
-        self.client = client_of(scheduler) or client_of(self._get)
+        self.client = _client_of(scheduler) or _client_of(self._get)
         # blocks computed on the workers, in aligned memory (see blocks.aligned)
         y = y.map_blocks(aligned, dtype=y.dtype)
         if sample_weight is not None:
